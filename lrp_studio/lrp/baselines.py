@@ -1,0 +1,100 @@
+"""Gradient-based and perturbation baselines (DESIGN.md 3.3), vectorised over samples and steps."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from lrp_studio.backend import xp_of
+from lrp_studio.errors import ParameterError
+from lrp_studio.nn.network import Network
+
+Array = Any
+
+
+def gradient(net: Network, x: Array, targets: Array) -> Array:
+    """d f_target / d x, shaped like ``x`` (N, ...)."""
+    xp = xp_of(x)
+    trace = net.trace(x)
+    seed = xp.zeros_like(trace.output)
+    seed[xp.arange(x.shape[0]), targets] = 1
+    grad, _ = net.backward(seed, trace)
+    return grad
+
+
+def gradient_x_input(net: Network, x: Array, targets: Array) -> Array:
+    """x ⊙ d f_target / d x."""
+    return x * gradient(net, x, targets)
+
+
+def integrated_gradients(net: Network, x: Array, targets: Array, steps: int = 32) -> Array:
+    """(x - 0) ⊙ mean over alpha in {1/steps, 2/steps, ..., 1} of grad f_target(alpha x) (zero baseline)."""
+    if steps < 1:
+        raise ParameterError(f"integrated gradients needs steps >= 1, got {steps}")
+    xp = xp_of(x)
+    alphas = xp.linspace(1.0 / steps, 1.0, steps, dtype=x.dtype)
+    n = x.shape[0]
+    total = xp.zeros_like(x)
+    chunk = max(1, 4096 // max(n, 1))
+    for start in range(0, steps, chunk):
+        a = alphas[start : start + chunk]
+        path = (a.reshape((-1,) + (1,) * x.ndim) * x[None]).reshape((-1,) + x.shape[1:])
+        grads = gradient(net, path, xp.tile(targets, a.shape[0]))
+        total += grads.reshape((a.shape[0],) + x.shape).sum(axis=0)
+    return x * total / steps
+
+
+def smoothgrad(net: Network, x: Array, targets: Array, samples: int = 32, noise: float = 0.1,
+               seed: int = 0, input_range: tuple[float, float] | None = None) -> Array:
+    """Mean gradient over ``samples`` noisy copies, noise std = ``noise`` x (input range width)."""
+    if samples < 1 or noise < 0:
+        raise ParameterError(f"smoothgrad needs samples >= 1 and noise >= 0, got {samples}, {noise}")
+    xp = xp_of(x)
+    low, high = input_range if input_range is not None else (float(x.min()), float(x.max()))
+    std = noise * (high - low)
+    rng = np.random.default_rng(seed)
+    noisy = x[None] + xp.asarray(rng.normal(0.0, std, size=(samples,) + x.shape).astype(x.dtype))
+    grads = gradient(net, noisy.reshape((-1,) + x.shape[1:]), xp.tile(targets, samples))
+    return grads.reshape((samples,) + x.shape).mean(axis=0)
+
+
+def occlusion(net: Network, x: Array, targets: Array, patch: int = 4) -> Array:
+    """Drop of f_target when a patch (images) or a feature (dense inputs) is set to the sample's mean.
+
+    Each input gets its patch's drop divided by the patch size, so the map sums to the sum of drops.
+    """
+    if patch < 1:
+        raise ParameterError(f"occlusion patch size must be >= 1, got {patch}")
+    xp = xp_of(x)
+    n = x.shape[0]
+    rows = xp.arange(n)
+    base = net.forward(x)[rows, targets]
+    means = x.reshape(n, -1).mean(axis=1)
+    masks = _occlusion_masks(x.shape[1:], patch, xp)  # (P, *sample_shape) booleans
+    occluded = xp.where(masks[None], means.reshape((n, 1) + (1,) * (x.ndim - 1)), x[:, None])
+    outputs = net.forward(occluded.reshape((-1,) + x.shape[1:])).reshape(n, masks.shape[0], -1)
+    drops = base[:, None] - outputs[rows[:, None], xp.arange(masks.shape[0])[None], targets[:, None]]
+    sizes = masks.reshape(masks.shape[0], -1).sum(axis=1).astype(x.dtype)
+    return xp.tensordot(drops / sizes, masks.astype(x.dtype), axes=([1], [0]))
+
+
+def _occlusion_masks(sample_shape: tuple[int, ...], patch: int, xp: Any) -> Array:
+    """Boolean masks (P, *sample_shape) of non-overlapping patches (all channels at once)."""
+    if len(sample_shape) == 1:
+        return xp.eye(sample_shape[0], dtype=bool)
+    _, h, w = sample_shape
+    ys, xs = np.arange(h) // patch, np.arange(w) // patch
+    cell = ys[:, None] * ((w + patch - 1) // patch) + xs[None, :]
+    n_cells = int(cell.max()) + 1
+    masks = cell[None] == np.arange(n_cells)[:, None, None]
+    return xp.asarray(np.broadcast_to(masks[:, None], (n_cells,) + tuple(sample_shape)).copy())
+
+
+BASELINES = {
+    "gradient": gradient,
+    "gradient-x-input": gradient_x_input,
+    "integrated-gradients": integrated_gradients,
+    "smoothgrad": smoothgrad,
+    "occlusion": occlusion,
+}

@@ -1,0 +1,73 @@
+"""Relevance propagation through a traced network, layer by layer from the top down."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from lrp_studio.backend import xp_of
+from lrp_studio.lrp.rules import DEFAULT_STABILIZER, LayerContext, Rule, stabilize
+from lrp_studio.nn.layers import Activation, AvgPool2d, Flatten, MaxPool2d
+from lrp_studio.nn.network import Network, Trace
+
+Array = Any
+
+
+def layer_context(net: Network, trace: Trace, index: int, bias: bool = True) -> LayerContext:
+    """The rule's view of dense/conv layer ``index`` in ``trace``."""
+    layer = net.layers[index]
+    x = trace.inputs[index]
+    cols = trace.caches[index][1] if layer.type_name == "conv2d" else x
+    return LayerContext(layer, x, cols, trace.inputs[index + 1], bias)
+
+
+def relevance_through(net: Network, trace: Trace, index: int, relevance: Array,
+                      rules: Mapping[int, Rule], bias: bool = True) -> Array:
+    """Relevance of layer ``index``'s input from the relevance of its output."""
+    layer = net.layers[index]
+    if layer.is_linear:
+        return rules[index](layer_context(net, trace, index, bias), relevance)
+    if isinstance(layer, (Activation, Flatten)):
+        return relevance.reshape(trace.inputs[index].shape)
+    if isinstance(layer, MaxPool2d):
+        return layer.route(relevance, trace.caches[index])
+    if isinstance(layer, AvgPool2d):
+        x = trace.inputs[index]
+        z = trace.inputs[index + 1]
+        return x * layer.spread(relevance / stabilize(z, DEFAULT_STABILIZER), x.shape)
+    raise TypeError(f"no relevance rule for layer type {layer.type_name}")
+
+
+def propagate(net: Network, trace: Trace, relevance: Array, rules: Mapping[int, Rule],
+              start: int | None = None, bias: bool = True) -> list[Array | None]:
+    """Propagate ``relevance`` given at stage ``start`` down to the input.
+
+    Stage i is the input of layer i; stage ``len(layers)`` is the network output.
+
+    Returns
+    -------
+    list of arrays
+        ``stages[i]`` is the relevance at stage i (None above ``start``).
+    """
+    top = len(net.layers) if start is None else start
+    stages: list[Array | None] = [None] * (len(net.layers) + 1)
+    stages[top] = relevance
+    for index in range(top - 1, -1, -1):
+        relevance = relevance_through(net, trace, index, relevance, rules, bias)
+        stages[index] = relevance
+    return stages
+
+
+def one_hot_start(activation: Array, targets: Array) -> Array:
+    """Initial relevance: the activation at the target unit, zero elsewhere.
+
+    Parameters
+    ----------
+    activation : array (N, ...)
+    targets : array (N,) of flat unit indices
+    """
+    xp = xp_of(activation)
+    flat = activation.reshape(activation.shape[0], -1)
+    start = xp.zeros_like(flat)
+    rows = xp.arange(flat.shape[0])
+    start[rows, targets] = flat[rows, targets]
+    return start.reshape(activation.shape)

@@ -1,0 +1,390 @@
+"""Layers: the maths in small functions (see :mod:`functional`), the bookkeeping here.
+
+Every layer maps ``forward(x) -> (y, cache)`` and ``backward(grad_y, cache) ->
+(grad_x, param_grads)``; caches are returned, never stored, so one network can serve
+several threads. Parameters use PyTorch shapes: dense weight (out, in), conv weight
+(out_c, in_c, kh, kw), data NCHW.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from lrp_studio.backend import get_xp, xp_of
+from lrp_studio.errors import ParameterError
+from lrp_studio.nn import functional as F
+
+Array = Any
+
+
+MAX_LAYER_PARAMETERS = 2**27  # 128 M weights (512 MB float32): refuse larger layers before allocating
+
+
+def _check_size(count: int, layer: str) -> None:
+    """Refuse absurd layer sizes before any memory is allocated."""
+    if count > MAX_LAYER_PARAMETERS:
+        raise ParameterError(f"{layer}: {count:,} weights exceed the limit of {MAX_LAYER_PARAMETERS:,}")
+
+
+def _positive_int(value: Any, name: str, layer: str, minimum: int = 1) -> int:
+    """Validate an integer hyper-parameter of a layer."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ParameterError(f"{layer}: {name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+class Layer:
+    """Base class: a parameter-free identity. Subclasses override what they need."""
+
+    type_name: ClassVar[str] = ""
+    params: dict[str, Array]
+
+    def __init__(self) -> None:
+        self.params = {}
+
+    def forward(self, x: Array) -> tuple[Array, Any]:
+        """Return the output and what :meth:`backward` needs."""
+        raise NotImplementedError
+
+    def backward(self, grad_y: Array, cache: Any) -> tuple[Array, dict[str, Array]]:
+        """Return the gradient w.r.t. the input and the parameter gradients."""
+        raise NotImplementedError
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """Shape of one sample's output given one sample's input shape (no batch axis)."""
+        return input_shape
+
+    def spec(self) -> dict[str, Any]:
+        """The layer's entry in the model file's ``layers`` list."""
+        return {"type": self.type_name}
+
+    @property
+    def is_linear(self) -> bool:
+        """True for dense and conv layers (the layers LRP rules apply to)."""
+        return False
+
+
+class Dense(Layer):
+    """Fully connected layer, ``y = x @ W.T + b`` with ``W`` (out, in)."""
+
+    type_name = "dense"
+
+    def __init__(self, in_features: int, out_features: int) -> None:
+        super().__init__()
+        self.in_features = _positive_int(in_features, "in_features", "dense")
+        self.out_features = _positive_int(out_features, "out_features", "dense")
+        _check_size(self.in_features * self.out_features, "dense")
+        xp = get_xp()
+        self.params = {
+            "weight": xp.zeros((self.out_features, self.in_features), dtype=np.float32),
+            "bias": xp.zeros(self.out_features, dtype=np.float32),
+        }
+
+    @property
+    def is_linear(self) -> bool:
+        return True
+
+    @property
+    def fan_in(self) -> int:
+        return self.in_features
+
+    def forward(self, x: Array) -> tuple[Array, Any]:
+        y = x @ self.params["weight"].T
+        y += self.params["bias"]
+        return y, x
+
+    def backward(self, grad_y: Array, cache: Any) -> tuple[Array, dict[str, Array]]:
+        x = cache
+        grads = {"weight": grad_y.T @ x, "bias": grad_y.sum(axis=0)}
+        return grad_y @ self.params["weight"], grads
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        if tuple(input_shape) != (self.in_features,):
+            raise ParameterError(f"dense expects inputs of shape ({self.in_features},), got {tuple(input_shape)}")
+        return (self.out_features,)
+
+    def spec(self) -> dict[str, Any]:
+        return {"type": "dense", "in_features": self.in_features, "out_features": self.out_features}
+
+    # The four operations LRP rules are written in (inputs "unfolded" = the input itself).
+    def unfold(self, x: Array) -> Array:
+        """Input as rows of receptive fields: (N, in)."""
+        return x
+
+    def weight2d(self, weight: Array) -> Array:
+        """Weight as a matrix (out, in)."""
+        return weight
+
+    def apply_unfolded(self, cols: Array, weight2d: Array, bias: Array | None, input_shape: tuple[int, ...]) -> Array:
+        """Layer output (N, out) for unfolded input ``cols`` and (modified) weights."""
+        out = cols @ weight2d.T
+        if bias is not None:
+            out += bias
+        return out
+
+    def transpose_unfolded(self, grad_out: Array, weight2d: Array) -> Array:
+        """Back-project (N, out) to the unfolded input space (N, in)."""
+        return grad_out @ weight2d
+
+    def fold(self, cols: Array, input_shape: tuple[int, ...]) -> Array:
+        """Sum unfolded values back onto the input: identity for dense layers."""
+        return cols
+
+
+class Conv2d(Layer):
+    """2-D convolution (cross-correlation as in PyTorch), im2col plus one matrix product."""
+
+    type_name = "conv2d"
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, padding: int = 0) -> None:
+        super().__init__()
+        self.in_channels = _positive_int(in_channels, "in_channels", "conv2d")
+        self.out_channels = _positive_int(out_channels, "out_channels", "conv2d")
+        self.kernel_size = _positive_int(kernel_size, "kernel_size", "conv2d")
+        self.stride = _positive_int(stride, "stride", "conv2d")
+        self.padding = _positive_int(padding, "padding", "conv2d", minimum=0)
+        k = self.kernel_size
+        _check_size(self.out_channels * self.in_channels * k * k, "conv2d")
+        xp = get_xp()
+        self.params = {
+            "weight": xp.zeros((self.out_channels, self.in_channels, k, k), dtype=np.float32),
+            "bias": xp.zeros(self.out_channels, dtype=np.float32),
+        }
+
+    @property
+    def is_linear(self) -> bool:
+        return True
+
+    @property
+    def fan_in(self) -> int:
+        return self.in_channels * self.kernel_size**2
+
+    @property
+    def kernel(self) -> tuple[int, int]:
+        return (self.kernel_size, self.kernel_size)
+
+    def _out_hw(self, h: int, w: int) -> tuple[int, int]:
+        k, s, p = self.kernel_size, self.stride, self.padding
+        return F.conv_output_size(h, k, s, p), F.conv_output_size(w, k, s, p)
+
+    def forward(self, x: Array) -> tuple[Array, Any]:
+        cols = self.unfold(x)
+        n, _, h, w = x.shape
+        ho, wo = self._out_hw(h, w)
+        y = F.conv_cols_forward(cols, self.weight2d(self.params["weight"]), self.params["bias"], n, ho, wo)
+        return y, (x.shape, cols)
+
+    def backward(self, grad_y: Array, cache: Any) -> tuple[Array, dict[str, Array]]:
+        x_shape, cols = cache
+        n, o, ho, wo = grad_y.shape
+        grad_rows = grad_y.transpose(0, 2, 3, 1).reshape(n * ho * wo, o)
+        grads = {
+            "weight": (grad_rows.T @ cols).reshape(self.params["weight"].shape),
+            "bias": grad_rows.sum(axis=0),
+        }
+        grad_cols = grad_rows @ self.weight2d(self.params["weight"])
+        return self.fold(grad_cols, x_shape), grads
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        if len(input_shape) != 3 or input_shape[0] != self.in_channels:
+            raise ParameterError(
+                f"conv2d expects inputs of shape ({self.in_channels}, H, W), got {tuple(input_shape)}"
+            )
+        ho, wo = self._out_hw(input_shape[1], input_shape[2])
+        if ho < 1 or wo < 1:
+            raise ParameterError(f"conv2d kernel {self.kernel_size} does not fit input {tuple(input_shape)}")
+        return (self.out_channels, ho, wo)
+
+    def spec(self) -> dict[str, Any]:
+        return {
+            "type": "conv2d", "in_channels": self.in_channels, "out_channels": self.out_channels,
+            "kernel_size": self.kernel_size, "stride": self.stride, "padding": self.padding,
+        }
+
+    def unfold(self, x: Array) -> Array:
+        """Receptive fields as rows: (N*Ho*Wo, C*kh*kw); padding positions are zeros."""
+        return F.im2col(x, self.kernel, self.stride, self.padding)
+
+    def weight2d(self, weight: Array) -> Array:
+        """Weight as a matrix (out_c, in_c*kh*kw)."""
+        return weight.reshape(weight.shape[0], -1)
+
+    def apply_unfolded(self, cols: Array, weight2d: Array, bias: Array | None, input_shape: tuple[int, ...]) -> Array:
+        """Layer output (N, O, Ho, Wo) for unfolded input and (modified) weights."""
+        n, _, h, w = input_shape
+        ho, wo = self._out_hw(h, w)
+        return F.conv_cols_forward(cols, weight2d, bias, n, ho, wo)
+
+    def transpose_unfolded(self, grad_out: Array, weight2d: Array) -> Array:
+        """Back-project (N, O, Ho, Wo) to unfolded input space (N*Ho*Wo, K)."""
+        return F.conv_cols_transpose(grad_out, weight2d)
+
+    def fold(self, cols: Array, input_shape: tuple[int, ...]) -> Array:
+        """Sum unfolded values back onto the input grid (N, C, H, W)."""
+        return F.col2im(cols, tuple(input_shape), self.kernel, self.stride, self.padding)
+
+
+class _Pool2d(Layer):
+    """Shared shape logic of the pooling layers (no padding)."""
+
+    def __init__(self, kernel_size: int, stride: int | None = None) -> None:
+        super().__init__()
+        self.kernel_size = _positive_int(kernel_size, "kernel_size", self.type_name)
+        self.stride = _positive_int(kernel_size if stride is None else stride, "stride", self.type_name)
+
+    @property
+    def kernel(self) -> tuple[int, int]:
+        return (self.kernel_size, self.kernel_size)
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        if len(input_shape) != 3:
+            raise ParameterError(f"{self.type_name} expects (C, H, W) inputs, got {tuple(input_shape)}")
+        c, h, w = input_shape
+        ho = F.conv_output_size(h, self.kernel_size, self.stride, 0)
+        wo = F.conv_output_size(w, self.kernel_size, self.stride, 0)
+        if ho < 1 or wo < 1:
+            raise ParameterError(f"{self.type_name} kernel {self.kernel_size} does not fit input {tuple(input_shape)}")
+        return (c, ho, wo)
+
+    def spec(self) -> dict[str, Any]:
+        return {"type": self.type_name, "kernel_size": self.kernel_size, "stride": self.stride}
+
+
+class MaxPool2d(_Pool2d):
+    """Max pooling; on ties the first window position in row-major order wins."""
+
+    type_name = "maxpool2d"
+
+    def forward(self, x: Array) -> tuple[Array, Any]:
+        view = F.windows(x, self.kernel, self.stride)
+        flat = view.reshape(view.shape[:4] + (-1,))
+        winner = flat.argmax(axis=-1)
+        y = xp_of(x).take_along_axis(flat, winner[..., None], axis=-1)[..., 0]
+        return y, (x.shape, winner)
+
+    def route(self, values: Array, cache: Any) -> Array:
+        """Send each output's value (N, C, Ho, Wo) to its winning input (N, C, H, W)."""
+        x_shape, winner = cache
+        xp = xp_of(values)
+        k = self.kernel_size
+        if self.stride == k and x_shape[2] % k == 0 and x_shape[3] % k == 0:
+            # Non-overlapping windows tiling the input: scatter without a fold.
+            n, c, ho, wo = values.shape
+            out = xp.zeros((n, c, ho, wo, k * k), dtype=values.dtype)
+            xp.put_along_axis(out, winner[..., None], values[..., None], axis=-1)
+            return out.reshape(n, c, ho, wo, k, k).transpose(0, 1, 2, 4, 3, 5).reshape(x_shape)
+        patches = xp.zeros(values.shape + (k * k,), dtype=values.dtype)
+        xp.put_along_axis(patches, winner[..., None], values[..., None], axis=-1)
+        return F.fold_windows(patches.reshape(values.shape + (k, k)), x_shape, self.stride)
+
+    def backward(self, grad_y: Array, cache: Any) -> tuple[Array, dict[str, Array]]:
+        return self.route(grad_y, cache), {}
+
+
+class AvgPool2d(_Pool2d):
+    """Average pooling over kh*kw windows."""
+
+    type_name = "avgpool2d"
+
+    def forward(self, x: Array) -> tuple[Array, Any]:
+        return F.windows(x, self.kernel, self.stride).mean(axis=(-2, -1), dtype=x.dtype), x.shape
+
+    def spread(self, values: Array, x_shape: tuple[int, ...]) -> Array:
+        """Give every input of window k the value ``values[k] / K``, summed over windows."""
+        k = self.kernel_size
+        patches = values[..., None, None] / (k * k)
+        xp = xp_of(values)
+        patches = xp.broadcast_to(patches, values.shape + (k, k))
+        return F.fold_windows(patches, x_shape, self.stride)
+
+    def backward(self, grad_y: Array, cache: Any) -> tuple[Array, dict[str, Array]]:
+        return self.spread(grad_y, cache), {}
+
+
+class Flatten(Layer):
+    """(N, C, H, W) -> (N, C*H*W) in C order."""
+
+    type_name = "flatten"
+
+    def forward(self, x: Array) -> tuple[Array, Any]:
+        return x.reshape(x.shape[0], -1), x.shape
+
+    def backward(self, grad_y: Array, cache: Any) -> tuple[Array, dict[str, Array]]:
+        return grad_y.reshape(cache), {}
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        return (int(np.prod(input_shape)),)
+
+
+class Activation(Layer):
+    """Element-wise activation; LRP passes relevance through it unchanged."""
+
+
+class ReLU(Activation):
+    """max(0, x); backward dZ = dA * [Z > 0] as in the notes."""
+
+    type_name = "relu"
+
+    def forward(self, x: Array) -> tuple[Array, Any]:
+        xp = xp_of(x)
+        return xp.maximum(x, 0), x
+
+    def backward(self, grad_y: Array, cache: Any) -> tuple[Array, dict[str, Array]]:
+        return grad_y * (cache > 0), {}
+
+
+class Sigmoid(Activation):
+    """1 / (1 + exp(-x)); derivative s (1 - s)."""
+
+    type_name = "sigmoid"
+
+    def forward(self, x: Array) -> tuple[Array, Any]:
+        xp = xp_of(x)
+        y = (0.5 * (xp.tanh(0.5 * x) + 1)).astype(x.dtype, copy=False)  # overflow-free form
+        return y, y
+
+    def backward(self, grad_y: Array, cache: Any) -> tuple[Array, dict[str, Array]]:
+        return grad_y * cache * (1 - cache), {}
+
+
+class Tanh(Activation):
+    """tanh(x); derivative 1 - tanh^2."""
+
+    type_name = "tanh"
+
+    def forward(self, x: Array) -> tuple[Array, Any]:
+        y = xp_of(x).tanh(x)
+        return y, y
+
+    def backward(self, grad_y: Array, cache: Any) -> tuple[Array, dict[str, Array]]:
+        return grad_y * (1 - cache * cache), {}
+
+
+LAYER_TYPES: dict[str, type[Layer]] = {
+    cls.type_name: cls for cls in (Dense, Conv2d, MaxPool2d, AvgPool2d, Flatten, ReLU, Sigmoid, Tanh)
+}
+
+# Keys each layer type needs in its model-file entry (besides "type").
+LAYER_KEYS: dict[str, tuple[str, ...]] = {
+    "dense": ("in_features", "out_features"),
+    "conv2d": ("in_channels", "out_channels", "kernel_size", "stride", "padding"),
+    "maxpool2d": ("kernel_size", "stride"),
+    "avgpool2d": ("kernel_size", "stride"),
+    "flatten": (), "relu": (), "sigmoid": (), "tanh": (),
+}
+
+
+def layer_from_spec(entry: dict[str, Any]) -> Layer:
+    """Build a layer from its model-file entry, e.g. ``{"type": "dense", "in_features": 784, ...}``."""
+    if not isinstance(entry, dict) or "type" not in entry:
+        raise ParameterError(f"layer entry must be an object with a 'type', got {entry!r}")
+    kind = entry["type"]
+    if kind not in LAYER_TYPES:
+        raise ParameterError(f"unknown layer type {kind!r}; known: {', '.join(LAYER_TYPES)}")
+    missing = [key for key in LAYER_KEYS[kind] if key not in entry]
+    if missing:
+        raise ParameterError(f"{kind} layer is missing {', '.join(missing)}")
+    return LAYER_TYPES[kind](**{key: entry[key] for key in LAYER_KEYS[kind]})

@@ -1,0 +1,153 @@
+"""Training as a generator of progress records: cancellable between batches, prints nothing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from lrp_studio.backend import get_xp, to_numpy
+from lrp_studio.errors import DataError, ParameterError, TrainingDiverged
+from lrp_studio.nn.losses import accuracy, get_loss
+from lrp_studio.nn.network import Network
+from lrp_studio.nn.optimizers import make_optimizer
+
+EXPLODING_LOSS = 1e6
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One progress record.
+
+    ``kind`` is ``"batch"`` after every update and ``"epoch"`` after every epoch (then
+    ``loss``/``accuracy`` are epoch means over the training data and ``val_*`` are set
+    when validation data was given).
+    """
+
+    kind: str
+    epoch: int
+    batch: int
+    n_batches: int
+    loss: float
+    accuracy: float
+    val_loss: float | None = None
+    val_accuracy: float | None = None
+
+
+def _check_training_args(net: Network, x: Any, y: Any, epochs: int, batch_size: int) -> None:
+    if epochs < 1 or batch_size < 1:
+        raise ParameterError(f"epochs and batch size must be >= 1, got {epochs} and {batch_size}")
+    if len(x) != len(y):
+        raise DataError(f"{len(x)} samples but {len(y)} labels")
+    if len(x) == 0:
+        raise DataError("no training samples")
+
+
+def evaluate(net: Network, x: Any, y: Any, loss: str = "cross-entropy", batch_size: int = 1024) -> tuple[float, float]:
+    """Mean loss and accuracy of ``net`` on (x, y)."""
+    xp = get_xp()
+    output = xp.asarray(net.predict(x, batch_size))
+    labels = xp.asarray(np.asarray(y), dtype=np.int64)
+    value, _ = get_loss(loss)(output, labels)
+    return value, accuracy(output, labels)
+
+
+def train(
+    net: Network,
+    x: Any,
+    y: Any,
+    epochs: int = 1,
+    batch_size: int = 64,
+    lr: float = 0.01,
+    optimizer: str = "sgd",
+    loss: str = "cross-entropy",
+    seed: int = 0,
+    validation: tuple[Any, Any] | None = None,
+) -> Iterator[Progress]:
+    """Train ``net`` in place with mini-batch gradient descent, yielding progress records.
+
+    Stop iterating (or ``close()`` the generator) to cancel between batches; the network then
+    holds the weights of the last completed update. A non-finite or exploding loss restores the
+    weights from before the failing update and raises :class:`TrainingDiverged`.
+
+    Parameters
+    ----------
+    x : array (N, *input_shape) or (N, features)
+    y : array (N,) of integer labels
+    """
+    _check_training_args(net, x, y, epochs, batch_size)
+    xp = get_xp()
+    inputs = net.prepare_input(x)
+    labels = xp.asarray(np.asarray(to_numpy(y)), dtype=np.int64)
+    loss_fn = get_loss(loss)
+    opt = make_optimizer(optimizer, lr)
+    rng = np.random.default_rng(seed)
+    n = inputs.shape[0]
+    n_batches = (n + batch_size - 1) // batch_size
+    for epoch in range(epochs):
+        order = xp.asarray(rng.permutation(n))
+        losses, accs = [], []
+        for b in range(n_batches):
+            idx = order[b * batch_size : (b + 1) * batch_size]
+            value, acc = _step(net, inputs[idx], labels[idx], loss_fn, opt)
+            losses.append(value)
+            accs.append(acc)
+            yield Progress("batch", epoch, b, n_batches, value, acc)
+        record = Progress("epoch", epoch, n_batches - 1, n_batches, float(np.mean(losses)), float(np.mean(accs)))
+        if validation is not None:
+            val_loss, val_acc = evaluate(net, validation[0], validation[1], loss)
+            record = Progress("epoch", epoch, n_batches - 1, n_batches, record.loss, record.accuracy, val_loss, val_acc)
+        yield record
+
+
+def _step(net: Network, xb: Any, yb: Any, loss_fn: Callable, opt: Any) -> tuple[float, float]:
+    """One forward/backward/update on a batch; returns (loss, accuracy) before the update."""
+    trace = net.trace(xb)
+    value, grad = loss_fn(trace.output, yb)
+    if not np.isfinite(value) or value > EXPLODING_LOSS:
+        raise TrainingDiverged(
+            f"training diverged (loss {value:.3g}); the last good weights were kept - try a smaller learning rate"
+        )
+    _, grads = net.backward(grad, trace)
+    backup = {key: param.copy() for key, param in net.iter_params()}
+    for i, layer in enumerate(net.layers):
+        for name, param in layer.params.items():
+            opt.step(f"{i}.{name}", param, grads[i][name])
+    if not all(bool(get_xp().isfinite(p).all()) for _, p in net.iter_params()):
+        net.load_state_dict({k: to_numpy(v) for k, v in backup.items()})
+        raise TrainingDiverged("training diverged (weights became non-finite); the last good weights were kept")
+    return value, accuracy(trace.output, yb)
+
+
+def fit(
+    net: Network,
+    x: Any,
+    y: Any,
+    epochs: int = 1,
+    batch_size: int = 64,
+    lr: float = 0.01,
+    optimizer: str = "sgd",
+    loss: str = "cross-entropy",
+    callback: Callable[[Progress], Any] | None = None,
+    seed: int = 0,
+    validation: tuple[Any, Any] | None = None,
+) -> dict[str, list[float]]:
+    """Train to completion; ``callback(record)`` sees every record and may return False to stop.
+
+    Returns
+    -------
+    dict
+        Per-epoch ``loss`` and ``accuracy`` (and ``val_loss``/``val_accuracy`` with validation data).
+    """
+    history: dict[str, list[float]] = {"loss": [], "accuracy": []}
+    for record in train(net, x, y, epochs, batch_size, lr, optimizer, loss, seed, validation):
+        if record.kind == "epoch":
+            history["loss"].append(record.loss)
+            history["accuracy"].append(record.accuracy)
+            if record.val_loss is not None:
+                history.setdefault("val_loss", []).append(record.val_loss)
+                history.setdefault("val_accuracy", []).append(record.val_accuracy)
+        if callback is not None and callback(record) is False:
+            break
+    return history
