@@ -58,6 +58,9 @@ class Explanation:
     method : str
     layers : list of LayerRecord, one per stage (input, then each layer's output)
     rules : dict layer index -> rule description (LRP methods)
+    messages : dict layer index -> ndarray
+        With ``messages=True``: sample 0's relevance messages of each dense layer (in, out) and
+        conv layer (in_channels, out_channels); summing over the last axis gives the input relevance.
     """
 
     relevance: np.ndarray
@@ -66,6 +69,7 @@ class Explanation:
     method: str
     layers: list[LayerRecord] = field(default_factory=list)
     rules: dict[int, str] = field(default_factory=dict)
+    messages: dict[int, np.ndarray] = field(default_factory=dict)
 
     @property
     def explained(self) -> np.ndarray:
@@ -124,7 +128,7 @@ def _fill_box(net: Network, params: dict[str, Any]) -> None:
 
 
 def explain(net: Network, x: Any, target: Any = None, method: Any = "epsilon-plus-flat", *,
-            bias: bool = True, **params: Any) -> Explanation:
+            bias: bool = True, messages: bool = False, **params: Any) -> Explanation:
     """Explain ``net``'s output for inputs ``x``.
 
     Parameters
@@ -137,6 +141,8 @@ def explain(net: Network, x: Any, target: Any = None, method: Any = "epsilon-plu
         or a custom composite ``{layer index: rule name or Rule}``.
     bias : bool
         Whether biases take part in the rules' denominators.
+    messages : bool
+        Also keep sample 0's per-connection relevance messages (for the network graph).
     **params
         Rule parameters (epsilon, alpha, beta, gamma, low, high) or baseline parameters
         (steps, samples, noise, seed, patch).
@@ -155,13 +161,16 @@ def explain(net: Network, x: Any, target: Any = None, method: Any = "epsilon-plu
     trace = net.trace(xb)
     targets = resolve_targets(target, trace.output)
     start = one_hot_start(trace.output, targets)
-    stages = propagate(net, trace, start, rules, bias=bias)
+    kept: dict[int, Array] | None = {} if messages else None
+    stages = propagate(net, trace, start, rules, bias=bias, messages=kept)
     name = method if isinstance(method, str) else "custom"
-    return _package(net, trace.inputs, stages, trace.output, targets, name, rules, original_shape)
+    result = _package(net, trace.inputs, stages, trace.output, targets, name, rules, original_shape)
+    result.messages = {i: to_numpy(m) for i, m in (kept or {}).items()}
+    return result
 
 
 def explain_neuron(net: Network, x: Any, stage: int, unit: int, method: Any = "epsilon-plus-flat", *,
-                   bias: bool = True, **params: Any) -> Explanation:
+                   bias: bool = True, messages: bool = False, **params: Any) -> Explanation:
     """Conditional explanation: relevance starts at one unit of one stage (its activation), zero elsewhere.
 
     Parameters
@@ -182,10 +191,13 @@ def explain_neuron(net: Network, x: Any, stage: int, unit: int, method: Any = "e
     trace = net.trace(xb)
     units = get_xp().full(xb.shape[0], unit, dtype=np.int64)
     start = one_hot_start(trace.inputs[stage], units)
-    stages = propagate(net, trace, start, rules, start=stage, bias=bias)
+    kept: dict[int, Array] | None = {} if messages else None
+    stages = propagate(net, trace, start, rules, start=stage, bias=bias, messages=kept)
     targets = trace.output.argmax(axis=1)
     name = method if isinstance(method, str) else "custom"
-    return _package(net, trace.inputs, stages, trace.output, targets, name, rules, original_shape)
+    result = _package(net, trace.inputs, stages, trace.output, targets, name, rules, original_shape)
+    result.messages = {i: to_numpy(m) for i, m in (kept or {}).items()}
+    return result
 
 
 def _stage_names(net: Network) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from lrp_studio.backend import xp_of
-from lrp_studio.lrp.rules import DEFAULT_STABILIZER, LayerContext, Rule, stabilize
+from lrp_studio.lrp.rules import DEFAULT_STABILIZER, LayerContext, Rule, apply_terms, stabilize, term_messages
 from lrp_studio.nn.layers import Activation, AvgPool2d, Flatten, MaxPool2d
 from lrp_studio.nn.network import Network, Trace
 
@@ -21,11 +21,20 @@ def layer_context(net: Network, trace: Trace, index: int, bias: bool = True) -> 
 
 
 def relevance_through(net: Network, trace: Trace, index: int, relevance: Array,
-                      rules: Mapping[int, Rule], bias: bool = True) -> Array:
-    """Relevance of layer ``index``'s input from the relevance of its output."""
+                      rules: Mapping[int, Rule], bias: bool = True,
+                      messages: dict[int, Array] | None = None) -> Array:
+    """Relevance of layer ``index``'s input from the relevance of its output.
+
+    With a ``messages`` dict, dense/conv layers also store their sample-0 messages there
+    (see :func:`lrp_studio.lrp.rules.term_messages`).
+    """
     layer = net.layers[index]
     if layer.is_linear:
-        return rules[index](layer_context(net, trace, index, bias), relevance)
+        ctx = layer_context(net, trace, index, bias)
+        terms = rules[index].terms(ctx, relevance)
+        if messages is not None:
+            messages[index] = term_messages(ctx, terms)
+        return apply_terms(ctx, terms)
     if isinstance(layer, (Activation, Flatten)):
         return relevance.reshape(trace.inputs[index].shape)
     if isinstance(layer, MaxPool2d):
@@ -38,7 +47,8 @@ def relevance_through(net: Network, trace: Trace, index: int, relevance: Array,
 
 
 def propagate(net: Network, trace: Trace, relevance: Array, rules: Mapping[int, Rule],
-              start: int | None = None, bias: bool = True) -> list[Array | None]:
+              start: int | None = None, bias: bool = True,
+              messages: dict[int, Array] | None = None) -> list[Array | None]:
     """Propagate ``relevance`` given at stage ``start`` down to the input.
 
     Stage i is the input of layer i; stage ``len(layers)`` is the network output.
@@ -52,7 +62,7 @@ def propagate(net: Network, trace: Trace, relevance: Array, rules: Mapping[int, 
     stages: list[Array | None] = [None] * (len(net.layers) + 1)
     stages[top] = relevance
     for index in range(top - 1, -1, -1):
-        relevance = relevance_through(net, trace, index, relevance, rules, bias)
+        relevance = relevance_through(net, trace, index, relevance, rules, bias, messages)
         stages[index] = relevance
     return stages
 

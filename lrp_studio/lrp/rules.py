@@ -318,13 +318,25 @@ def apply_terms(ctx: LayerContext, terms: list[Term]) -> Array:
     return ctx.layer.fold(total, ctx.x.shape)
 
 
-def term_messages(terms: list[Term], sample: int = 0) -> Array:
-    """Relevance messages of a dense layer for one sample: (in, out), summing to the input relevance.
+def term_messages(ctx: LayerContext, terms: list[Term], sample: int = 0) -> Array:
+    """Relevance messages of one sample between input and output units of a layer.
 
-    ``messages[j, k] = sum_t c_t U_t[j] W_t[k, j] s_t[k]``.
+    Dense layers: (in, out) with ``messages[j, k] = sum_t c_t U_t[j] W_t[k, j] s_t[k]``.
+    Conv layers: (in_channels, out_channels), summed over positions and kernel offsets.
+    Summing over the output axis gives the input relevance (per unit or per channel).
     """
+    xp = xp_of(ctx.cols)
     total = None
     for term in terms:
-        part = term.coef * term.cols[sample][:, None] * term.weight2d.T * term.scaled[sample][None, :]
+        if ctx.x.ndim == 2:
+            part = term.cols[sample][:, None] * term.weight2d.T * term.scaled[sample][None, :]
+        else:
+            n, c = ctx.x.shape[:2]
+            rows = term.cols.shape[0] // n
+            u = term.cols[sample * rows : (sample + 1) * rows].reshape(rows, c, -1)
+            w = term.weight2d.reshape(term.weight2d.shape[0], c, -1)
+            s = term.scaled[sample].reshape(term.scaled.shape[1], -1).T
+            part = xp.einsum("mck,ock,mo->co", u, w, s, optimize=True)
+        part = part * term.coef
         total = part if total is None else total + part
     return total
