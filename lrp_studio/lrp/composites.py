@@ -94,3 +94,20 @@ def custom_rules(net: Any, mapping: Mapping[Any, Any], params: Mapping[str, Any]
 def rule_names() -> list[str]:
     """Names of the single rules usable as methods."""
     return list(RULES)
+
+
+def default_method(net: Any) -> str:
+    """The composite the GUI and CLI start with for ``net``.
+
+    ``epsilon-plus-flat`` for networks whose first dense/conv layer is a convolution; for a
+    dense first layer the flat rule would spread relevance uniformly over all inputs (every
+    input feeds every neuron), so those networks start with ``epsilon-plus``.
+    """
+    linear = net.linear_indices
+    return "epsilon-plus-flat" if linear and isinstance(net.layers[linear[0]], Conv2d) else "epsilon-plus"
+
+
+def flat_on_dense_input(net: Any, rules: Mapping[int, Rule]) -> bool:
+    """True when the first layer is dense and gets the flat rule (input relevance is then uniform)."""
+    linear = net.linear_indices
+    return bool(linear) and not isinstance(net.layers[linear[0]], Conv2d) and getattr(rules.get(linear[0]), "name", "") == "flat"

@@ -1,0 +1,51 @@
+"""``lrp-studio train``: train a network on a dataset with a progress bar and save it."""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+from tqdm import tqdm
+
+from lrp_studio.data import load_dataset
+from lrp_studio.errors import ParameterError
+from lrp_studio.io import save_model
+from lrp_studio.nn import evaluate, train
+from lrp_studio.zoo import build_architecture
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """Train per the arguments, print per-epoch metrics and the final test accuracy, save the model."""
+    if not args.out.endswith(".npz"):
+        raise ParameterError(f"--out {args.out!r}: model files end in .npz")
+    data = load_dataset(args.dataset)
+    validation_spec = args.validation or ("mnist:test" if args.dataset.lower().startswith("mnist") else None)
+    validation = load_dataset(validation_spec) if validation_spec else None
+    two_class = len(data.classes) == 2
+    loss = args.loss or "cross-entropy"
+    n_outputs = 1 if loss == "bce" else len(data.classes)
+    net = build_architecture(args.arch, input_shape=data.x.shape[1:], n_classes=n_outputs,
+                             classes=(["1"] if n_outputs == 1 else list(data.classes)),
+                             input_range=data.input_range, seed=args.seed)
+    print(f"training {net} on {data.name} ({len(data)} samples), loss {loss}, {args.optimizer} lr {args.lr}")
+    if two_class and loss != "bce":
+        print("note: two classes; --loss bce trains the single-output binary classifier of the notes")
+    val = (validation.x, validation.y) if validation is not None else None
+    batches = (len(data) + args.batch_size - 1) // args.batch_size
+    with tqdm(total=args.epochs * batches, unit="batch", desc="training", disable=None) as bar:
+        for record in train(net, data.x, data.y, args.epochs, args.batch_size, args.lr, args.optimizer, loss,
+                            args.seed, val):
+            if record.kind == "batch":
+                bar.update(1)
+                bar.set_postfix(loss=f"{record.loss:.4f}")
+            else:
+                line = f"epoch {record.epoch + 1}: loss {record.loss:.4f}, accuracy {record.accuracy:.4f}"
+                if record.val_accuracy is not None:
+                    line += f", validation accuracy {record.val_accuracy:.4f}"
+                bar.write(line)
+    save_model(net, args.out)
+    if validation is not None:
+        _, accuracy = evaluate(net, validation.x, validation.y, loss)
+        print(f"{validation.name}: accuracy {accuracy:.4f} ({int(round(accuracy * len(validation)))}/{len(validation)})")
+    print(f"saved {args.out}")
+    return 0
