@@ -66,9 +66,12 @@ def binary_cross_entropy(output: Array, labels: Array) -> tuple[float, Array]:
 def mean_squared_error(output: Array, labels: Array) -> tuple[float, Array]:
     """1/(2N) sum_n sum_k (out_nk - t_nk)^2 with one-hot targets t (or float targets (N, C))."""
     n = output.shape[0]
-    target = labels.astype(output.dtype) if labels.ndim == 2 else one_hot(labels, output.shape[1], output.dtype)
-    if output.shape[1] == 1 and labels.ndim == 1:
+    if labels.ndim == 2:
+        target = labels.astype(output.dtype)
+    elif output.shape[1] == 1:  # one output: the label itself is the target (no one-hot)
         target = labels.astype(output.dtype)[:, None]
+    else:
+        target = one_hot(labels, output.shape[1], output.dtype)
     diff = output - target
     return float((diff * diff).sum() / (2 * n)), diff / n
 

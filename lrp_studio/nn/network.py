@@ -119,7 +119,7 @@ class Network:
     def state_dict(self) -> dict[str, np.ndarray]:
         """Parameters as NumPy arrays keyed ``"{i}.weight"`` / ``"{i}.bias"`` (PyTorch order)."""
         return {
-            f"{i}.{name}": to_numpy(value)
+            f"{i}.{name}": np.array(to_numpy(value))  # a copy: never the live parameter arrays
             for i, layer in enumerate(self.layers)
             for name, value in layer.params.items()
         }
@@ -136,7 +136,8 @@ class Network:
                 raise ParameterError(f"parameter {key} has shape {tuple(state[key].shape)}, expected {tuple(shape)}")
         for i, layer in enumerate(self.layers):
             for name in layer.params:
-                layer.params[name] = asarray(state[f"{i}.{name}"])
+                # copy: in-place optimizer updates must not write into the caller's arrays
+                layer.params[name] = get_xp().array(state[f"{i}.{name}"], dtype=np.float32)
 
     def init_weights(self, seed: int = 0) -> None:
         """He-normal init for layers followed by ReLU (or nothing), Xavier-normal before sigmoid/tanh."""
@@ -167,7 +168,10 @@ class Network:
         without batch axis.
         """
         xp = get_xp()
-        array = xp.asarray(x, dtype=np.float32) if xp_of(x) is not xp else x.astype(np.float32, copy=False)
+        if isinstance(x, xp.ndarray):
+            array = x.astype(np.float32, copy=False)
+        else:  # lists, scalars, or arrays of the other backend
+            array = xp.asarray(to_numpy(x) if xp_of(x) is not xp else x, dtype=np.float32)
         size = int(np.prod(self.input_shape))
         if array.shape == self.input_shape or (array.ndim == 1 and array.size == size):
             array = array.reshape((1,) + self.input_shape)
