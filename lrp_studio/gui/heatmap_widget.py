@@ -1,0 +1,175 @@
+"""The input heatmap: the sample, its relevance map (optionally over the sample) and a colour bar.
+
+Colours come from :mod:`lrp_studio.viz` (the same code the PNG export uses), with symmetric
+scaling: zero relevance is the colour map's centre and +-max|R| its ends.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+
+from lrp_studio.gui.state import AppState
+from lrp_studio.viz import COLORMAPS, DIVERGING, get_colormap, heatmap_rgba, overlay, relevance_to_2d
+
+COLORMAP_LABELS = {"bwr": "blue-white-red", "seismic": "seismic", "coldnhot": "cold-n-hot", "cbsafe": "colour-blind safe",
+                   "gray": "gray"}
+
+
+def style_plot(item: pg.PlotItem) -> None:
+    """Dark axes and text on a white background."""
+    for name in ("left", "bottom", "right", "top"):
+        axis = item.getAxis(name)
+        axis.setPen(pg.mkPen("#444"))
+        axis.setTextPen(pg.mkPen("#222"))
+
+
+def as_image(values: np.ndarray) -> np.ndarray:
+    """One sample's relevance or input as a 2-D array (flat inputs: square if possible, else one row)."""
+    array = np.asarray(values, dtype=np.float32)
+    if array.ndim == 3 and array.shape[0] in (1, 3) and array.shape[0] != 3:
+        array = array[0]
+    elif array.ndim == 3:
+        array = relevance_to_2d(array)
+    if array.ndim == 1:
+        side = int(round(np.sqrt(array.size)))
+        array = array.reshape(side, side) if side * side == array.size and side > 2 else array.reshape(1, -1)
+    return array
+
+
+def pg_colormap(name: str) -> pg.ColorMap:
+    lut = get_colormap(name)
+    return pg.ColorMap(np.linspace(0.0, 1.0, len(lut)), lut)
+
+
+class HeatmapView(QWidget):
+    """Input sample and relevance heatmap with colour bar, colour-map choice and overlay toggle."""
+
+    colormapChanged = Signal(str)
+
+    def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("heatmapView")
+        self.state = state
+        self.rgba: np.ndarray | None = None
+        self.vmax = 1.0
+        self.n_updates = 0
+
+        self.caption = QLabel("No explanation yet")
+        self.caption.setWordWrap(True)
+        self.cmap_combo = QComboBox()
+        for name in COLORMAPS:
+            self.cmap_combo.addItem(COLORMAP_LABELS.get(name, name), name)
+        self.cmap_combo.setToolTip("Colour map: red = positive relevance (evidence for the class), "
+                                   "blue = negative (evidence against), centre colour = 0.")
+        self.overlay_box = QCheckBox("Overlay on input")
+        self.overlay_box.setToolTip("Blend the heatmap over the grey input image.")
+        controls = QHBoxLayout()
+        controls.addWidget(QLabel("Colours:"))
+        controls.addWidget(self.cmap_combo, 1)
+        controls.addWidget(self.overlay_box)
+
+        self.canvas = pg.GraphicsLayoutWidget()
+        self.canvas.setBackground("w")
+        self.canvas.setMinimumHeight(150)
+        self.input_plot = self.canvas.addPlot(row=0, col=0, title="input")
+        self.heat_plot = self.canvas.addPlot(row=0, col=1, title="relevance")
+        for plot in (self.input_plot, self.heat_plot):
+            plot.hideAxis("left")
+            plot.hideAxis("bottom")
+            plot.setAspectLocked(True)
+            plot.invertY(True)
+            plot.setMouseEnabled(False, False)
+            plot.hideButtons()
+            plot.setMenuEnabled(False)
+        self.input_item = pg.ImageItem(axisOrder="row-major")
+        self.heat_item = pg.ImageItem(axisOrder="row-major")
+        self.input_plot.addItem(self.input_item)
+        self.heat_plot.addItem(self.heat_item)
+        self.colorbar = pg.ColorBarItem(values=(-1.0, 1.0), colorMap=pg_colormap("bwr"), interactive=False,
+                                        width=14, label="relevance", colorMapMenu=False)
+        style_plot(self.colorbar)
+        self.canvas.addItem(self.colorbar, row=0, col=2)
+        self.canvas.ci.layout.setColumnStretchFactor(0, 2)
+        self.canvas.ci.layout.setColumnStretchFactor(1, 3)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.caption)
+        layout.addWidget(self.canvas, 1)
+        layout.addLayout(controls)
+
+        self.cmap_combo.currentIndexChanged.connect(self._colormap_changed)
+        self.overlay_box.toggled.connect(lambda _: self.refresh())
+        state.explanationChanged.connect(self.refresh)
+        state.sampleChanged.connect(self._show_input)
+        state.datasetChanged.connect(self._show_input)
+
+    # ------------------------------------------------------------------ public
+    @property
+    def colormap(self) -> str:
+        return str(self.cmap_combo.currentData())
+
+    def set_colormap(self, name: str) -> None:
+        index = self.cmap_combo.findData(name)
+        if index >= 0:
+            self.cmap_combo.setCurrentIndex(index)
+
+    @property
+    def overlay_enabled(self) -> bool:
+        return self.overlay_box.isChecked()
+
+    def set_overlay(self, enabled: bool) -> None:
+        self.overlay_box.setChecked(enabled)
+
+    def refresh(self) -> None:
+        """Redraw from the state's current explanation."""
+        exp = self.state.explanation
+        index = self.state.explained_index
+        if exp is None or index is None or index >= len(self.state.dataset):
+            return
+        image = self.state.dataset.x[index]
+        relevance2d = as_image(exp.relevance[0])
+        self.vmax = float(np.max(np.abs(relevance2d))) or 1.0
+        rgba = heatmap_rgba(relevance2d, cmap=self.colormap, vmax=self.vmax)
+        input2d = as_image(image)
+        if self.overlay_enabled and input2d.shape == relevance2d.shape:
+            rgba = overlay(rgba, input2d, alpha=0.65, input_range=self.state.dataset.input_range)
+        self.rgba = rgba
+        self.heat_item.setImage(rgba, autoLevels=False, levels=(0, 255))
+        self.colorbar.setLevels(values=(-self.vmax, self.vmax))
+        self._set_input_image(input2d)
+        target = int(exp.targets[0])
+        classes = self.state.net.classes
+        predicted = int(np.argmax(exp.logits[0]))
+        label = int(self.state.dataset.y[index])
+        total = float(np.sum(exp.relevance[0]))
+        kind = "predicted" if self.state.target is None else "chosen"
+        self.caption.setText(
+            f"<b>Sample #{index}</b> (label {self._name(label)}, predicted {self._name(predicted)}) &mdash; "
+            f"<b>{exp.method}</b> explains class <b>{classes[target]}</b> ({kind}); "
+            f"&Sigma;R = {total:.3g}, logit {float(exp.logits[0, target]):.3g}")
+        self.n_updates += 1
+
+    # ------------------------------------------------------------------ internals
+    def _name(self, label: int) -> str:
+        names = self.state.dataset.classes
+        return names[label] if 0 <= label < len(names) else str(label)
+
+    def _set_input_image(self, input2d: np.ndarray) -> None:
+        low, high = self.state.dataset.input_range
+        self.input_item.setImage(input2d, autoLevels=False, levels=(low, high))
+
+    def _show_input(self, *_: object) -> None:
+        if len(self.state.dataset):
+            self._set_input_image(as_image(self.state.sample()))
+
+    def _colormap_changed(self) -> None:
+        name = self.colormap
+        self.colorbar.setColorMap(pg_colormap(name))
+        if name not in DIVERGING:
+            self.colorbar.setToolTip("gray: black = most negative, white = most positive")
+        self.refresh()
+        self.colormapChanged.emit(name)

@@ -1,0 +1,582 @@
+"""The main window: network graph in the centre, panels in movable docks, menus and status bar."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QByteArray, QSettings, QSize, Qt, QTimer
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QApplication, QDockWidget, QFrame, QLabel, QScrollArea, QMainWindow, QMessageBox, QProgressDialog, QTextBrowser, QWidget,
+)
+
+from lrp_studio import backend
+from lrp_studio.data import Dataset, load_dataset, load_mnist_subset, resource_path
+from lrp_studio.errors import LRPStudioError
+from lrp_studio.gui import dialogs
+from lrp_studio.gui.explanation_panel import ExplanationPanel
+from lrp_studio.gui.export_actions import export_current_heatmap, export_heatmaps, export_relevance
+from lrp_studio.gui.graph_view import NetworkView
+from lrp_studio.gui.heatmap_widget import HeatmapView
+from lrp_studio.gui.inspector import NeuronInspector
+from lrp_studio.gui.method_help import method_html
+from lrp_studio.gui.plots import ConservationPlot, OutputBars
+from lrp_studio.gui.sample_browser import SampleBrowser
+from lrp_studio.gui.state import AppState, compute_explanation, method_names
+from lrp_studio.gui.training_panel import TrainingPanel, build_network
+from lrp_studio.gui.workers import ComputeWorker
+from lrp_studio.nn import Network, mlp
+
+SETTINGS_ORG = "lrp-studio"
+SETTINGS_APP = "lrp-studio"
+STATE_VERSION = 1
+MODEL_FILTER = "LRP Studio models (*.npz);;All files (*)"
+DATA_FILTER = "Datasets (*.npz *.csv *.idx *.gz *-ubyte);;All files (*)"
+
+
+def default_network() -> tuple[Network, str, str | None]:
+    """The bundled MLP, or an untrained 784-300-100-10 MLP when it is missing (with a message)."""
+    try:
+        from lrp_studio.io import load_model
+
+        path = resource_path("mlp_mnist.npz")
+        return load_model(path), "bundled MLP (mlp_mnist.npz)", None
+    except Exception as error:  # missing or unreadable resource: keep working untrained
+        net = mlp([784, 300, 100, 10], input_shape=(1, 28, 28), classes=[str(d) for d in range(10)], input_range=(0, 1))
+        return net, "untrained MLP", f"bundled model not available ({error}); showing an untrained MLP"
+
+
+def open_settings() -> QSettings:
+    return QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, SETTINGS_ORG, SETTINGS_APP)
+
+
+class MainWindow(QMainWindow):
+    """LRP Studio's window.
+
+    Parameters
+    ----------
+    model : Network, optional
+        Defaults to the bundled MLP (an untrained MLP if that file is missing).
+    dataset : Dataset, optional
+        Defaults to the bundled MNIST subset.
+    restore : bool
+        Restore geometry and dock layout from QSettings (off for screenshots).
+    """
+
+    def __init__(self, model: Network | None = None, dataset: Dataset | None = None, *, model_name: str = "model",
+                 restore: bool = True) -> None:
+        super().__init__()
+        self.setObjectName("mainWindow")
+        self.setWindowTitle("LRP Studio")
+        startup_message = None
+        if model is None:
+            model, model_name, startup_message = default_network()
+        self.state = AppState(model, dataset if dataset is not None else load_mnist_subset("all"), self)
+        self.state.model_name = model_name
+        self.worker = ComputeWorker(self)
+        self._explain_request: int | None = None
+        self._predict_request: int | None = None
+        self._closing = False
+
+        self.graph = NetworkView()
+        self.setCentralWidget(self.graph)
+        self.sample_browser = SampleBrowser(self.state)
+        self.explanation_panel = ExplanationPanel(self.state)
+        self.method_selector = self.explanation_panel.method_selector
+        self.heatmap = HeatmapView(self.state)
+        self.output_bars = OutputBars(self.state)
+        self.conservation_plot = ConservationPlot(self.state)
+        self.inspector = NeuronInspector()
+        self.training_panel = TrainingPanel(self.state)
+        self.docks: dict[str, QDockWidget] = {}
+        self._build_docks()
+        self._build_status_bar()
+        self._build_menus()
+        self._connect()
+
+        self.graph.set_network(self.state.net)
+        self._default_state = self.saveState(STATE_VERSION)
+        self._default_size = self._fitting_size()
+        self.resize(self._default_size)
+        if restore:
+            self.restore_settings()
+        self._update_title()
+        if startup_message:
+            self.show_status(startup_message, 0)
+        self.request_predictions()
+        self.request_explanation()
+
+    # ------------------------------------------------------------------ layout
+    def _dock(self, key: str, title: str, widget: QWidget, area: Qt.DockWidgetArea, tip: str) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(f"dock_{key}")
+        dock.setWidget(widget)
+        dock.setToolTip(tip)
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+                         | QDockWidget.DockWidgetFeature.DockWidgetClosable)
+        self.addDockWidget(area, dock)
+        self.docks[key] = dock
+        return dock
+
+    def _build_docks(self) -> None:
+        left, right, bottom = (Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea,
+                               Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.setCorner(Qt.Corner.BottomLeftCorner, left)
+        self.setCorner(Qt.Corner.BottomRightCorner, right)
+        samples = self._dock("samples", "Samples", self.sample_browser, left, "The dataset: pick a sample to explain.")
+        method = self._dock("method", "Explanation method", self.explanation_panel, left,
+                            "Method, its parameters and what the formula does.")
+        self.splitDockWidget(samples, method, Qt.Orientation.Vertical)
+        heat = self._dock("heatmap", "Input heatmap", self.heatmap, right,
+                          "Relevance of every input pixel for the explained class.")
+        inspector = self._dock("inspector", "Neuron inspector", self.inspector, right,
+                               "The selected neuron: activation, relevance, incoming messages, conditional heatmap.")
+        self.splitDockWidget(heat, inspector, Qt.Orientation.Vertical)
+        output = self._dock("output", "Output and target class", self.output_bars, bottom,
+                            "The network's output; click a bar to explain that class.")
+        conservation = self._dock("conservation", "Conservation", self.conservation_plot, bottom,
+                                  "Sum of relevance per layer vs the explained logit.")
+        scroll = QScrollArea()
+        scroll.setObjectName("trainingScroll")
+        scroll.setWidget(self.training_panel)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        training = self._dock("training", "Training", scroll, bottom,
+                              "Build and train a network; curves update live.")
+        self.splitDockWidget(output, conservation, Qt.Orientation.Horizontal)
+        self.tabifyDockWidget(conservation, training)
+        conservation.raise_()
+        self.resizeDocks([samples, heat], [300, 390], Qt.Orientation.Horizontal)
+        self.resizeDocks([samples, method], [330, 420], Qt.Orientation.Vertical)
+        self.resizeDocks([heat, inspector], [340, 420], Qt.Orientation.Vertical)
+        self.resizeDocks([output], [240], Qt.Orientation.Vertical)
+        self.resizeDocks([output, conservation], [400, 520], Qt.Orientation.Horizontal)
+
+    def _fitting_size(self) -> QSize:
+        screen = QApplication.primaryScreen()
+        size = QSize(1600, 1000)
+        if screen is not None:
+            available = screen.availableGeometry().size()
+            size = QSize(min(1600, int(available.width() * 0.96)), min(1000, int(available.height() * 0.94)))
+        return size
+
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        self.backend_label = QLabel(f"Backend: {backend.describe()}")
+        self.backend_label.setObjectName("backendLabel")
+        self.timing_label = QLabel("forward \u2013 ms \u00b7 LRP \u2013 ms")
+        self.timing_label.setObjectName("timingLabel")
+        self.timing_label.setToolTip("Time of the last forward pass and explanation of the shown sample.")
+        self.model_label = QLabel()
+        bar.addPermanentWidget(self.model_label)
+        bar.addPermanentWidget(self.timing_label)
+        bar.addPermanentWidget(self.backend_label)
+
+    def _action(self, menu: Any, text: str, slot: Any, shortcut: Any = None, tip: str = "") -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            shortcuts = shortcut if isinstance(shortcut, list) else [shortcut]
+            action.setShortcuts([QKeySequence(s) for s in shortcuts])
+        action.setStatusTip(tip)
+        action.triggered.connect(slot)
+        menu.addAction(action)
+        return action
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        self.open_model_action = self._action(file_menu, "&Open model\u2026", self.open_model, QKeySequence.StandardKey.Open)
+        self._action(file_menu, "&Save model as\u2026", self.save_model, QKeySequence.StandardKey.Save)
+        self.import_dataset_action = self._action(file_menu, "&Import dataset\u2026", lambda: self.open_dataset(""), "Ctrl+I",
+                                                  "IDX (images,labels), CSV or NPZ")
+        file_menu.addSeparator()
+        self._action(file_menu, "Export &heatmap PNG\u2026", self.export_heatmap, "Ctrl+E")
+        self._action(file_menu, "Export heatmaps of &filtered samples\u2026", self.export_filtered)
+        self._action(file_menu, "Export &relevance (.npy/.csv)\u2026", self.export_relevance)
+        self._action(file_menu, "Export &graph (PNG/SVG)\u2026", self.export_graph)
+        file_menu.addSeparator()
+        self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+
+        sample_menu = bar.addMenu("&Sample")
+        self._action(sample_menu, "&Next sample", self.sample_browser.next, ["N", "Ctrl+Right"])
+        self._action(sample_menu, "&Previous sample", self.sample_browser.previous, ["P", "Ctrl+Left"])
+        self._action(sample_menu, "Explain the &predicted class", lambda: self.state.set_target(None), "Ctrl+0")
+
+        view = bar.addMenu("&View")
+        for dock in self.docks.values():
+            view.addAction(dock.toggleViewAction())
+        view.addSeparator()
+        colour = view.addMenu("Colour neurons by")
+        group = QActionGroup(self)
+        for mode in ("relevance", "activation"):
+            action = QAction(mode, self, checkable=True, checked=mode == "relevance")
+            action.triggered.connect(lambda _=False, m=mode: self.graph.set_color_mode(m))
+            group.addAction(action)
+            colour.addAction(action)
+        scale = view.addMenu("Colour scale")
+        group = QActionGroup(self)
+        for mode, title in (("layer", "per layer"), ("global", "one for all layers")):
+            action = QAction(title, self, checkable=True, checked=mode == "layer")
+            action.triggered.connect(lambda _=False, m=mode: self.graph.set_scale_mode(m))
+            group.addAction(action)
+            scale.addAction(action)
+        edges = view.addMenu("Edges per neuron (top-k)")
+        group = QActionGroup(self)
+        for k in (0, 1, 3, 5, 10):
+            action = QAction(str(k), self, checkable=True, checked=k == 3)
+            action.triggered.connect(lambda _=False, n=k: self.graph.set_top_k(n))
+            group.addAction(action)
+            edges.addAction(action)
+        view.addSeparator()
+        self._action(view, "&Reset layout", self.reset_layout)
+
+        help_menu = bar.addMenu("&Help")
+        self._action(help_menu, "&Methods", self.show_methods_help, QKeySequence.StandardKey.HelpContents)
+        self._action(help_menu, "&About", self.show_about)
+
+    def _connect(self) -> None:
+        state = self.state
+        for signal in (state.sampleChanged, state.methodChanged, state.targetChanged, state.weightsChanged):
+            signal.connect(self.request_explanation)
+        state.weightsChanged.connect(self.request_predictions)
+        state.modelChanged.connect(self._model_changed)
+        state.datasetChanged.connect(self._dataset_changed)
+        state.explanationChanged.connect(self._explanation_changed)
+        state.timingsChanged.connect(lambda f, l: self.timing_label.setText(f"forward {f:.2f} ms \u00b7 LRP {l:.2f} ms"))
+        state.statusMessage.connect(lambda text: self.show_status(text))
+        self.worker.finished.connect(self._job_finished)
+        self.worker.failed.connect(self._job_failed)
+        self.graph.neuronSelected.connect(self.inspect)
+        self.graph.neuronActivated.connect(self._activate_neuron)
+        self.heatmap.colormapChanged.connect(self._colormap_changed)
+        self.sample_browser.openDatasetRequested.connect(self.open_dataset)
+        self.training_panel.saveModelRequested.connect(self.save_model)
+        self.training_panel.openModelRequested.connect(self.open_model)
+
+    # ------------------------------------------------------------------ computing
+    def request_explanation(self, *_: Any) -> None:
+        """Explain the current sample in the worker thread (a newer request supersedes this one)."""
+        state = self.state
+        if self._closing or not len(state.dataset) or not state.fits():
+            return
+        net, x = state.net, np.array(state.sample(), copy=True)
+        target, kwargs, index = state.target, state.explain_arguments(), state.index
+        self._explain_request = self.worker.submit(
+            "explain", lambda rid: compute_explanation(net, x, target, kwargs, rid, index))
+
+    def request_predictions(self, *_: Any) -> None:
+        """Predict the whole dataset in the worker (labels for the sample browser)."""
+        state = self.state
+        if self._closing or not state.fits():
+            state.set_predictions(None)
+            return
+        net, x = state.net, state.dataset.x
+        self._predict_request = self.worker.submit("predict", lambda rid: net.predict(x, 512).argmax(axis=1))
+
+    def _job_finished(self, key: str, request_id: int, result: Any) -> None:
+        if not self.worker.is_current(key, request_id):
+            return  # stale: a newer request is queued or running
+        if key == "explain":
+            self._explain_request = None
+            self.state.set_explanation(result)
+        elif key == "predict":
+            self._predict_request = None
+            self.state.set_predictions(np.asarray(result))
+
+    def _job_failed(self, key: str, request_id: int, message: str) -> None:
+        if not self.worker.is_current(key, request_id):
+            return
+        if key == "explain":
+            self._explain_request = None
+        else:
+            self._predict_request = None
+        first = message.strip().splitlines()[-1] if "Traceback" in message else message
+        self.show_status(f"{key} failed: {first}", 10000)
+        if "Traceback" in message:
+            dialogs.show_error(self, "Computation failed", first, message)
+
+    def is_busy(self) -> bool:
+        return self._explain_request is not None or self._predict_request is not None or not self.worker.is_idle()
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Process events until no computation is pending (tests, screenshots); False on timeout."""
+        deadline = time.perf_counter() + timeout
+        app = QApplication.instance()
+        while time.perf_counter() < deadline:
+            app.processEvents()
+            if not self.is_busy():
+                app.processEvents()
+                return True
+            time.sleep(0.001)
+        return False
+
+    # ------------------------------------------------------------------ reacting
+    def _explanation_changed(self) -> None:
+        exp = self.state.explanation
+        if exp is None:
+            return
+        try:
+            self.graph.set_explanation(exp)
+        except LRPStudioError as error:
+            self.show_status(str(error), 5000)
+            return
+        selection = self.graph.selection()
+        if selection is not None and self.docks["inspector"].isVisible():
+            self.inspect(*selection)
+
+    def inspect(self, stage: int, unit: int) -> None:
+        state = self.state
+        exp = state.explanation
+        if exp is None or state.explained_index is None:
+            return
+        arguments = state.explain_arguments()
+        method = arguments.pop("method")
+        if isinstance(method, str) and method in ("gradient", "gradient-x-input", "integrated-gradients",
+                                                  "smoothgrad", "occlusion"):
+            method, arguments = "epsilon-plus-flat", {}
+        try:
+            self.inspector.show_neuron(state.net, state.dataset.x[state.explained_index], exp, stage, unit,
+                                       method, arguments)
+        except LRPStudioError as error:
+            self.show_status(str(error), 5000)
+
+    def _activate_neuron(self, stage: int, unit: int) -> None:
+        dock = self.docks["inspector"]
+        dock.show()
+        dock.raise_()
+        self.inspect(stage, unit)
+
+    def _model_changed(self) -> None:
+        self.graph.set_network(self.state.net)
+        self.inspector.clear()
+        self._update_title()
+        if not self.state.fits():
+            self.show_status(f"the model's input {self.state.net.input_shape} does not fit the dataset "
+                             f"'{self.state.dataset.name}' {self.state.dataset.sample_shape}: open a matching dataset", 0)
+        self.request_predictions()
+        self.request_explanation()
+
+    def _dataset_changed(self) -> None:
+        self._update_title()
+        self.request_predictions()
+
+    def _colormap_changed(self, name: str) -> None:
+        self.graph.set_colormap(name)
+        self.inspector.set_colormap(name)
+        selection = self.graph.selection()
+        if selection is not None:
+            self.inspect(*selection)
+
+    def _update_title(self) -> None:
+        state = self.state
+        self.setWindowTitle(f"LRP Studio \u2014 {state.model_name} \u2014 {state.dataset.name}")
+        self.model_label.setText(f"{state.model_name} \u00b7 {state.net.n_parameters():,} parameters \u00b7 "
+                                 f"{state.dataset.name} ({len(state.dataset)} samples)")
+
+    def show_status(self, text: str, timeout: int = 6000) -> None:
+        self.statusBar().showMessage(text, timeout)
+
+    # ------------------------------------------------------------------ public helpers
+    def set_sample(self, index: int) -> None:
+        self.state.set_index(index)
+
+    def set_method(self, method: str) -> None:
+        if method not in method_names():
+            raise LRPStudioError(f"unknown method {method!r}; choose one of {', '.join(method_names())}")
+        self.state.set_method(method)
+
+    def select_neuron(self, stage: int, unit: int) -> None:
+        """Select a unit in the graph and show it in the inspector."""
+        self.graph.select(stage, unit)
+        self.inspect(stage, unit)
+
+    # ------------------------------------------------------------------ files
+    def open_model(self, path: str | None = None) -> bool:
+        path = path or dialogs.get_open_path(self, "Open model", MODEL_FILTER)
+        if not path:
+            return False
+        try:
+            from lrp_studio.io import load_model
+
+            net = load_model(path)
+        except Exception as error:
+            dialogs.show_error(self, "Cannot open model", dialogs.error_text(error))
+            return False
+        self.state.set_network(net, Path(path).name)
+        self.show_status(f"Opened model {path}")
+        return True
+
+    def save_model(self, path: str | None = None) -> bool:
+        path = path or dialogs.get_save_path(self, "Save model as", MODEL_FILTER, "model.npz")
+        if not path:
+            return False
+        if not path.lower().endswith(".npz"):
+            path += ".npz"
+        try:
+            from lrp_studio.io import save_model
+
+            save_model(self.state.net, path)
+        except Exception as error:
+            dialogs.show_error(self, "Cannot save model", dialogs.error_text(error))
+            return False
+        self.state.model_name = Path(path).name
+        self._update_title()
+        self.show_status(f"Saved model to {path}")
+        return True
+
+    def open_dataset(self, spec: str = "") -> bool:
+        """Open a dataset spec (``mnist:test``, ``toy:moons``) or, with ``""``, files chosen in a dialog."""
+        if not spec:
+            paths = dialogs.get_open_paths(self, "Import dataset (IDX: choose images and labels)", DATA_FILTER)
+            if not paths:
+                return False
+            spec = ",".join(sorted(paths, key=lambda p: "label" in Path(p).name.lower()))
+        try:
+            dataset = load_dataset(spec)
+        except Exception as error:
+            dialogs.show_error(self, "Cannot open dataset", dialogs.error_text(error))
+            self.sample_browser._dataset_changed()
+            return False
+        fits = self.state.fits(dataset=dataset) and self.state.net.n_classes == dataset.n_classes
+        self.state.set_dataset(dataset)
+        if not fits:
+            hidden = [{"type": "dense", "size": 16 if len(dataset.sample_shape) == 1 else 100, "kernel": 3,
+                       "activation": "relu", "pool": "none"}]
+            if len(dataset.sample_shape) == 1:
+                hidden = hidden * 2
+            self.state.set_network(build_network(hidden, dataset), "new model (untrained)")
+            self.show_status(f"No model fits '{dataset.name}': built an untrained one \u2014 train it in the Training dock", 0)
+            self.docks["training"].show()
+            self.docks["training"].raise_()
+        else:
+            self.show_status(f"Opened dataset {dataset.name} ({len(dataset)} samples)")
+        return True
+
+    # ------------------------------------------------------------------ export
+    def export_heatmap(self, path: str | None = None) -> bool:
+        path = path or dialogs.get_save_path(self, "Export heatmap", "PNG images (*.png)", f"heatmap_{self.state.index}.png")
+        if not path:
+            return False
+        try:
+            export_current_heatmap(self.state, path, self.heatmap.colormap, self.heatmap.overlay_enabled)
+        except Exception as error:
+            dialogs.show_error(self, "Cannot export heatmap", dialogs.error_text(error))
+            return False
+        self.show_status(f"Wrote {path}")
+        return True
+
+    def export_filtered(self, directory: str | None = None) -> int:
+        directory = directory or dialogs.get_directory(self, "Export heatmaps of the listed samples into")
+        if not directory:
+            return 0
+        indices = self.sample_browser.visible_indices()
+        dialog = QProgressDialog("Explaining and writing heatmaps\u2026", "Cancel", 0, len(indices), self)
+        dialog.setWindowModality(Qt.WindowModality.WindowModal)
+        dialog.setMinimumDuration(300)
+
+        def progress(done: int, total: int) -> bool:
+            dialog.setValue(done)
+            QApplication.processEvents()
+            return not dialog.wasCanceled()
+
+        try:
+            written = export_heatmaps(self.state, indices, directory, self.heatmap.colormap,
+                                      self.heatmap.overlay_enabled, progress)
+        except Exception as error:
+            dialogs.show_error(self, "Cannot export heatmaps", dialogs.error_text(error))
+            return 0
+        finally:
+            dialog.close()
+        self.show_status(f"Wrote {len(written)} heatmaps and relevance.npy to {directory}")
+        return len(written)
+
+    def export_relevance(self, path: str | None = None) -> bool:
+        path = path or dialogs.get_save_path(self, "Export relevance", "NumPy array (*.npy);;CSV table (*.csv)",
+                                             f"relevance_{self.state.index}.npy")
+        if not path:
+            return False
+        try:
+            written = export_relevance(self.state, path)
+        except Exception as error:
+            dialogs.show_error(self, "Cannot export relevance", dialogs.error_text(error))
+            return False
+        self.show_status(f"Wrote {written}")
+        return True
+
+    def export_graph(self, path: str | None = None) -> bool:
+        path = path or dialogs.get_save_path(self, "Export graph", "PNG image (*.png);;SVG drawing (*.svg)", "graph.png")
+        if not path:
+            return False
+        try:
+            self.graph.export_image(path)
+        except Exception as error:
+            dialogs.show_error(self, "Cannot export graph", dialogs.error_text(error))
+            return False
+        self.show_status(f"Wrote {path}")
+        return True
+
+    # ------------------------------------------------------------------ help
+    def show_methods_help(self) -> None:
+        browser = QTextBrowser()
+        browser.setHtml("<hr>".join(method_html(name) for name in method_names()))
+        browser.setWindowTitle("LRP Studio \u2014 methods")
+        browser.resize(720, 760)
+        browser.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        browser.show()
+        self._help_window = browser
+
+    def show_about(self) -> None:
+        QMessageBox.about(self, "About LRP Studio",
+                          "<b>LRP Studio</b><br>Layer-wise Relevance Propagation for small dense and convolutional "
+                          f"networks.<br>Backend: {backend.describe()}")
+
+    # ------------------------------------------------------------------ settings
+    def restore_settings(self) -> None:
+        settings = open_settings()
+        geometry = settings.value("geometry")
+        state = settings.value("windowState")
+        if isinstance(geometry, QByteArray) and not geometry.isEmpty():
+            self.restoreGeometry(geometry)
+        if isinstance(state, QByteArray) and not state.isEmpty():
+            self.restoreState(state, STATE_VERSION)
+        colormap = settings.value("colormap")
+        if isinstance(colormap, str):
+            self.heatmap.set_colormap(colormap)
+        overlay = settings.value("overlay")
+        if overlay is not None:
+            self.heatmap.set_overlay(str(overlay).lower() in ("true", "1"))
+
+    def save_settings(self) -> None:
+        settings = open_settings()
+        settings.setValue("geometry", self.saveGeometry())
+        settings.setValue("windowState", self.saveState(STATE_VERSION))
+        settings.setValue("colormap", self.heatmap.colormap)
+        settings.setValue("overlay", self.heatmap.overlay_enabled)
+        settings.sync()
+
+    def reset_layout(self) -> None:
+        for dock in self.docks.values():
+            dock.setFloating(False)
+        self.restoreState(self._default_state, STATE_VERSION)
+        for dock in self.docks.values():
+            dock.show()
+        self.docks["conservation"].raise_()
+        if not self.isMaximized() and not self.isFullScreen():
+            self.resize(self._default_size)
+
+    def shutdown(self) -> None:
+        """Stop the worker threads (idempotent)."""
+        if self._closing:
+            return
+        self._closing = True
+        self.training_panel.shutdown()
+        self.worker.shutdown()
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt API)
+        if not self._closing:
+            self.save_settings()
+        self.shutdown()
+        super().closeEvent(event)

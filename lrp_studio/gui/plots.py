@@ -1,0 +1,178 @@
+"""Small plots of the explanation panel: the output bar chart (target choice) and the conservation plot."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, Qt
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+
+from lrp_studio.gui.heatmap_widget import style_plot
+from lrp_studio.gui.state import AppState
+from lrp_studio.nn import Conv2d, Dense
+from lrp_studio.nn.layers import AvgPool2d, MaxPool2d
+
+BAR_COLOR = "#9aa7b8"
+TARGET_COLOR = "#e8872b"
+PREDICTED_PEN = "#1f3b73"
+
+
+def softmax(values: np.ndarray) -> np.ndarray:
+    shifted = np.exp(values - values.max())
+    return shifted / shifted.sum()
+
+
+class OutputBars(QWidget):
+    """Logits (or softmax probabilities) of the current sample; click a bar to explain that class."""
+
+    def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("outputBars")
+        self.state = state
+        self.plot = pg.PlotWidget(background="w")
+        self.plot.setObjectName("outputPlot")
+        self.plot.setMouseEnabled(False, False)
+        self.plot.hideButtons()
+        self.plot.setMenuEnabled(False)
+        item = self.plot.getPlotItem()
+        style_plot(item)
+        item.setLabel("bottom", "class")
+        item.setLabel("left", "logit")
+        self.bars = pg.BarGraphItem(x=[0], height=[0], width=0.7, brush=BAR_COLOR)
+        self.plot.addItem(self.bars)
+        self.plot.setToolTip("Click a bar to explain that class; 'Predicted' goes back to the predicted class.")
+
+        self.mode = QComboBox()
+        self.mode.addItems(["logits", "softmax"])
+        self.mode.setToolTip("Show raw logits (what LRP explains) or softmax probabilities.")
+        self.predicted_button = QPushButton("Predicted")
+        self.predicted_button.setToolTip("Explain the predicted class (default).")
+        self.info = QLabel("Target: predicted class")
+        self.info.setWordWrap(True)
+        self.info.setMinimumWidth(60)
+        controls = QHBoxLayout()
+        controls.addWidget(QLabel("Show:"))
+        controls.addWidget(self.mode)
+        controls.addStretch(1)
+        controls.addWidget(self.predicted_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.info)
+        layout.addLayout(controls)
+        layout.addWidget(self.plot, 1)
+
+        self.plot.scene().sigMouseClicked.connect(self._clicked)
+        self.predicted_button.clicked.connect(lambda: state.set_target(None))
+        self.mode.currentIndexChanged.connect(lambda _: self.refresh())
+        state.explanationChanged.connect(self.refresh)
+        state.modelChanged.connect(self._set_ticks)
+        self._set_ticks()
+
+    def _set_ticks(self) -> None:
+        classes = self.state.net.classes
+        step = max(1, len(classes) // 20)
+        ticks = [(i, name) for i, name in enumerate(classes) if i % step == 0]
+        self.plot.getPlotItem().getAxis("bottom").setTicks([ticks])
+
+    def refresh(self) -> None:
+        exp = self.state.explanation
+        if exp is None:
+            return
+        logits = exp.logits[0].astype(np.float64)
+        values = softmax(logits) if self.mode.currentText() == "softmax" else logits
+        target = int(exp.targets[0])
+        predicted = int(np.argmax(logits))
+        n = len(values)
+        brushes = [pg.mkBrush(TARGET_COLOR if i == target else BAR_COLOR) for i in range(n)]
+        pens = [pg.mkPen(PREDICTED_PEN, width=2.5) if i == predicted else pg.mkPen("#555", width=0.5) for i in range(n)]
+        self.bars.setOpts(x=np.arange(n), height=values, width=0.7, brushes=brushes, pens=pens)
+        item = self.plot.getPlotItem()
+        item.setLabel("left", "probability" if self.mode.currentText() == "softmax" else "logit")
+        low, high = min(0.0, float(values.min())), max(0.0, float(values.max()))
+        pad = 0.08 * (high - low or 1.0)
+        item.setRange(xRange=(-0.6, n - 0.4), yRange=(low - pad, high + pad), padding=0)
+        classes = self.state.net.classes
+        kind = "predicted" if self.state.target is None else "chosen by click"
+        self.info.setText(f"Explaining class <b>{classes[target]}</b> ({kind}, orange); predicted "
+                          f"<b>{classes[predicted]}</b> (dark outline). Click a bar to explain another class.")
+
+    def bar_scene_pos(self, index: int) -> QPointF:
+        """Scene position of the middle of bar ``index`` (for tests and keyboard use)."""
+        height = 0.0
+        if self.state.explanation is not None:
+            height = float(self.state.explanation.logits[0, index]) / 2
+        return self.plot.getPlotItem().vb.mapViewToScene(QPointF(index, height))
+
+    def _clicked(self, event: object) -> None:
+        if getattr(event, "button", lambda: None)() != Qt.MouseButton.LeftButton:
+            return
+        vb = self.plot.getPlotItem().vb
+        if not vb.sceneBoundingRect().contains(event.scenePos()):
+            return
+        x = vb.mapSceneToView(event.scenePos()).x()
+        index = int(round(x))
+        if 0 <= index < self.state.net.n_classes and abs(x - index) <= 0.45:
+            self.state.set_target(index)
+
+
+class ConservationPlot(pg.PlotWidget):
+    """Sum of relevance per layer (input to output) against the explained logit."""
+
+    def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
+        super().__init__(parent, background="w")
+        self.setObjectName("conservationPlot")
+        self.state = state
+        self.setMenuEnabled(False)
+        self.hideButtons()
+        item = self.getPlotItem()
+        style_plot(item)
+        item.setLabel("left", "sum of relevance")
+        item.setLabel("bottom", "layer (input \u2192 output)")
+        item.showGrid(x=False, y=True, alpha=0.25)
+        self.legend = item.addLegend(offset=(-10, -30), labelTextColor="#222", brush=pg.mkBrush(255, 255, 255, 200))
+        self.sums_curve = item.plot([], [], pen=pg.mkPen("#1f77b4", width=2), symbol="o", symbolSize=8,
+                                    symbolBrush="#1f77b4", name="\u03a3 R at this layer")
+        self.logit_curve = item.plot([], [], pen=pg.mkPen(TARGET_COLOR, width=2, style=Qt.PenStyle.DashLine),
+                                     name="explained logit f(x)")
+        self.text = pg.TextItem("", color="#222", anchor=(0, 1))
+        item.addItem(self.text)
+        self.setToolTip("If relevance is conserved every point lies on the dashed line; a gap shows relevance "
+                        "absorbed by biases or the epsilon stabiliser.")
+        self.stage_values: np.ndarray | None = None
+        state.explanationChanged.connect(self.refresh)
+
+    def stages(self) -> list[int]:
+        """Stages worth plotting: the input and the outputs of dense, conv and pooling layers."""
+        kept = [0]
+        for i, layer in enumerate(self.state.net.layers):
+            if isinstance(layer, (Dense, Conv2d, MaxPool2d, AvgPool2d)):
+                kept.append(i + 1)
+        return kept
+
+    def refresh(self) -> None:
+        exp = self.state.explanation
+        if exp is None:
+            return
+        report = exp.conservation()
+        stages = [s for s in self.stages() if s < len(report.stage_names)]
+        values = np.array([report.sums[s, 0] for s in stages], dtype=np.float64)
+        finite = np.isfinite(values)
+        xs = np.arange(len(stages), dtype=np.float64)
+        self.stage_values = values
+        self.sums_curve.setData(xs[finite], values[finite])
+        logit = float(report.explained[0])
+        self.logit_curve.setData([-0.3, len(stages) - 0.7], [logit, logit])
+        names = [self._short(report.stage_names[s]) for s in stages]
+        self.getPlotItem().getAxis("bottom").setTicks([list(enumerate(names))])
+        finite_values = values[finite]
+        low = min([0.0, logit, *finite_values.tolist()])
+        high = max([0.0, logit, *finite_values.tolist()])
+        pad = 0.15 * (high - low or 1.0)
+        self.getPlotItem().setRange(xRange=(-0.4, len(stages) - 0.6), yRange=(low - pad, high + pad), padding=0)
+        share = 100.0 * values[0] / logit if logit != 0 and np.isfinite(values[0]) else float("nan")
+        self.text.setText(f"input: {values[0]:.3g} = {share:.1f} % of {logit:.3g}")
+        self.text.setPos(-0.35, low - pad * 0.2)
+
+    @staticmethod
+    def _short(name: str) -> str:
+        return name.replace("maxpool2d", "maxpool").replace("avgpool2d", "avgpool").replace("conv2d", "conv")

@@ -1,0 +1,216 @@
+"""The GUI's shared model: what is shown (network, dataset, sample, method, target, explanation).
+
+Panels listen to :class:`AppState` signals and change it through its setters; they never call
+each other. Explanations of the current sample run in the :class:`~lrp_studio.gui.workers.ComputeWorker`
+thread; results of superseded requests are dropped by request id.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+
+from lrp_studio.data import Dataset
+from lrp_studio.lrp import BASELINES, COMPOSITES, METHODS, RULES, Explanation, explain
+from lrp_studio.nn import Network
+
+CUSTOM = "custom"
+DEFAULT_METHOD = "epsilon-gamma-box"
+
+#: Default parameter values, per method (composites use a tiny epsilon on dense layers).
+PARAM_DEFAULTS: dict[str, float | int | bool] = {
+    "epsilon": 0.25, "alpha": 2.0, "beta": 1.0, "gamma": 0.25, "low": 0.0, "high": 1.0,
+    "bias": True, "steps": 32, "samples": 32, "noise": 0.1, "patch": 4,
+}
+
+#: Which parameter widgets each method shows (``bias`` is the "bias in z" checkbox).
+METHOD_PARAMS: dict[str, tuple[str, ...]] = {
+    "lrp0": ("bias",), "epsilon": ("epsilon", "bias"), "zplus": ("bias",), "alphabeta": ("alpha", "beta", "bias"),
+    "gamma": ("gamma", "bias"), "wsquare": ("bias",), "flat": (), "zbox": ("low", "high"),
+    "epsilon-plus": ("epsilon", "bias"), "epsilon-plus-flat": ("epsilon", "bias"),
+    "epsilon-alpha2-beta1": ("epsilon", "bias"), "epsilon-gamma-box": ("epsilon", "gamma", "low", "high", "bias"),
+    "deep-taylor": ("low", "high", "bias"),
+    "gradient": (), "gradient-x-input": (), "integrated-gradients": ("steps",), "smoothgrad": ("samples", "noise"),
+    "occlusion": ("patch",),
+    CUSTOM: ("epsilon", "alpha", "beta", "gamma", "low", "high", "bias"),
+}
+
+
+def method_names() -> list[str]:
+    """Every method of DESIGN.md 3.3 plus ``custom``."""
+    return list(METHODS) + [CUSTOM]
+
+
+def default_params(method: str, net: Network | None = None) -> dict[str, Any]:
+    """Starting parameter values of ``method`` (zbox bounds from the model's input range)."""
+    params = {name: PARAM_DEFAULTS[name] for name in METHOD_PARAMS.get(method, ())}
+    if method in COMPOSITES and "epsilon" in params:
+        params["epsilon"] = 1e-6
+    if "low" in params and net is not None and net.input_range is not None:
+        params["low"], params["high"] = net.input_range
+    return params
+
+
+def explain_kwargs(method: str, params: dict[str, Any], custom_rules: dict[int, str]) -> dict[str, Any]:
+    """Arguments for :func:`lrp_studio.lrp.explain` (method, bias and rule/baseline parameters)."""
+    params = {k: v for k, v in params.items() if k in METHOD_PARAMS.get(method, ())}
+    bias = bool(params.pop("bias", True))
+    target_method: Any = dict(custom_rules) if method == CUSTOM else method
+    if method in BASELINES:
+        return {"method": target_method, **params}
+    return {"method": target_method, "bias": bias, **params}
+
+
+@dataclass
+class ExplainResult:
+    """What the worker sends back for one explanation request."""
+
+    request_id: int
+    explanation: Explanation
+    sample_index: int
+    forward_ms: float
+    lrp_ms: float
+    error: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def compute_explanation(net: Network, x: np.ndarray, target: int | None, kwargs: dict[str, Any],
+                        request_id: int, index: int) -> ExplainResult:
+    """Run one explanation (in the worker thread) and time the forward pass and LRP."""
+    t0 = time.perf_counter()
+    net.predict(x[None])
+    t1 = time.perf_counter()
+    exp = explain(net, x[None], target=target, messages=True, **kwargs)
+    t2 = time.perf_counter()
+    return ExplainResult(request_id, exp, index, (t1 - t0) * 1e3, (t2 - t1) * 1e3)
+
+
+class AppState(QObject):
+    """Shared state of the window; setters emit signals, panels react."""
+
+    modelChanged = Signal()          # a different network object (architecture may differ)
+    weightsChanged = Signal()        # same network, new weights (training)
+    datasetChanged = Signal()
+    sampleChanged = Signal(int)
+    methodChanged = Signal()         # method, parameters or custom rules
+    targetChanged = Signal()
+    explanationChanged = Signal()
+    explanationFailed = Signal(str)
+    predictionsChanged = Signal()
+    statusMessage = Signal(str)
+    timingsChanged = Signal(float, float)
+
+    def __init__(self, net: Network, dataset: Dataset, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.net = net
+        self.model_name = "model"
+        self.dataset = dataset
+        self.index = 0
+        self.method = DEFAULT_METHOD
+        self.params_by_method: dict[str, dict[str, Any]] = {}
+        self.custom_rules: dict[int, str] = {}
+        self.target: int | None = None
+        self.explanation: Explanation | None = None
+        self.explained_index: int | None = None
+        self.predictions: np.ndarray | None = None
+        self.forward_ms = 0.0
+        self.lrp_ms = 0.0
+        self._reset_custom_rules()
+
+    # ------------------------------------------------------------------ getters
+    @property
+    def params(self) -> dict[str, Any]:
+        """Parameters of the current method (created from defaults on first use)."""
+        if self.method not in self.params_by_method:
+            self.params_by_method[self.method] = default_params(self.method, self.net)
+        return self.params_by_method[self.method]
+
+    def sample(self) -> np.ndarray:
+        """The current input sample (one sample, no batch axis)."""
+        return self.dataset.x[self.index]
+
+    def label(self) -> int:
+        return int(self.dataset.y[self.index])
+
+    def fits(self, net: Network | None = None, dataset: Dataset | None = None) -> bool:
+        """Whether the dataset's samples fit the network's input."""
+        net = net or self.net
+        dataset = dataset or self.dataset
+        return int(np.prod(dataset.sample_shape)) == int(np.prod(net.input_shape))
+
+    def explain_arguments(self) -> dict[str, Any]:
+        return explain_kwargs(self.method, self.params, self.custom_rules)
+
+    # ------------------------------------------------------------------ setters
+    def set_network(self, net: Network, name: str = "model") -> None:
+        self.net = net
+        self.model_name = name
+        self.params_by_method = {}
+        self.target = None if self.target is None or self.target >= net.n_classes else self.target
+        self.predictions = None
+        self._reset_custom_rules()
+        self.modelChanged.emit()
+
+    def notify_weights(self) -> None:
+        self.predictions = None
+        self.weightsChanged.emit()
+
+    def set_dataset(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+        self.index = 0
+        self.predictions = None
+        self.datasetChanged.emit()
+        self.sampleChanged.emit(0)
+
+    def set_index(self, index: int) -> None:
+        index = int(np.clip(index, 0, len(self.dataset) - 1))
+        if index != self.index:
+            self.index = index
+            self.sampleChanged.emit(index)
+
+    def set_method(self, method: str) -> None:
+        if method != self.method:
+            self.method = method
+            self.methodChanged.emit()
+
+    def set_param(self, name: str, value: Any) -> None:
+        if self.params.get(name) != value:
+            self.params[name] = value
+            self.methodChanged.emit()
+
+    def set_custom_rule(self, layer_index: int, rule: str) -> None:
+        if self.custom_rules.get(layer_index) != rule:
+            self.custom_rules[layer_index] = rule
+            if self.method == CUSTOM:
+                self.methodChanged.emit()
+
+    def set_target(self, target: int | None) -> None:
+        if target is not None and not 0 <= target < self.net.n_classes:
+            return
+        if target != self.target:
+            self.target = target
+            self.targetChanged.emit()
+
+    def set_predictions(self, predictions: np.ndarray | None) -> None:
+        self.predictions = predictions
+        self.predictionsChanged.emit()
+
+    def set_explanation(self, result: ExplainResult) -> None:
+        self.explanation = result.explanation
+        self.explained_index = result.sample_index
+        self.forward_ms, self.lrp_ms = result.forward_ms, result.lrp_ms
+        self.timingsChanged.emit(result.forward_ms, result.lrp_ms)
+        self.explanationChanged.emit()
+
+    def _reset_custom_rules(self) -> None:
+        """The custom composite starts as the default composite's rule for each dense/conv layer."""
+        choices = COMPOSITES[DEFAULT_METHOD].choices(self.net)
+        self.custom_rules = {index: choice.name for index, choice in choices.items()}
+
+
+__all__ = ["AppState", "CUSTOM", "DEFAULT_METHOD", "ExplainResult", "METHOD_PARAMS", "PARAM_DEFAULTS",
+           "RULES", "compute_explanation", "default_params", "explain_kwargs", "method_names"]

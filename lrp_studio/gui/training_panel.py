@@ -1,0 +1,414 @@
+"""Training: architecture editor, optimiser settings, start/pause/stop, progress and live curves.
+
+Training runs on a copy of the shown network in a :class:`~lrp_studio.gui.workers.TrainingWorker`
+thread; weight snapshots come back at epoch ends (and about once a second) and are copied into the
+shown network, which re-explains the current sample so the graph follows the training.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QComboBox, QDoubleSpinBox, QFormLayout, QGridLayout, QGroupBox, QHBoxLayout, QHeaderView, QLabel, QProgressBar,
+    QPushButton, QSpinBox, QTableWidget, QVBoxLayout, QWidget,
+)
+
+from lrp_studio.data import Dataset, split_indices
+from lrp_studio.errors import LRPStudioError, ParameterError
+from lrp_studio.gui import dialogs
+from lrp_studio.gui.heatmap_widget import style_plot
+from lrp_studio.gui.state import AppState
+from lrp_studio.gui.workers import TrainingWorker
+from lrp_studio.nn import LOSSES, OPTIMIZERS, Network, layer_from_spec
+from lrp_studio.nn.layers import Activation, AvgPool2d, Conv2d, Dense, MaxPool2d
+
+ACTIVATIONS = ["relu", "sigmoid", "tanh"]
+POOLS = ["none", "maxpool2d", "avgpool2d"]
+
+
+def build_network(rows: list[dict[str, Any]], dataset: Dataset, seed: int = 0) -> Network:
+    """A network for ``dataset`` from editor rows ``{"type": "dense"|"conv", "size", "kernel", "activation", "pool"}``.
+
+    Conv rows must come before dense rows; a flatten layer and a dense output layer (one unit per
+    class) are added.
+    """
+    shape: tuple[int, ...] = dataset.sample_shape
+    specs: list[dict[str, Any]] = []
+
+    def add(spec: dict[str, Any]) -> None:
+        nonlocal shape
+        shape = tuple(layer_from_spec(spec).output_shape(shape))
+        specs.append(spec)
+
+    try:
+        for number, row in enumerate(rows, start=1):
+            if row["type"] == "conv":
+                if len(shape) != 3:
+                    raise ParameterError(f"row {number}: conv layers need image inputs and must come before dense layers")
+                add({"type": "conv2d", "in_channels": shape[0], "out_channels": int(row["size"]),
+                     "kernel_size": int(row["kernel"]), "stride": 1, "padding": 0})
+                add({"type": row["activation"]})
+                if row.get("pool", "none") != "none":
+                    add({"type": row["pool"], "kernel_size": 2, "stride": 2})
+            else:
+                if len(shape) != 1:
+                    add({"type": "flatten"})
+                add({"type": "dense", "in_features": shape[0], "out_features": int(row["size"])})
+                add({"type": row["activation"]})
+        if len(shape) != 1:
+            add({"type": "flatten"})
+        add({"type": "dense", "in_features": shape[0], "out_features": dataset.n_classes})
+    except ParameterError as error:
+        raise ParameterError(f"architecture: {error}") from None
+    arch = {"input_shape": list(dataset.sample_shape), "layers": specs, "classes": list(dataset.classes),
+            "input_range": list(dataset.input_range)}
+    return Network.from_spec(arch, seed=seed)
+
+
+def rows_from_network(net: Network) -> list[dict[str, Any]]:
+    """Editor rows describing ``net`` (its last dense layer is the fixed output layer)."""
+    rows: list[dict[str, Any]] = []
+    linear = net.linear_indices
+    for index in linear[:-1]:
+        layer = net.layers[index]
+        following = net.layers[index + 1 : (linear[linear.index(index) + 1])]
+        activation = next((l.type_name for l in following if isinstance(l, Activation)), "relu")
+        pool = next((l.type_name for l in following if isinstance(l, (MaxPool2d, AvgPool2d))), "none")
+        if isinstance(layer, Conv2d):
+            spec = layer.spec()
+            rows.append({"type": "conv", "size": spec["out_channels"], "kernel": spec["kernel_size"],
+                         "activation": activation, "pool": pool})
+        elif isinstance(layer, Dense):
+            rows.append({"type": "dense", "size": layer.spec()["out_features"], "kernel": 3,
+                         "activation": activation, "pool": "none"})
+    return rows
+
+
+def training_split(dataset: Dataset) -> tuple[np.ndarray, np.ndarray | None]:
+    """Training and validation indices: MNIST's fixed split, else a seeded 85/15 split."""
+    if dataset.name in ("mnist", "mnist:all") and len(dataset) == 5000:
+        train_idx, test_idx = split_indices()
+        return np.asarray(train_idx), np.asarray(test_idx)
+    n = len(dataset)
+    if n < 40:
+        return np.arange(n), None
+    order = np.random.default_rng(0).permutation(n)
+    cut = int(round(0.85 * n))
+    return np.sort(order[:cut]), np.sort(order[cut:])
+
+
+class TrainingPanel(QWidget):
+    """Edit the architecture, set up and run training, watch the curves."""
+
+    saveModelRequested = Signal()
+    openModelRequested = Signal()
+
+    def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("trainingPanel")
+        self.state = state
+        self.worker: TrainingWorker | None = None
+        self._trained_net: Network | None = None
+        self.history: dict[str, list[float]] = {k: [] for k in ("x", "loss", "acc", "ex", "eloss", "eacc", "vloss", "vacc")}
+
+        # architecture editor
+        self.arch_table = QTableWidget(0, 5)
+        self.arch_table.setObjectName("architectureTable")
+        self.arch_table.setHorizontalHeaderLabels(["type", "width / channels", "kernel", "activation", "pooling"])
+        self.arch_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.arch_table.verticalHeader().setVisible(False)
+        self.output_label = QLabel()
+        self.add_dense_button = QPushButton("+ dense")
+        self.add_conv_button = QPushButton("+ conv")
+        self.remove_button = QPushButton("\u2212 remove")
+        self.from_model_button = QPushButton("From model")
+        self.from_model_button.setToolTip("Fill the editor with the shown network's architecture.")
+        self.build_button = QPushButton("Build new model")
+        self.build_button.setToolTip("Replace the shown network by a new, untrained one with this architecture.")
+        arch_buttons = QGridLayout()
+        for i, button in enumerate((self.add_dense_button, self.add_conv_button, self.remove_button,
+                                    self.from_model_button, self.build_button)):
+            arch_buttons.addWidget(button, i // 3, i % 3)
+        arch_box = QGroupBox("Architecture (hidden layers)")
+        arch_layout = QVBoxLayout(arch_box)
+        arch_layout.setContentsMargins(4, 4, 4, 4)
+        arch_layout.addWidget(self.arch_table, 1)
+        arch_layout.addWidget(self.output_label)
+        arch_layout.addLayout(arch_buttons)
+
+        # optimiser settings
+        self.loss_combo = QComboBox()
+        self.loss_combo.addItems(list(LOSSES))
+        self.optimizer_combo = QComboBox()
+        self.optimizer_combo.addItems(list(OPTIMIZERS))
+        self.lr_spin = QDoubleSpinBox()
+        self.lr_spin.setDecimals(5)
+        self.lr_spin.setRange(1e-5, 10.0)
+        self.lr_spin.setSingleStep(0.005)
+        self.lr_spin.setValue(0.05)
+        self.batch_spin = QSpinBox()
+        self.batch_spin.setRange(1, 8192)
+        self.batch_spin.setValue(64)
+        self.epochs_spin = QSpinBox()
+        self.epochs_spin.setRange(1, 10000)
+        self.epochs_spin.setValue(5)
+        settings = QFormLayout()
+        settings.addRow("loss", self.loss_combo)
+        settings.addRow("optimizer", self.optimizer_combo)
+        settings.addRow("learning rate", self.lr_spin)
+        settings.addRow("batch size", self.batch_spin)
+        settings.addRow("epochs", self.epochs_spin)
+        self.start_button = QPushButton("\u25b6 Start")
+        self.pause_button = QPushButton("\u23f8 Pause")
+        self.stop_button = QPushButton("\u25a0 Stop")
+        self.pause_button.setCheckable(True)
+        run_buttons = QHBoxLayout()
+        for button in (self.start_button, self.pause_button, self.stop_button):
+            run_buttons.addWidget(button)
+        self.progress = QProgressBar()
+        self.progress.setObjectName("trainingProgress")
+        self.status = QLabel("Idle")
+        self.status.setWordWrap(True)
+        self.save_button = QPushButton("Save model\u2026")
+        self.open_button = QPushButton("Open model\u2026")
+        file_buttons = QHBoxLayout()
+        file_buttons.addWidget(self.open_button)
+        file_buttons.addWidget(self.save_button)
+        settings_box = QGroupBox("Training")
+        settings_layout = QVBoxLayout(settings_box)
+        settings_layout.setContentsMargins(4, 4, 4, 4)
+        settings_layout.addLayout(settings)
+        settings_layout.addLayout(run_buttons)
+        settings_layout.addWidget(self.progress)
+        settings_layout.addWidget(self.status)
+        settings_layout.addStretch(1)
+        settings_layout.addLayout(file_buttons)
+
+        # curves
+        self.curves_widget = pg.GraphicsLayoutWidget()
+        self.curves_widget.setBackground("w")
+        self.curves_widget.setObjectName("trainingCurves")
+        self.loss_plot = self.curves_widget.addPlot(row=0, col=0, title="<span style='color:#222'>loss</span>")
+        self.acc_plot = self.curves_widget.addPlot(row=0, col=1, title="<span style='color:#222'>accuracy</span>")
+        self.curves: dict[str, pg.PlotDataItem] = {}
+        for plot, prefix in ((self.loss_plot, "loss"), (self.acc_plot, "acc")):
+            style_plot(plot)
+            plot.setLabel("bottom", "epoch")
+            plot.showGrid(y=True, alpha=0.25)
+            legend = plot.addLegend(labelTextColor="#222", brush=pg.mkBrush(255, 255, 255, 200))
+            legend.setOffset((-5, 5))
+            self.curves[prefix] = plot.plot([], [], pen=pg.mkPen("#9bbcd8", width=1), name="batch")
+            self.curves["e" + prefix] = plot.plot([], [], pen=pg.mkPen("#1f77b4", width=2), symbol="o",
+                                                   symbolSize=5, symbolBrush="#1f77b4", name="epoch (train)")
+            self.curves["v" + prefix] = plot.plot([], [], pen=pg.mkPen("#e8872b", width=2), symbol="s",
+                                                   symbolSize=5, symbolBrush="#e8872b", name="validation")
+        self.acc_plot.setYRange(0, 1)
+
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(arch_box, 3)
+        layout.addWidget(settings_box, 2)
+        layout.addWidget(self.curves_widget, 5)
+
+        self.add_dense_button.clicked.connect(lambda: self.add_row("dense", 64))
+        self.add_conv_button.clicked.connect(lambda: self.add_row("conv", 8, insert_before_dense=True))
+        self.remove_button.clicked.connect(self.remove_row)
+        self.from_model_button.clicked.connect(self.load_rows_from_model)
+        self.build_button.clicked.connect(self.build_model)
+        self.start_button.clicked.connect(self.start)
+        self.pause_button.toggled.connect(self.set_paused)
+        self.stop_button.clicked.connect(self.stop)
+        self.save_button.clicked.connect(self.saveModelRequested)
+        self.open_button.clicked.connect(self.openModelRequested)
+        state.modelChanged.connect(self._model_changed)
+        state.datasetChanged.connect(self._update_output_label)
+        self.load_rows_from_model()
+        self._set_running(False)
+
+    # ------------------------------------------------------------------ architecture editor
+    def add_row(self, kind: str, size: int, kernel: int = 5, activation: str = "relu", pool: str = "maxpool2d",
+                insert_before_dense: bool = False) -> None:
+        table = self.arch_table
+        row = table.rowCount()
+        if insert_before_dense:
+            row = next((r for r in range(table.rowCount()) if self._cell(r, 0) == "dense"), row)
+        table.insertRow(row)
+        type_combo = QComboBox()
+        type_combo.addItems(["dense", "conv"])
+        type_combo.setCurrentText(kind)
+        size_spin = QSpinBox()
+        size_spin.setRange(1, 4096)
+        size_spin.setValue(size)
+        kernel_spin = QSpinBox()
+        kernel_spin.setRange(1, 15)
+        kernel_spin.setValue(kernel)
+        act_combo = QComboBox()
+        act_combo.addItems(ACTIVATIONS)
+        act_combo.setCurrentText(activation)
+        pool_combo = QComboBox()
+        pool_combo.addItems(POOLS)
+        pool_combo.setCurrentText(pool if kind == "conv" else "none")
+        for column, widget in enumerate((type_combo, size_spin, kernel_spin, act_combo, pool_combo)):
+            table.setCellWidget(row, column, widget)
+        type_combo.currentTextChanged.connect(lambda _: self._update_row_enabled())
+        self._update_row_enabled()
+
+    def remove_row(self) -> None:
+        row = self.arch_table.currentRow()
+        if row < 0:
+            row = self.arch_table.rowCount() - 1
+        if row >= 0:
+            self.arch_table.removeRow(row)
+
+    def rows(self) -> list[dict[str, Any]]:
+        return [{"type": self._cell(r, 0), "size": self._cell(r, 1), "kernel": self._cell(r, 2),
+                 "activation": self._cell(r, 3), "pool": self._cell(r, 4)} for r in range(self.arch_table.rowCount())]
+
+    def load_rows_from_model(self) -> None:
+        self.arch_table.setRowCount(0)
+        for row in rows_from_network(self.state.net):
+            self.add_row(row["type"], row["size"], row["kernel"], row["activation"], row["pool"])
+        self._update_output_label()
+
+    def build_model(self) -> None:
+        try:
+            net = build_network(self.rows(), self.state.dataset)
+        except LRPStudioError as error:
+            dialogs.show_error(self, "Cannot build the model", str(error))
+            return
+        self.state.set_network(net, "new model (untrained)")
+        self.state.statusMessage.emit(f"Built an untrained model with {net.n_parameters():,} parameters")
+
+    def _cell(self, row: int, column: int) -> Any:
+        widget = self.arch_table.cellWidget(row, column)
+        return widget.currentText() if isinstance(widget, QComboBox) else widget.value()
+
+    def _update_row_enabled(self) -> None:
+        for r in range(self.arch_table.rowCount()):
+            conv = self._cell(r, 0) == "conv"
+            self.arch_table.cellWidget(r, 2).setEnabled(conv)
+            self.arch_table.cellWidget(r, 4).setEnabled(conv)
+
+    def _update_output_label(self) -> None:
+        self.output_label.setText(f"+ output: dense {self.state.dataset.n_classes} (one unit per class of "
+                                  f"'{self.state.dataset.name}')")
+
+    # ------------------------------------------------------------------ training
+    def is_running(self) -> bool:
+        return self.worker is not None and self.worker.is_running()
+
+    def start(self) -> None:
+        if self.is_running():
+            return
+        state = self.state
+        if not state.fits():
+            dialogs.show_error(self, "Cannot train", f"the dataset '{state.dataset.name}' does not fit the model's "
+                               f"input {state.net.input_shape}; build a new model first")
+            return
+        dataset = state.dataset
+        train_idx, val_idx = training_split(dataset)
+        validation = None if val_idx is None else (dataset.x[val_idx], dataset.y[val_idx])
+        self._trained_net = state.net
+        self.worker = TrainingWorker(state.net, dataset.x[train_idx], dataset.y[train_idx],
+                                     epochs=self.epochs_spin.value(), batch_size=self.batch_spin.value(),
+                                     lr=self.lr_spin.value(), optimizer=self.optimizer_combo.currentText(),
+                                     loss=self.loss_combo.currentText(), validation=validation, parent=self)
+        self.worker.progress.connect(self._on_progress)
+        self.worker.weights.connect(self._on_weights)
+        self.worker.finished.connect(self._on_finished)
+        self.worker.failed.connect(self._on_failed)
+        for values in self.history.values():
+            values.clear()
+        for curve in self.curves.values():
+            curve.setData([], [])
+        n_batches = (len(train_idx) + self.batch_spin.value() - 1) // self.batch_spin.value()
+        self.progress.setRange(0, self.epochs_spin.value() * n_batches)
+        self.progress.setValue(0)
+        self.status.setText(f"Training on {len(train_idx)} samples"
+                            + (f", validating on {len(val_idx)}" if val_idx is not None else ""))
+        self._set_running(True)
+        self.worker.start()
+
+    def set_paused(self, paused: bool) -> None:
+        if self.worker is None:
+            return
+        if paused:
+            self.worker.pause()
+            self.status.setText("Paused")
+        else:
+            self.worker.resume()
+            self.status.setText("Training")
+
+    def stop(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()
+
+    def shutdown(self) -> None:
+        """Stop training and wait for the thread (window closing)."""
+        if self.worker is not None:
+            self.worker.stop()
+            self.worker.wait(5.0)
+
+    def _set_running(self, running: bool) -> None:
+        self.start_button.setEnabled(not running)
+        self.pause_button.setEnabled(running)
+        self.stop_button.setEnabled(running)
+        self.build_button.setEnabled(not running)
+        self.open_button.setEnabled(not running)
+        if not running:
+            self.pause_button.setChecked(False)
+
+    def _on_progress(self, record: Any) -> None:
+        position = record.epoch + (record.batch + 1) / record.n_batches
+        self.progress.setValue(record.epoch * record.n_batches + record.batch + 1)
+        h = self.history
+        if record.kind == "batch":
+            h["x"].append(position)
+            h["loss"].append(record.loss)
+            h["acc"].append(record.accuracy)
+            self.curves["loss"].setData(h["x"], h["loss"])
+            self.curves["acc"].setData(h["x"], h["acc"])
+        else:
+            h["ex"].append(record.epoch + 1)
+            h["eloss"].append(record.loss)
+            h["eacc"].append(record.accuracy)
+            self.curves["eloss"].setData(h["ex"], h["eloss"])
+            self.curves["eacc"].setData(h["ex"], h["eacc"])
+            text = f"epoch {record.epoch + 1}/{self.epochs_spin.value()}: loss {record.loss:.4f}, acc {record.accuracy:.3f}"
+            if record.val_loss is not None:
+                h["vloss"].append(record.val_loss)
+                h["vacc"].append(record.val_accuracy)
+                self.curves["vloss"].setData(h["ex"], h["vloss"])
+                self.curves["vacc"].setData(h["ex"], h["vacc"])
+                text += f"; validation loss {record.val_loss:.4f}, acc {record.val_accuracy:.3f}"
+            self.status.setText(text)
+
+    def _on_weights(self, weights: dict[str, np.ndarray], epoch: int) -> None:
+        if self.state.net is not self._trained_net:
+            return
+        self.state.net.load_state_dict(weights)
+        self.state.model_name = "trained in the app"
+        self.state.notify_weights()
+
+    def _on_finished(self, reason: str) -> None:
+        self._set_running(False)
+        if reason == "stopped":
+            self.status.setText(self.status.text() + " \u2014 stopped")
+        else:
+            self.progress.setValue(self.progress.maximum())
+        self.state.statusMessage.emit(f"Training {reason}")
+
+    def _on_failed(self, message: str) -> None:
+        self._set_running(False)
+        self.status.setText("Failed: " + message.splitlines()[-1])
+        dialogs.show_error(self, "Training failed", message.splitlines()[0] if "Traceback" not in message else
+                           message.strip().splitlines()[-1], message if "Traceback" in message else None)
+
+    def _model_changed(self) -> None:
+        if self.is_running() and self.state.net is not self._trained_net:
+            self.worker.stop()
+        self.load_rows_from_model()

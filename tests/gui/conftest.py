@@ -1,0 +1,61 @@
+"""Fixtures for the GUI tests: offscreen Qt, isolated QSettings, recorded dialogs, a ready main window."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import pytest  # noqa: E402
+
+pytest.importorskip("PySide6")
+pytest.importorskip("pytestqt")
+
+
+@pytest.fixture(autouse=True)
+def isolated_settings(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """QSettings (INI, user scope) live in a temporary folder, never in the user's home."""
+    from PySide6.QtCore import QSettings
+
+    folder = tmp_path_factory.mktemp("qsettings")
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(folder))
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    yield
+
+
+@pytest.fixture
+def error_dialogs(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """Replace modal error boxes by a list of (title, message) so tests never block."""
+    from lrp_studio.gui import dialogs
+
+    shown: list[tuple[str, str]] = []
+    monkeypatch.setattr(dialogs, "show_error", lambda parent, title, message, details=None: shown.append((title, message)))
+    monkeypatch.setattr(dialogs, "show_info", lambda parent, title, message: shown.append((title, message)))
+    return shown
+
+
+@pytest.fixture
+def make_window(qtbot, error_dialogs):
+    """Factory for main windows that are shown, explained once and shut down after the test."""
+    from lrp_studio.gui.main_window import MainWindow
+
+    windows = []
+
+    def factory(*args, restore: bool = False, **kwargs):
+        window = MainWindow(*args, restore=restore, **kwargs)
+        qtbot.addWidget(window)
+        window.resize(1600, 1000)
+        window.show()
+        assert window.wait_idle(30.0)
+        windows.append(window)
+        return window
+
+    yield factory
+    for window in windows:
+        window.shutdown()
+
+
+@pytest.fixture
+def window(make_window):
+    """The default window: bundled MNIST subset and bundled MLP."""
+    return make_window()
