@@ -1,0 +1,138 @@
+"""Relevance export (.npy, .csv) and input arrays for ``--input FILE.npy``."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from lrp_studio.backend import to_numpy
+from lrp_studio.errors import DataError
+from lrp_studio.io.atomic import PathLike, atomic_write, describe_os_error
+
+__all__ = ["load_input_npy", "relevance_to_2d", "save_relevance_csv", "save_relevance_npy"]
+
+
+def _write(path: Path, write_fn: Any) -> Path:
+    try:
+        return atomic_write(path, write_fn)
+    except OSError as error:
+        raise DataError(f"{path}: cannot write ({describe_os_error(error)})") from None
+
+
+def save_relevance_npy(path: PathLike, relevance: Any) -> Path:
+    """Save a relevance array (NumPy or CuPy, any shape) as ``.npy``, atomically, without pickle.
+
+    The file is written exactly at ``path`` (no extension is appended).
+    """
+    target = Path(os.fspath(path))
+    array = np.asarray(to_numpy(relevance))
+    if array.dtype.hasobject:
+        raise DataError(f"{target}: relevance must be a numeric array, got dtype {array.dtype}")
+
+    def write(temp_path: str) -> None:
+        with open(temp_path, "wb") as handle:
+            np.save(handle, array, allow_pickle=False)
+
+    return _write(target, write)
+
+
+def relevance_to_2d(relevance: Any) -> np.ndarray:
+    """The table a relevance CSV holds.
+
+    Parameters
+    ----------
+    relevance : array
+        (F,) -> one row (1, F); (H, W) -> as is; (C, H, W) -> summed over channels (H, W).
+
+    Returns
+    -------
+    numpy.ndarray, 2-D
+    """
+    array = np.asarray(to_numpy(relevance))
+    if array.dtype.kind not in "biuf":
+        raise DataError(f"relevance must be a real numeric array, got dtype {array.dtype}")
+    if array.ndim == 1:
+        return array[None, :]
+    if array.ndim == 2:
+        return array
+    if array.ndim == 3:
+        return array.sum(axis=0)
+    raise DataError(f"relevance of shape {array.shape} cannot be written as CSV: expected (F,), (H, W) or (C, H, W)")
+
+
+def save_relevance_csv(path: PathLike, relevance: Any) -> Path:
+    """Save one sample's relevance as CSV (``%.8g``, comma-separated), atomically.
+
+    See :func:`relevance_to_2d` for how shapes map onto rows and columns.
+    """
+    target = Path(os.fspath(path))
+    try:
+        table = relevance_to_2d(relevance)
+    except DataError as error:
+        raise DataError(f"{target}: {error}") from None
+
+    def write(temp_path: str) -> None:
+        with open(temp_path, "wb") as handle:
+            np.savetxt(handle, table, fmt="%.8g", delimiter=",")
+
+    return _write(target, write)
+
+
+def load_input_npy(path: PathLike, input_shape: Sequence[int]) -> np.ndarray:
+    """Read input samples from a ``.npy`` file (``--input FILE.npy``).
+
+    Parameters
+    ----------
+    path : str or path-like
+    input_shape : sequence of int
+        One sample's shape, e.g. ``net.input_shape``.
+
+    Returns
+    -------
+    numpy.ndarray, float32, (N, *input_shape)
+        Accepts one sample without batch axis (``input_shape`` or flat), a batch
+        ``(N, *input_shape)`` or flat rows ``(N, prod(input_shape))``.
+
+    Raises
+    ------
+    DataError
+        Naming the file: missing, unreadable, pickled, not numeric, NaN/inf, or the wrong shape.
+    """
+    target = Path(os.fspath(path))
+    shape = tuple(int(v) for v in input_shape)
+    size = math.prod(shape)
+    if not target.exists():
+        raise DataError(f"{target}: file not found")
+    if target.is_dir():
+        raise DataError(f"{target}: is a directory, not a .npy file")
+    try:
+        loaded = np.load(target, allow_pickle=False)
+    except ValueError as error:
+        if "pickle" in str(error):
+            raise DataError(f"{target}: not a .npy array (pickled or unknown data is never loaded)") from None
+        raise DataError(f"{target}: not a readable .npy array ({error})") from None
+    except Exception as error:
+        raise DataError(f"{target}: cannot read the file ({type(error).__name__}: {error})") from None
+    if not isinstance(loaded, np.ndarray):
+        loaded.close()
+        raise DataError(f"{target}: is an .npz archive; give a single .npy array")
+    array = loaded
+    if array.dtype.kind not in "biuf":
+        raise DataError(f"{target}: input must be real numbers, got dtype {array.dtype}")
+    with np.errstate(over="ignore", invalid="ignore"):
+        array = np.asarray(array, dtype=np.float32)
+    if array.shape == shape or (array.ndim == 1 and array.size == size):
+        array = array.reshape((1,) + shape)
+    elif array.ndim >= 2 and math.prod(array.shape[1:]) == size:
+        array = array.reshape((array.shape[0],) + shape)
+    else:
+        raise DataError(f"{target}: array of shape {array.shape} does not fit the model's input shape {shape}")
+    if array.shape[0] == 0:
+        raise DataError(f"{target}: contains no samples")
+    if not np.isfinite(array).all():
+        raise DataError(f"{target}: contains NaN or infinite values (in float32)")
+    return np.ascontiguousarray(array)

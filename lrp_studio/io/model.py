@@ -1,0 +1,364 @@
+"""Model files: ``.npz`` with a JSON ``architecture`` and PyTorch-keyed parameters, never pickle.
+
+The format (DESIGN.md 3.1)::
+
+    architecture   0-d unicode array holding a JSON object
+                   {"format": "lrp-studio-model", "version": 1, "input_shape": [1, 28, 28],
+                    "layers": [...], "classes": [...] (optional), "input_range": [lo, hi] (optional)}
+    "{i}.weight"   layer i's weight, PyTorch shape (dense (out, in); conv (out_c, in_c, kh, kw))
+    "{i}.bias"     layer i's bias (out,)
+
+so a ``torch.nn.Sequential`` state_dict maps onto it key for key. :func:`load_model` treats the
+file as hostile: every problem becomes one :class:`~lrp_studio.errors.ModelFileError` line naming
+the file, and nothing is allocated from sizes the file claims before they have been checked.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import warnings
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+
+from lrp_studio.errors import ModelFileError, ParameterError
+from lrp_studio.io.atomic import PathLike, atomic_write, describe_os_error
+from lrp_studio.nn.layers import LAYER_KEYS, MAX_LAYER_PARAMETERS
+from lrp_studio.nn.network import Network
+
+__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "load_model", "save_model"]
+
+FORMAT_NAME = "lrp-studio-model"
+FORMAT_VERSION = 1
+
+MAX_LAYERS = 10_000
+MAX_MODEL_PARAMETERS = 2 * MAX_LAYER_PARAMETERS  # all layers together
+MAX_SAMPLE_VALUES = MAX_LAYER_PARAMETERS  # values per sample in any layer's input, output or im2col
+MAX_ARCHITECTURE_CHARS = 16 * 2**20
+
+_ARCHITECTURE = "architecture"
+_PICKLE_REFUSAL = "contains pickled objects, which are never loaded"
+_MIN_VALUE = {"padding": 0}  # every other layer key must be >= 1
+
+
+class _Refused(Exception):
+    """Internal: a problem with the file (turned into ModelFileError with the file name)."""
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    """``repr`` of a (possibly huge, hostile) value cut to ``limit`` characters."""
+    try:
+        text = repr(value)
+    except Exception:  # e.g. a huge int beyond the str conversion limit
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _fail(path: Any, problem: str) -> ModelFileError:
+    message = f"{path}: {problem}"
+    return ModelFileError(" ".join(message.split("\n")).replace("\r", " "))
+
+
+# ---------------------------------------------------------------------------------------- saving
+def save_model(net: Network, path: PathLike) -> Path:
+    """Save ``net`` as a model file (DESIGN.md 3.1), atomically.
+
+    Parameters
+    ----------
+    net : Network
+    path : str or path-like
+        Must end in ``.npz``.
+
+    Returns
+    -------
+    pathlib.Path
+        The written path.
+    """
+    target = Path(os.fspath(path))
+    if target.suffix.lower() != ".npz":
+        raise _fail(target, "model files must end in .npz")
+    arrays = {_ARCHITECTURE: np.array(json.dumps(net.spec()))}
+    for key, value in net.state_dict().items():
+        arrays[key] = np.ascontiguousarray(value, dtype=np.float32)
+
+    def write(temp_path: str) -> None:
+        # A file object, so np.savez never appends ".npz" to a path (e.g. "MODEL.NPZ").
+        with open(temp_path, "wb") as handle:
+            np.savez(handle, **arrays)
+
+    try:
+        return atomic_write(target, write)
+    except OSError as error:
+        raise _fail(target, f"cannot write the model file ({describe_os_error(error)})") from None
+
+
+# --------------------------------------------------------------------------------------- loading
+def _read_header(handle: BinaryIO) -> tuple[tuple[int, ...], np.dtype]:
+    """Shape and dtype from a ``.npy`` header without reading (or allocating for) the data."""
+    version = np.lib.format.read_magic(handle)
+    if version == (1, 0):
+        shape, _, dtype = np.lib.format.read_array_header_1_0(handle)
+    elif version == (2, 0):
+        shape, _, dtype = np.lib.format.read_array_header_2_0(handle)
+    else:
+        reader = getattr(np.lib.format, "_read_array_header", None)
+        if reader is None:
+            raise ValueError(f"unsupported .npy format version {version}")
+        shape, _, dtype = reader(handle, version)
+    return tuple(int(v) for v in shape), np.dtype(dtype)
+
+
+def _member_headers(npz: Any) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """Every archive member's shape and dtype; refuses non-arrays, duplicates and object arrays."""
+    headers: dict[str, tuple[tuple[int, ...], np.dtype]] = {}
+    for member in npz.zip.namelist():
+        if not member.endswith(".npy"):
+            raise _Refused(f"entry {_short(member)} is not a NumPy array (.npy)")
+        key = member[: -len(".npy")]
+        if key in headers:
+            raise _Refused(f"entry {_short(key)} appears more than once")
+        with npz.zip.open(member) as handle, warnings.catch_warnings():
+            # A damaged header dict can make Python's literal parser warn (e.g. bad escapes).
+            warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.simplefilter("ignore", SyntaxWarning)
+            try:
+                headers[key] = _read_header(handle)
+            except Exception as error:
+                raise _Refused(f"entry {_short(key)} is not a valid NumPy array ({_short(str(error))})") from None
+        if headers[key][1].hasobject:
+            raise _Refused(f"entry {_short(key)} {_PICKLE_REFUSAL}")
+    return headers
+
+
+def _read_architecture(npz: Any, header: tuple[tuple[int, ...], np.dtype]) -> Any:
+    shape, dtype = header
+    if shape != () or dtype.kind != "U":
+        raise _Refused(f"'architecture' must be a 0-d unicode string array, got dtype {dtype} and shape {shape}")
+    if dtype.itemsize // 4 > MAX_ARCHITECTURE_CHARS:
+        raise _Refused(f"'architecture' is longer than {MAX_ARCHITECTURE_CHARS:,} characters")
+    text = str(npz[_ARCHITECTURE][()])
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as error:
+        raise _Refused(f"'architecture' is not valid JSON ({_short(str(error))})") from None
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_finite_number(value: Any) -> bool:
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:  # an int beyond the float range
+        return False
+
+
+def _validate_layers(layers: Any) -> dict[str, tuple[int, ...]]:
+    """Check the ``layers`` list; return the expected parameter shapes keyed ``"{i}.weight"``."""
+    if not isinstance(layers, list) or not layers:
+        raise _Refused("'layers' must be a non-empty list")
+    if len(layers) > MAX_LAYERS:
+        raise _Refused(f"{len(layers):,} layers exceed the limit of {MAX_LAYERS:,}")
+    expected: dict[str, tuple[int, ...]] = {}
+    total = 0
+    for index, entry in enumerate(layers):
+        where = f"layer {index}"
+        if not isinstance(entry, dict):
+            raise _Refused(f"{where} must be an object, got {_short(entry)}")
+        kind = entry.get("type")
+        if not isinstance(kind, str) or kind not in LAYER_KEYS:
+            raise _Refused(f"{where}: unknown layer type {_short(kind)}; known: {', '.join(LAYER_KEYS)}")
+        for key in LAYER_KEYS[kind]:
+            if key not in entry:
+                raise _Refused(f"{where} ({kind}) is missing {key!r}")
+            value, minimum = entry[key], _MIN_VALUE.get(key, 1)
+            if not _is_int(value) or value < minimum:
+                raise _Refused(f"{where} ({kind}): {key} must be an integer >= {minimum}, got {_short(value)}")
+        if kind == "dense":
+            shapes = {"weight": (entry["out_features"], entry["in_features"]), "bias": (entry["out_features"],)}
+        elif kind == "conv2d":
+            k = entry["kernel_size"]
+            shapes = {"weight": (entry["out_channels"], entry["in_channels"], k, k), "bias": (entry["out_channels"],)}
+        else:
+            continue
+        count = math.prod(shapes["weight"])
+        if count > MAX_LAYER_PARAMETERS:
+            raise _Refused(f"{where} ({kind}): {_short(count, 40)} weights exceed the limit of {MAX_LAYER_PARAMETERS:,}")
+        total += count + shapes["bias"][0]
+        if total > MAX_MODEL_PARAMETERS:
+            raise _Refused(f"more than {MAX_MODEL_PARAMETERS:,} parameters in all (the limit)")
+        for name, shape in shapes.items():
+            expected[f"{index}.{name}"] = shape
+    return expected
+
+
+def _validate_architecture(arch: Any) -> dict[str, tuple[int, ...]]:
+    """Check everything in the JSON that can be checked alone; return the expected parameter shapes."""
+    if not isinstance(arch, dict):
+        raise _Refused(f"'architecture' must be a JSON object, got {type(arch).__name__}")
+    if arch.get("format") != FORMAT_NAME:
+        raise _Refused(f"not an LRP Studio model: format is {_short(arch.get('format'))}, expected {FORMAT_NAME!r}")
+    version = arch.get("version")
+    if not _is_int(version) or version != FORMAT_VERSION:
+        raise _Refused(f"unsupported model file version {_short(version)} (this version reads {FORMAT_VERSION})")
+    shape = arch.get("input_shape")
+    if (
+        not isinstance(shape, list) or not 1 <= len(shape) <= 3
+        or not all(_is_int(v) and v >= 1 for v in shape)
+    ):
+        raise _Refused(f"'input_shape' must be a list of 1 to 3 positive integers, got {_short(shape)}")
+    if math.prod(shape) > MAX_SAMPLE_VALUES:
+        raise _Refused(f"input shape {_short(shape)} exceeds the limit of {MAX_SAMPLE_VALUES:,} values per sample")
+    classes = arch.get("classes")
+    if classes is not None and (not isinstance(classes, list) or not all(isinstance(c, str) for c in classes)):
+        raise _Refused(f"'classes' must be a list of strings, got {_short(classes)}")
+    value_range = arch.get("input_range")
+    if value_range is not None:
+        if (
+            not isinstance(value_range, list) or len(value_range) != 2
+            or not all(_is_finite_number(v) for v in value_range)
+            or not value_range[0] < value_range[1]
+        ):
+            raise _Refused(f"'input_range' must be two finite numbers low < high, got {_short(value_range)}")
+    return _validate_layers(arch.get("layers"))
+
+
+def _check_parameters(expected: dict[str, tuple[int, ...]], headers: dict[str, tuple[tuple[int, ...], np.dtype]]) -> None:
+    """Names, shapes and dtypes of the stored parameters against the architecture (headers only)."""
+    stored = {key: value for key, value in headers.items() if key != _ARCHITECTURE}
+    missing = [key for key in expected if key not in stored]
+    extra = sorted(key for key in stored if key not in expected)
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"missing {_short(missing)}")
+        if extra:
+            parts.append(f"unexpected {_short(extra)}")
+        raise _Refused(f"parameters do not match the layers: {', '.join(parts)}")
+    for key, shape in expected.items():
+        stored_shape, dtype = stored[key]
+        if stored_shape != shape:
+            raise _Refused(f"parameter {key!r} has shape {_short(stored_shape)}, expected {shape}")
+        if dtype.kind not in "fiu":
+            raise _Refused(f"parameter {key!r} has dtype {dtype}, expected real numbers")
+
+
+def _check_sample_sizes(net: Network) -> None:
+    """Refuse networks whose activations (or conv im2col buffers) would be absurd per sample."""
+    for index, (shape, layer) in enumerate(zip(net.shapes, net.layers)):
+        values = math.prod(shape)
+        if getattr(layer, "type_name", "") == "conv2d":
+            out, pad = net.shapes[index + 1], 2 * layer.padding
+            padded = shape[0] * (shape[1] + pad) * (shape[2] + pad)
+            values = max(values, padded, out[1] * out[2] * layer.fan_in, math.prod(out))
+        if values > MAX_SAMPLE_VALUES:
+            raise _Refused(f"layer {index} would need {values:,} values per sample (limit {MAX_SAMPLE_VALUES:,})")
+
+
+def _read_parameters(npz: Any, keys: list[str]) -> dict[str, np.ndarray]:
+    """Read, convert to float32 and check the parameters (all finite)."""
+    state = {}
+    for key in keys:
+        try:
+            raw = npz[key]
+        except Exception as error:
+            raise _Refused(f"parameter {key!r} cannot be read ({_short(str(error))})") from None
+        with np.errstate(over="ignore", invalid="ignore"):
+            array = np.ascontiguousarray(raw, dtype=np.float32)
+        if not np.isfinite(array).all():
+            raise _Refused(f"parameter {key!r} contains NaN or infinite values (in float32)")
+        state[key] = array
+    return state
+
+
+def _load(path: Path) -> Network:
+    if not path.exists():
+        raise _Refused("file not found")
+    if path.is_dir():
+        raise _Refused("is a directory, not a model file")
+    try:
+        handle = open(path, "rb")
+    except OSError as error:
+        raise _Refused(f"cannot open the file ({describe_os_error(error)})") from None
+    with handle:
+        if handle.read(len(np.lib.format.MAGIC_PREFIX)) == np.lib.format.MAGIC_PREFIX:
+            # Refused before np.load would allocate whatever shape its header claims.
+            raise _Refused("is a single .npy array, not an .npz archive")
+        handle.seek(0)
+        try:
+            npz = np.load(handle, allow_pickle=False)
+        except ValueError as error:
+            if "pickle" in str(error):  # neither zip nor .npy: NumPy would have tried pickle
+                raise _Refused("not an .npz archive") from None
+            raise _Refused(f"not a readable .npz archive ({_short(str(error))})") from None
+        except Exception as error:
+            raise _Refused(f"not a readable .npz archive ({type(error).__name__}: {_short(str(error))})") from None
+        if not isinstance(npz, np.lib.npyio.NpzFile):
+            raise _Refused("is a single .npy array, not an .npz archive")
+        with npz:
+            try:
+                headers = _member_headers(npz)
+            except _Refused:
+                raise
+            except Exception as error:
+                raise _Refused(f"damaged .npz archive ({type(error).__name__}: {_short(str(error))})") from None
+            if _ARCHITECTURE not in headers:
+                raise _Refused("no 'architecture' entry (not an LRP Studio model file)")
+            try:
+                arch = _read_architecture(npz, headers[_ARCHITECTURE])
+            except _Refused:
+                raise
+            except Exception as error:
+                raise _Refused(f"'architecture' cannot be read ({type(error).__name__}: {_short(str(error))})") from None
+            expected = _validate_architecture(arch)
+            _check_parameters(expected, headers)
+            try:
+                net = Network.from_spec(arch, seed=None)
+            except ParameterError as error:
+                raise _Refused(f"inconsistent architecture: {error}") from None
+            except (TypeError, ValueError, KeyError, IndexError, OverflowError) as error:
+                raise _Refused(f"invalid architecture ({type(error).__name__}: {_short(str(error))})") from None
+            _check_sample_sizes(net)
+            state = _read_parameters(npz, list(expected))
+    try:
+        net.load_state_dict(state)
+    except ParameterError as error:
+        raise _Refused(str(error)) from None
+    return net
+
+
+def load_model(path: PathLike) -> Network:
+    """Load a model file written by :func:`save_model` (or by any writer following DESIGN.md 3.1).
+
+    The file is read with ``np.load(..., allow_pickle=False)``; parameters are converted to float32.
+    Nothing is initialised at random: every parameter comes from the file.
+
+    Parameters
+    ----------
+    path : str or path-like
+
+    Returns
+    -------
+    Network
+
+    Raises
+    ------
+    ModelFileError
+        One line naming the file and the problem: missing or unreadable file, not an ``.npz``,
+        pickled objects, bad or inconsistent architecture JSON, absurd sizes, missing, extra,
+        mis-shaped or non-finite parameters.
+    """
+    try:
+        target = Path(os.fspath(path))
+    except TypeError:
+        raise ModelFileError(f"{_short(path)}: not a file path") from None
+    try:
+        return _load(target)
+    except _Refused as problem:
+        raise _fail(target, str(problem)) from None
