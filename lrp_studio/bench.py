@@ -1,0 +1,148 @@
+"""``lrp-studio bench``: time forward, gradient, LRP and training on the DESIGN.md 5 networks.
+
+Medians of repeated runs after a warm-up. When PyTorch is importable it times PyTorch on the
+same networks (same weights) in the same run and prints the ratios ours / PyTorch.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, Callable
+
+import numpy as np
+
+from lrp_studio.backend import describe, get_xp, to_numpy
+from lrp_studio.data import load_mnist_subset
+from lrp_studio.lrp import explain
+from lrp_studio.lrp.baselines import gradient
+from lrp_studio.nn import Network, lenet, mlp, train
+
+LRP_BENCH_METHODS = ("lrp0", "epsilon", "epsilon-plus-flat", "epsilon-gamma-box", "deep-taylor")
+
+
+def median_time(fn: Callable[[], Any], repeats: int, warmup: int = 2) -> float:
+    """Median wall time of ``fn()`` in seconds (synchronising the GPU when CuPy is in use)."""
+    xp = get_xp()
+    sync = (lambda: xp.cuda.Stream.null.synchronize()) if xp is not np else (lambda: None)
+    for _ in range(warmup):
+        fn()
+    sync()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        sync()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def _networks() -> dict[str, Network]:
+    return {
+        "MLP": mlp([784, 300, 100, 10], input_shape=(1, 28, 28), input_range=(0.0, 1.0)),
+        "CNN": lenet(),
+    }
+
+
+def _torch_model(net: Network) -> Any:
+    """The same network in PyTorch (same weights), or None without torch."""
+    try:
+        import torch
+    except Exception:
+        return None
+    modules = []
+    for layer in net.layers:
+        spec = layer.spec()
+        kind = spec["type"]
+        if kind == "dense":
+            modules.append(torch.nn.Linear(spec["in_features"], spec["out_features"]))
+        elif kind == "conv2d":
+            modules.append(torch.nn.Conv2d(spec["in_channels"], spec["out_channels"], spec["kernel_size"],
+                                           spec["stride"], spec["padding"]))
+        elif kind == "maxpool2d":
+            modules.append(torch.nn.MaxPool2d(spec["kernel_size"], spec["stride"]))
+        elif kind == "avgpool2d":
+            modules.append(torch.nn.AvgPool2d(spec["kernel_size"], spec["stride"]))
+        else:
+            modules.append({"flatten": torch.nn.Flatten, "relu": torch.nn.ReLU, "sigmoid": torch.nn.Sigmoid,
+                            "tanh": torch.nn.Tanh}[kind]())
+    model = torch.nn.Sequential(*modules)
+    model.load_state_dict({k: torch.from_numpy(v) for k, v in net.state_dict().items()})
+    return model
+
+
+def _torch_times(model: Any, x: np.ndarray, y: np.ndarray, xs: dict[int, np.ndarray], repeats: int) -> dict[str, float]:
+    import torch
+
+    results: dict[str, float] = {}
+    for batch, xb in xs.items():
+        t = torch.from_numpy(xb)
+        with torch.no_grad():
+            results[f"forward b{batch}"] = median_time(lambda: model(t), repeats)
+
+        def grad() -> None:
+            inp = t.clone().requires_grad_(True)
+            out = model(inp)
+            out[torch.arange(batch), out.argmax(1)].sum().backward()
+
+        results[f"gradient b{batch}"] = median_time(grad, repeats)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    tx, ty = torch.from_numpy(x), torch.from_numpy(y)
+
+    def epoch() -> None:
+        order = torch.randperm(len(tx))
+        for i in range(0, len(tx), 64):
+            idx = order[i : i + 64]
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(model(tx[idx]), ty[idx]).backward()
+            opt.step()
+
+    results["train epoch"] = median_time(epoch, max(1, repeats // 10), warmup=1)
+    return results
+
+
+def _our_times(net: Network, x: np.ndarray, y: np.ndarray, xs: dict[int, np.ndarray], repeats: int) -> dict[str, float]:
+    results: dict[str, float] = {}
+    for batch, xb in xs.items():
+        prepared = net.prepare_input(xb)
+        targets = get_xp().asarray(np.zeros(batch, dtype=np.int64))
+        results[f"forward b{batch}"] = median_time(lambda: net.forward(prepared), repeats)
+        results[f"gradient b{batch}"] = median_time(lambda: gradient(net, prepared, targets), repeats)
+        for method in LRP_BENCH_METHODS:
+            results[f"lrp {method} b{batch}"] = median_time(lambda: explain(net, prepared, method=method), repeats)
+    copy = net.copy()
+    results["train epoch"] = median_time(lambda: sum(1 for _ in train(copy, x, y, 1, 64, 0.01, "sgd")),
+                                         max(1, repeats // 10), warmup=1)
+    return results
+
+
+def run_bench(quick: bool = False, json_path: str | None = None) -> int:
+    """Print the benchmark table (and write JSON); returns 0."""
+    data = load_mnist_subset("train")
+    x, y = np.ascontiguousarray(data.x), data.y
+    repeats = 10 if quick else 50
+    xs = {1: x[:1], 256: x[:256]}
+    report: dict[str, Any] = {"backend": describe(), "results": {}}
+    print(f"backend: {describe()}; medians of {repeats} runs (training: {max(1, repeats // 10)} epochs)")
+    for name, net in _networks().items():
+        ours = _our_times(net, x, y, xs, repeats)
+        model = _torch_model(net)
+        theirs = _torch_times(model, x, y, xs, repeats) if model is not None else {}
+        report["results"][name] = {"ours": ours, "torch": theirs}
+        _print_table(name, ours, theirs)
+    if json_path:
+        with open(json_path, "w", encoding="utf-8") as handle:
+            json.dump(report, handle, indent=2)
+    return 0
+
+
+def _print_table(name: str, ours: dict[str, float], theirs: dict[str, float]) -> None:
+    print(f"\n{name}")
+    print(f"{'what':<32}{'ours ms':>10}{'torch ms':>10}{'ratio':>8}{'vs torch grad':>15}")
+    for key, value in ours.items():
+        batch = key.rsplit(" ", 1)[-1]
+        ref = theirs.get(key)
+        grad_ref = theirs.get(f"gradient {batch}") if key.startswith("lrp") else None
+        cols = [f"{key:<32}", f"{value * 1e3:>10.3f}", f"{ref * 1e3:>10.3f}" if ref else f"{'-':>10}",
+                f"{value / ref:>8.2f}" if ref else f"{'-':>8}", f"{value / grad_ref:>15.2f}" if grad_ref else f"{'-':>15}"]
+        print("".join(cols))
