@@ -150,10 +150,20 @@ class HeatmapView(QWidget):
         self.caption.setText(
             f"<b>Sample #{index}</b> (label {self._name(label)}, predicted {self._name(predicted)}) &mdash; "
             f"<b>{exp.method}</b> explains class <b>{classes[target]}</b> ({kind}); "
-            f"&Sigma;R = {total:.3g}, logit {float(exp.logits[0, target]):.3g}")
+            f"&Sigma;R = {total:.3g}, logit {float(exp.logits[0, target]):.3g}" + self._warning(exp))
         self.n_updates += 1
 
     # ------------------------------------------------------------------ internals
+    def _warning(self, exp: object) -> str:
+        """A note when the picture is uniform by construction (flat rule on a dense first layer)."""
+        net = self.state.net
+        linear = net.linear_indices
+        rule = getattr(exp, "rules", {}).get(linear[0], "") if linear else ""
+        if rule.startswith("flat") and net.layers[linear[0]].type_name == "dense":
+            return ("<br><span style='color:#b35900'>The flat rule on a dense first layer spreads relevance "
+                    "evenly over all inputs: the map is uniform by construction.</span>")
+        return ""
+
     def _name(self, label: int) -> str:
         names = self.state.dataset.classes
         return names[label] if 0 <= label < len(names) else str(label)

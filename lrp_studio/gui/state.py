@@ -16,10 +16,16 @@ from PySide6.QtCore import QObject, Signal
 
 from lrp_studio.data import Dataset
 from lrp_studio.lrp import BASELINES, COMPOSITES, METHODS, RULES, Explanation, explain
+
+try:  # the model-aware default (epsilon-plus for dense-first networks, epsilon-plus-flat for CNNs)
+    from lrp_studio.lrp import default_method as _default_method
+except ImportError:  # pragma: no cover - older compute core
+    def _default_method(net: Network) -> str:
+        return "epsilon-plus-flat"
 from lrp_studio.nn import Network
 
 CUSTOM = "custom"
-DEFAULT_METHOD = "epsilon-gamma-box"
+DEFAULT_METHOD = "epsilon-plus-flat"
 
 #: Default parameter values, per method (composites use a tiny epsilon on dense layers).
 PARAM_DEFAULTS: dict[str, float | int | bool] = {
@@ -110,7 +116,7 @@ class AppState(QObject):
         self.model_name = "model"
         self.dataset = dataset
         self.index = 0
-        self.method = DEFAULT_METHOD
+        self.method = _default_method(net)
         self.params_by_method: dict[str, dict[str, Any]] = {}
         self.custom_rules: dict[int, str] = {}
         self.target: int | None = None
@@ -147,6 +153,8 @@ class AppState(QObject):
 
     # ------------------------------------------------------------------ setters
     def set_network(self, net: Network, name: str = "model") -> None:
+        if self.method == _default_method(self.net):
+            self.method = _default_method(net)
         self.net = net
         self.model_name = name
         self.params_by_method = {}
@@ -208,7 +216,7 @@ class AppState(QObject):
 
     def _reset_custom_rules(self) -> None:
         """The custom composite starts as the default composite's rule for each dense/conv layer."""
-        choices = COMPOSITES[DEFAULT_METHOD].choices(self.net)
+        choices = COMPOSITES[_default_method(self.net)].choices(self.net)
         self.custom_rules = {index: choice.name for index, choice in choices.items()}
 
 
