@@ -279,7 +279,7 @@ class ZBox(Rule):
 
     def _bound_cols(self, ctx: LayerContext, bound: Any) -> Array:
         xp = xp_of(ctx.x)
-        value = xp.asarray(np.asarray(bound, dtype=np.float32))
+        value = xp.asarray(np.asarray(bound, dtype=np.float64))  # cast to the input's dtype below
         if value.ndim == 1 and ctx.x.ndim == 4:
             value = value.reshape(1, -1, 1, 1)
         full = xp.broadcast_to(value, ctx.x.shape).astype(ctx.x.dtype)
