@@ -145,4 +145,4 @@ def _write_index(path: Path, rows: list[tuple[Any, ...]]) -> None:
     writer = csv.writer(buffer)
     writer.writerow(["index", "label", "prediction", "target", "png"])
     writer.writerows(rows)
-    atomic_write(path, lambda f: f.write(buffer.getvalue().encode()))
+    atomic_write(path, lambda temp: Path(temp).write_text(buffer.getvalue(), encoding="utf-8"))

@@ -125,7 +125,7 @@ def load_input_npy(path: PathLike, input_shape: Sequence[int]) -> np.ndarray:
         raise DataError(f"{target}: input must be real numbers, got dtype {array.dtype}")
     with np.errstate(over="ignore", invalid="ignore"):
         array = np.asarray(array, dtype=np.float32)
-    if array.shape == shape or (array.ndim == 1 and array.size == size):
+    if array.size == size and array.ndim <= len(shape):  # one sample, e.g. (28, 28) for (1, 28, 28)
         array = array.reshape((1,) + shape)
     elif array.ndim >= 2 and math.prod(array.shape[1:]) == size:
         array = array.reshape((array.shape[0],) + shape)

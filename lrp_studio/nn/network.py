@@ -173,7 +173,7 @@ class Network:
         else:  # lists, scalars, or arrays of the other backend
             array = xp.asarray(to_numpy(x) if xp_of(x) is not xp else x, dtype=np.float32)
         size = int(np.prod(self.input_shape))
-        if array.shape == self.input_shape or (array.ndim == 1 and array.size == size):
+        if array.size == size and array.ndim <= len(self.input_shape):  # one sample without batch axis
             array = array.reshape((1,) + self.input_shape)
         elif array.ndim >= 2 and int(np.prod(array.shape[1:])) == size:
             array = array.reshape((array.shape[0],) + self.input_shape)

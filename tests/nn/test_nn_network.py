@@ -209,12 +209,20 @@ def test_prepare_input_accepts_lists(backend):
 
 
 @pytest.mark.parametrize("bad", [
-    np.zeros((3, 783)), np.zeros((3, 785)), np.zeros((3, 2, 28, 28)), np.zeros(10), np.zeros((28, 28)),
-], ids=["783", "785", "two-channels", "10", "28x28"])
+    np.zeros((3, 783)), np.zeros((3, 785)), np.zeros((3, 2, 28, 28)), np.zeros(10), np.zeros((28, 29)),
+], ids=["783", "785", "two-channels", "10", "28x29"])
 def test_prepare_input_rejects_wrong_sizes(backend, bad):
     net = mlp([784, 10, 10], input_shape=(1, 28, 28))
     with pytest.raises(DataError):
         net.prepare_input(bad)
+
+
+def test_prepare_input_takes_one_image_without_batch_or_channel_axis(backend):
+    net = mlp([784, 10, 10], input_shape=(1, 28, 28))
+    image = np.arange(784, dtype=np.float32).reshape(28, 28)
+    prepared = to_numpy(net.prepare_input(image))
+    assert prepared.shape == (1, 1, 28, 28)
+    np.testing.assert_array_equal(prepared[0, 0], image)
 
 
 @pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
