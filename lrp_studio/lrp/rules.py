@@ -33,7 +33,10 @@ def stabilize(z: Array, eps: float = DEFAULT_STABILIZER) -> Array:
 
 
 class Term(NamedTuple):
-    """One term ``coef * U ⊙ (s @ W2)`` of a rule (shapes: U (M, K), W2 (O, K), s output-shaped)."""
+    """One term ``coef * U ⊙ back-projection of s through W2`` of a rule.
+
+    Shapes: W2 (O, K); s output-shaped; U (N, K) for dense layers, (K, Ho*Wo*N) for conv layers.
+    """
 
     coef: float
     cols: Array
@@ -50,7 +53,7 @@ class LayerContext:
     layer : Dense or Conv2d
     x : array (N, in) or (N, C, H, W)
         The layer's input.
-    cols : array (N, in) or (N*Ho*Wo, C*kh*kw)
+    cols : array (N, in) or (C*kh*kw, Ho*Wo*N)
         The input unfolded into receptive fields (the input itself for dense layers).
     z : array (N, out) or (N, O, Ho, Wo)
         The layer's output x W^T + b from the forward pass.
@@ -332,11 +335,10 @@ def term_messages(ctx: LayerContext, terms: list[Term], sample: int = 0) -> Arra
             part = term.cols[sample][:, None] * term.weight2d.T * term.scaled[sample][None, :]
         else:
             n, c = ctx.x.shape[:2]
-            rows = term.cols.shape[0] // n
-            u = term.cols[sample * rows : (sample + 1) * rows].reshape(rows, c, -1)
+            u = term.cols.reshape(c, -1, term.cols.shape[1] // n, n)[..., sample]
             w = term.weight2d.reshape(term.weight2d.shape[0], c, -1)
-            s = term.scaled[sample].reshape(term.scaled.shape[1], -1).T
-            part = xp.einsum("mck,ock,mo->co", u, w, s, optimize=True)
+            s = term.scaled[sample].reshape(term.scaled.shape[1], -1)
+            part = xp.einsum("ckm,ock,om->co", u, w, s, optimize=True)
         part = part * term.coef
         total = part if total is None else total + part
     return total

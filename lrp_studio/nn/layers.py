@@ -49,8 +49,8 @@ class Layer:
         """Return the output and what :meth:`backward` needs."""
         raise NotImplementedError
 
-    def backward(self, grad_y: Array, cache: Any) -> tuple[Array, dict[str, Array]]:
-        """Return the gradient w.r.t. the input and the parameter gradients."""
+    def backward(self, grad_y: Array, cache: Any, need_input: bool = True) -> tuple[Array, dict[str, Array]]:
+        """Return the gradient w.r.t. the input (None when ``need_input`` is False) and the parameter gradients."""
         raise NotImplementedError
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -96,10 +96,10 @@ class Dense(Layer):
         y += self.params["bias"]
         return y, x
 
-    def backward(self, grad_y: Array, cache: Any) -> tuple[Array, dict[str, Array]]:
+    def backward(self, grad_y: Array, cache: Any, need_input: bool = True) -> tuple[Array, dict[str, Array]]:
         x = cache
         grads = {"weight": grad_y.T @ x, "bias": grad_y.sum(axis=0)}
-        return grad_y @ self.params["weight"], grads
+        return (grad_y @ self.params["weight"] if need_input else None), grads
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         if tuple(input_shape) != (self.in_features,):
@@ -177,15 +177,16 @@ class Conv2d(Layer):
         y = F.conv_cols_forward(cols, self.weight2d(self.params["weight"]), self.params["bias"], n, ho, wo)
         return y, (x.shape, cols)
 
-    def backward(self, grad_y: Array, cache: Any) -> tuple[Array, dict[str, Array]]:
+    def backward(self, grad_y: Array, cache: Any, need_input: bool = True) -> tuple[Array, dict[str, Array]]:
         x_shape, cols = cache
-        n, o, ho, wo = grad_y.shape
-        grad_rows = grad_y.transpose(0, 2, 3, 1).reshape(n * ho * wo, o)
+        rows = F.output_rows(grad_y)
         grads = {
-            "weight": (grad_rows.T @ cols).reshape(self.params["weight"].shape),
-            "bias": grad_rows.sum(axis=0),
+            "weight": (rows @ cols.T).reshape(self.params["weight"].shape),
+            "bias": rows.sum(axis=1),
         }
-        grad_cols = grad_rows @ self.weight2d(self.params["weight"])
+        if not need_input:
+            return None, grads
+        grad_cols = self.weight2d(self.params["weight"]).T @ rows
         return self.fold(grad_cols, x_shape), grads
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -205,7 +206,7 @@ class Conv2d(Layer):
         }
 
     def unfold(self, x: Array) -> Array:
-        """Receptive fields as rows: (N*Ho*Wo, C*kh*kw); padding positions are zeros."""
+        """Receptive fields as columns: (C*kh*kw, Ho*Wo*N); padding positions are zeros."""
         return F.im2col(x, self.kernel, self.stride, self.padding)
 
     def weight2d(self, weight: Array) -> Array:
@@ -219,7 +220,7 @@ class Conv2d(Layer):
         return F.conv_cols_forward(cols, weight2d, bias, n, ho, wo)
 
     def transpose_unfolded(self, grad_out: Array, weight2d: Array) -> Array:
-        """Back-project (N, O, Ho, Wo) to unfolded input space (N*Ho*Wo, K)."""
+        """Back-project (N, O, Ho, Wo) to unfolded input space (K, Ho*Wo*N)."""
         return F.conv_cols_transpose(grad_out, weight2d)
 
     def fold(self, cols: Array, input_shape: tuple[int, ...]) -> Array:
@@ -259,28 +260,15 @@ class MaxPool2d(_Pool2d):
     type_name = "maxpool2d"
 
     def forward(self, x: Array) -> tuple[Array, Any]:
-        view = F.windows(x, self.kernel, self.stride)
-        flat = view.reshape(view.shape[:4] + (-1,))
-        winner = flat.argmax(axis=-1)
-        y = xp_of(x).take_along_axis(flat, winner[..., None], axis=-1)[..., 0]
-        return y, (x.shape, winner)
+        best, winner = F.max_windows(x, self.kernel_size, self.stride)
+        return best, (x.shape, winner)
 
     def route(self, values: Array, cache: Any) -> Array:
         """Send each output's value (N, C, Ho, Wo) to its winning input (N, C, H, W)."""
         x_shape, winner = cache
-        xp = xp_of(values)
-        k = self.kernel_size
-        if self.stride == k and x_shape[2] % k == 0 and x_shape[3] % k == 0:
-            # Non-overlapping windows tiling the input: scatter without a fold.
-            n, c, ho, wo = values.shape
-            out = xp.zeros((n, c, ho, wo, k * k), dtype=values.dtype)
-            xp.put_along_axis(out, winner[..., None], values[..., None], axis=-1)
-            return out.reshape(n, c, ho, wo, k, k).transpose(0, 1, 2, 4, 3, 5).reshape(x_shape)
-        patches = xp.zeros(values.shape + (k * k,), dtype=values.dtype)
-        xp.put_along_axis(patches, winner[..., None], values[..., None], axis=-1)
-        return F.fold_windows(patches.reshape(values.shape + (k, k)), x_shape, self.stride)
+        return F.route_to_winners(values, winner, x_shape, self.kernel_size, self.stride)
 
-    def backward(self, grad_y: Array, cache: Any) -> tuple[Array, dict[str, Array]]:
+    def backward(self, grad_y: Array, cache: Any, need_input: bool = True) -> tuple[Array, dict[str, Array]]:
         return self.route(grad_y, cache), {}
 
 
@@ -300,7 +288,7 @@ class AvgPool2d(_Pool2d):
         patches = xp.broadcast_to(patches, values.shape + (k, k))
         return F.fold_windows(patches, x_shape, self.stride)
 
-    def backward(self, grad_y: Array, cache: Any) -> tuple[Array, dict[str, Array]]:
+    def backward(self, grad_y: Array, cache: Any, need_input: bool = True) -> tuple[Array, dict[str, Array]]:
         return self.spread(grad_y, cache), {}
 
 
@@ -312,7 +300,7 @@ class Flatten(Layer):
     def forward(self, x: Array) -> tuple[Array, Any]:
         return x.reshape(x.shape[0], -1), x.shape
 
-    def backward(self, grad_y: Array, cache: Any) -> tuple[Array, dict[str, Array]]:
+    def backward(self, grad_y: Array, cache: Any, need_input: bool = True) -> tuple[Array, dict[str, Array]]:
         return grad_y.reshape(cache), {}
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -332,7 +320,7 @@ class ReLU(Activation):
         xp = xp_of(x)
         return xp.maximum(x, 0), x
 
-    def backward(self, grad_y: Array, cache: Any) -> tuple[Array, dict[str, Array]]:
+    def backward(self, grad_y: Array, cache: Any, need_input: bool = True) -> tuple[Array, dict[str, Array]]:
         return grad_y * (cache > 0), {}
 
 
@@ -346,7 +334,7 @@ class Sigmoid(Activation):
         y = (0.5 * (xp.tanh(0.5 * x) + 1)).astype(x.dtype, copy=False)  # overflow-free form
         return y, y
 
-    def backward(self, grad_y: Array, cache: Any) -> tuple[Array, dict[str, Array]]:
+    def backward(self, grad_y: Array, cache: Any, need_input: bool = True) -> tuple[Array, dict[str, Array]]:
         return grad_y * cache * (1 - cache), {}
 
 
@@ -359,7 +347,7 @@ class Tanh(Activation):
         y = xp_of(x).tanh(x)
         return y, y
 
-    def backward(self, grad_y: Array, cache: Any) -> tuple[Array, dict[str, Array]]:
+    def backward(self, grad_y: Array, cache: Any, need_input: bool = True) -> tuple[Array, dict[str, Array]]:
         return grad_y * (1 - cache * cache), {}
 
 

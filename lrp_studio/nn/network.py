@@ -198,13 +198,19 @@ class Network:
             caches.append(cache)
         return Trace(inputs, caches)
 
-    def backward(self, grad_out: Array, trace: Trace, need_params: bool = True) -> tuple[Array, list[dict[str, Array]]]:
-        """Gradient w.r.t. the input (N, *input_shape) and per-layer parameter gradients."""
+    def backward(self, grad_out: Array, trace: Trace, input_grad: bool = True) -> tuple[Array | None, list[dict[str, Array]]]:
+        """Gradient w.r.t. the input (N, *input_shape) and per-layer parameter gradients.
+
+        With ``input_grad=False`` (training) the layers below the first dense/conv layer are
+        skipped and that layer computes only its parameter gradients; the first return is None.
+        """
         grads: list[dict[str, Array]] = [{} for _ in self.layers]
+        linear = self.linear_indices
+        lowest = 0 if input_grad or not linear else linear[0]
         grad = grad_out
-        for i in range(len(self.layers) - 1, -1, -1):
-            grad, grads[i] = self.layers[i].backward(grad, trace.caches[i])
-        return grad, grads
+        for i in range(len(self.layers) - 1, lowest - 1, -1):
+            grad, grads[i] = self.layers[i].backward(grad, trace.caches[i], need_input=input_grad or i > lowest)
+        return (grad if input_grad else None), grads
 
     def predict(self, x: Any, batch_size: int = 1024) -> np.ndarray:
         """Outputs (N, classes) as NumPy, computed in batches."""

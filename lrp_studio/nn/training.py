@@ -109,7 +109,7 @@ def _step(net: Network, xb: Any, yb: Any, loss_fn: Callable, opt: Any) -> tuple[
         raise TrainingDiverged(
             f"training diverged (loss {value:.3g}); the last good weights were kept - try a smaller learning rate"
         )
-    _, grads = net.backward(grad, trace)
+    _, grads = net.backward(grad, trace, input_grad=False)
     backup = {key: param.copy() for key, param in net.iter_params()}
     for i, layer in enumerate(net.layers):
         for name, param in layer.params.items():
