@@ -201,7 +201,10 @@ def route_to_winners(values: Array, winner: Array, input_shape: tuple[int, ...],
     """Adjoint of :func:`max_windows`: each window's value goes to its winning input (N, C, H, W)."""
     xp = xp_of(values)
     n, c, h, w = input_shape
-    out = xp.zeros((c, h, w, n), dtype=values.dtype).transpose(3, 0, 1, 2)  # batch-last like conv outputs
+    if values.flags.c_contiguous:
+        out = xp.zeros(input_shape, dtype=values.dtype)
+    else:  # batch-last memory, as conv outputs have: keep it
+        out = xp.zeros((c, h, w, n), dtype=values.dtype).transpose(3, 0, 1, 2)
     ho, wo = values.shape[2:]
     zero = values.dtype.type(0)
     for offset in range(kernel * kernel):
