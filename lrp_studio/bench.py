@@ -116,7 +116,53 @@ def _our_times(net: Network, x: np.ndarray, y: np.ndarray, xs: dict[int, np.ndar
     return results
 
 
-def run_bench(quick: bool = False, json_path: str | None = None) -> int:
+def scaling(repeats: int = 5, method: str = "epsilon-plus-flat") -> dict[str, Any]:
+    """LRP time vs batch size (MLP and CNN) and vs hidden width (MLP), plus peak memory at batch 1024.
+
+    Returns
+    -------
+    dict with ``batch`` rows (batch, MLP ms, CNN ms), ``width`` rows (hidden, ms at batch 256)
+    and ``peak_mb`` (traced peak of NumPy allocations for one batch-1024 explanation per network).
+    """
+    import tracemalloc
+
+    data = load_mnist_subset("train").x
+    nets = _networks()
+    batch_rows = []
+    for batch in (1, 4, 16, 64, 256, 1024):
+        xb = {name: net.prepare_input(data[:batch]) for name, net in nets.items()}
+        batch_rows.append((batch, *[median_time(lambda: explain(net, xb[name], method=method), repeats) * 1e3
+                                    for name, net in nets.items()]))
+    width_rows = []
+    xb = data[:256]
+    for hidden in (100, 200, 500, 1000, 2000):
+        net = mlp([784, hidden, hidden // 2, 10], input_shape=(1, 28, 28), input_range=(0.0, 1.0))
+        prepared = net.prepare_input(xb)
+        width_rows.append((hidden, net.n_parameters(), median_time(lambda: explain(net, prepared, method=method), repeats) * 1e3))
+    peak = {}
+    for name, net in nets.items():
+        prepared = net.prepare_input(data[:1024])
+        tracemalloc.start()
+        explain(net, prepared, method=method)
+        peak[name] = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
+    return {"method": method, "batch": batch_rows, "width": width_rows, "peak_mb": peak}
+
+
+def _print_scaling(result: dict[str, Any]) -> None:
+    print(f"\nscaling of LRP ({result['method']}): time vs batch size")
+    print(f"{'batch':>6}{'MLP ms':>10}{'per sample':>12}{'CNN ms':>10}{'per sample':>12}")
+    for batch, mlp_ms, cnn_ms in result["batch"]:
+        print(f"{batch:>6}{mlp_ms:>10.3f}{mlp_ms / batch:>12.4f}{cnn_ms:>10.3f}{cnn_ms / batch:>12.4f}")
+    print("\nMLP 784-H-H/2-10, batch 256: time vs width")
+    print(f"{'H':>6}{'weights':>10}{'ms':>10}{'ns/weight/sample':>18}")
+    for hidden, weights, ms in result["width"]:
+        print(f"{hidden:>6}{weights:>10}{ms:>10.3f}{ms * 1e6 / weights / 256:>18.3f}")
+    print("\npeak memory of one batch-1024 explanation: " +
+          ", ".join(f"{name} {mb:.0f} MB" for name, mb in result["peak_mb"].items()))
+
+
+def run_bench(quick: bool = False, json_path: str | None = None, with_scaling: bool = False) -> int:
     """Print the benchmark table (and write JSON); returns 0."""
     data = load_mnist_subset("train")
     x, y = np.ascontiguousarray(data.x), data.y
@@ -130,6 +176,9 @@ def run_bench(quick: bool = False, json_path: str | None = None) -> int:
         theirs = _torch_times(model, x, y, xs, repeats) if model is not None else {}
         report["results"][name] = {"ours": ours, "torch": theirs}
         _print_table(name, ours, theirs)
+    if with_scaling:
+        report["scaling"] = scaling(3 if quick else 5)
+        _print_scaling(report["scaling"])
     if json_path:
         with open(json_path, "w", encoding="utf-8") as handle:
             json.dump(report, handle, indent=2)
