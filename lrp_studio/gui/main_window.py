@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -27,12 +28,13 @@ from lrp_studio.gui.plots import ConservationPlot, OutputBars
 from lrp_studio.gui.sample_browser import SampleBrowser
 from lrp_studio.gui.state import AppState, compute_explanation, method_names
 from lrp_studio.gui.training_panel import TrainingPanel, build_network
-from lrp_studio.gui.workers import ComputeWorker
+from lrp_studio.gui.workers import ComputeWorker, limit_blas_threads
 from lrp_studio.nn import Network, mlp
 
 SETTINGS_ORG = "lrp-studio"
 SETTINGS_APP = "lrp-studio"
 STATE_VERSION = 1
+SETTLE_MS = 40  # secondary views update this long after the last explanation (smooth fast browsing)
 MODEL_FILTER = "LRP Studio models (*.npz);;All files (*)"
 DATA_FILTER = "Datasets (*.npz *.csv *.idx *.gz *-ubyte);;All files (*)"
 
@@ -76,10 +78,17 @@ class MainWindow(QMainWindow):
             model, model_name, startup_message = default_network()
         self.state = AppState(model, dataset if dataset is not None else load_mnist_subset("all"), self)
         self.state.model_name = model_name
+        blas_threads = int(os.environ.get("LRP_STUDIO_GUI_BLAS_THREADS", "1") or 0)
+        if blas_threads > 0:  # 0 leaves the BLAS library's own setting
+            limit_blas_threads(blas_threads)
         self.worker = ComputeWorker(self)
         self._explain_request: int | None = None
         self._predict_request: int | None = None
         self._closing = False
+        self._settle_timer = QTimer(self)
+        self._settle_timer.setSingleShot(True)
+        self._settle_timer.setInterval(SETTLE_MS)
+        self._settle_timer.timeout.connect(self._settled)
 
         self.graph = NetworkView()
         self.setCentralWidget(self.graph)
@@ -299,7 +308,8 @@ class MainWindow(QMainWindow):
             dialogs.show_error(self, "Computation failed", first, message)
 
     def is_busy(self) -> bool:
-        return self._explain_request is not None or self._predict_request is not None or not self.worker.is_idle()
+        return (self._explain_request is not None or self._predict_request is not None or not self.worker.is_idle()
+                or self._settle_timer.isActive())
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """Process events until no computation is pending (tests, screenshots); False on timeout."""
@@ -323,6 +333,11 @@ class MainWindow(QMainWindow):
         except LRPStudioError as error:
             self.show_status(str(error), 5000)
             return
+        self._settle_timer.start()
+
+    def _settled(self) -> None:
+        """Update the secondary views once browsing pauses (the graph and heatmap are already current)."""
+        self.state.explanationSettled.emit()
         selection = self.graph.selection()
         if selection is not None and self.docks["inspector"].isVisible():
             self.inspect(*selection)

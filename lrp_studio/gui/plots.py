@@ -64,7 +64,7 @@ class OutputBars(QWidget):
         self.plot.scene().sigMouseClicked.connect(self._clicked)
         self.predicted_button.clicked.connect(lambda: state.set_target(None))
         self.mode.currentIndexChanged.connect(lambda _: self.refresh())
-        state.explanationChanged.connect(self.refresh)
+        state.explanationSettled.connect(self.refresh)
         state.modelChanged.connect(self._set_ticks)
         self._set_ticks()
 
@@ -139,7 +139,7 @@ class ConservationPlot(pg.PlotWidget):
         self.setToolTip("If relevance is conserved every point lies on the dashed line; a gap shows relevance "
                         "absorbed by biases or the epsilon stabiliser.")
         self.stage_values: np.ndarray | None = None
-        state.explanationChanged.connect(self.refresh)
+        state.explanationSettled.connect(self.refresh)
 
     def stages(self) -> list[int]:
         """Stages worth plotting: the input and the outputs of dense, conv and pooling layers."""

@@ -104,7 +104,8 @@ class AppState(QObject):
     sampleChanged = Signal(int)
     methodChanged = Signal()         # method, parameters or custom rules
     targetChanged = Signal()
-    explanationChanged = Signal()
+    explanationChanged = Signal()    # graph and heatmap follow at once
+    explanationSettled = Signal()    # secondary views (output bars, conservation, inspector), debounced
     explanationFailed = Signal(str)
     predictionsChanged = Signal()
     statusMessage = Signal(str)

@@ -82,8 +82,10 @@ def test_next_and_previous_keys(qtbot, window):
 
 def test_clicking_a_neuron_and_arrow_keys_fill_the_inspector(qtbot, window):
     graph = window.graph
-    stage = 3  # output of the first dense layer (+ relu) of 784-300-100-10
-    pos = graph.viewport_position(stage, 7)
+    stage = graph.columns()[1].stage  # the first hidden layer
+    active = window.state.explanation.layers[stage].activation[0] > 0
+    unit = int(np.flatnonzero(active[:-1] & active[1:])[0])  # it and the one below carry relevance
+    pos = graph.viewport_position(stage, unit)
     qtbot.mouseClick(graph.graphics_view().viewport(), Qt.MouseButton.LeftButton, pos=pos)
     assert graph.selection() is not None
     selected = graph.selection()
