@@ -51,8 +51,13 @@ def make_window(qtbot, error_dialogs):
         return window
 
     yield factory
+    from PySide6.QtCore import QCoreApplication, QEvent
+
     for window in windows:
         window.shutdown()
+        window.close()
+        window.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)  # really free the windows
 
 
 @pytest.fixture
