@@ -126,6 +126,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", default=None, help="also write the results as JSON")
     bench.add_argument("--scaling", action="store_true",
                        help="also time LRP vs batch size and width and report peak memory at batch 1024")
+
+    from lrp_studio.cli_import import add_import_parser
+
+    add_import_parser(sub, _common)  # lrp-studio import SRC --out model.npz
     return parser
 
 
@@ -218,8 +222,15 @@ def _bench(args: argparse.Namespace) -> int:
     return run_bench(quick=args.quick, json_path=args.json, with_scaling=args.scaling)
 
 
+def _import(args: argparse.Namespace) -> int:
+    from lrp_studio.cli_import import run_import
+
+    return run_import(args)
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "gui": _gui, "train": _train, "explain": _explain, "export": _export, "bench": _bench,
+    "import": _import,
 }
 
 

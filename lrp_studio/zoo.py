@@ -19,8 +19,9 @@ BUNDLED_RECIPES = {
 
 
 def load_any_model(spec: str | Path) -> Network:
-    """Load a bundled model by name (``mlp``, ``cnn``) or a model file by path."""
-    from lrp_studio.io import load_model
+    """Load a bundled model by name (``mlp``, ``cnn``), a model file (``.npz``) or, imported on the
+    fly, an ``.onnx`` / ``.safetensors`` model (see :func:`lrp_studio.io.import_model`)."""
+    from lrp_studio.io import MissingModelInfo, import_model, load_model
 
     name = str(spec)
     if name in BUNDLED_MODELS:
@@ -29,7 +30,14 @@ def load_any_model(spec: str | Path) -> Network:
         except Exception as error:
             raise ModelFileError(f"bundled model {name!r} is missing from this installation ({error})") from None
         return load_model(path)
-    return load_model(name)
+    if Path(name).suffix.lower() == ".npz":
+        return load_model(name)
+    try:
+        return import_model(name)
+    except MissingModelInfo as missing:
+        flag = {"input_shape": "--input-shape C,H,W", "arch": "--arch SPEC"}.get(missing.what, missing.what)
+        raise ModelFileError(missing.with_hint(
+            f"convert it once with: lrp-studio import {name} {flag} --out model.npz")) from None
 
 
 def build_architecture(spec: str, input_shape: tuple[int, ...] = (1, 28, 28), n_classes: int = 10,

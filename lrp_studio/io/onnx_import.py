@@ -1,0 +1,606 @@
+"""Import sequential ONNX graphs (needs the optional ``onnx`` package: ``pip install 'lrp-studio[onnx]'``).
+
+Supported: a chain from the single graph input to the single output through
+
+- ``Gemm`` (transB 0/1, alpha, beta), ``MatMul`` (+ ``Add``/``Sub`` of a per-output constant: the bias),
+  ``Conv`` (square kernel, equal strides, symmetric equal padding, dilations 1, group 1; a following
+  constant ``Add`` becomes its bias),
+- ``Relu``, ``Sigmoid``, ``Tanh``,
+- ``MaxPool`` / ``AveragePool`` (square kernel, equal strides, no padding), ``GlobalAveragePool`` /
+  ``GlobalMaxPool`` (square maps),
+- ``Flatten`` (axis 1), ``Reshape`` / ``Squeeze`` that flatten to (batch, features),
+- ``BatchNormalization`` right after a Conv/Gemm/MatMul: merged into it,
+  ``W' = W * gamma / sqrt(var + eps)``, ``b' = (b - mean) * gamma / sqrt(var + eps) + beta``,
+- ``Softmax`` / ``LogSoftmax`` as the last node: dropped (relevance starts at the logits),
+- ``Identity`` / ``Dropout``: skipped.
+
+Weights come from initializers, ``Constant`` nodes, or small constant sub-graphs (``Identity``,
+``Transpose``, ``Cast``, shape arithmetic such as ``Shape -> Gather -> Concat`` feeding a
+``Reshape``), which are evaluated once with ONNX's reference implementation. Anything else raises a
+:class:`~lrp_studio.errors.ModelFileError` naming the node, its operator and its index in the graph.
+
+Class names come from the model's ``metadata_props`` key ``classes`` (a JSON list or comma-separated
+names), the input range from ``input_range`` (``"0,1"`` or ``[0, 1]``) when present.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from lrp_studio.errors import ModelFileError, ParameterError
+from lrp_studio.io.importing import (
+    MissingModelInfo, build_network, entry_output_shape, fold_batchnorm, parse_classes, parse_input_range,
+)
+from lrp_studio.nn.layers import MAX_LAYER_PARAMETERS
+from lrp_studio.nn.network import Network
+
+__all__ = ["SUPPORTED_OPS", "import_onnx", "import_onnx_with_notes"]
+
+SUPPORTED_OPS = (
+    "Gemm", "MatMul", "Add", "Sub", "Conv", "Relu", "Sigmoid", "Tanh", "MaxPool", "AveragePool",
+    "GlobalAveragePool", "GlobalMaxPool", "Flatten", "Reshape", "Squeeze", "BatchNormalization",
+    "Softmax", "LogSoftmax", "Identity", "Dropout",
+)
+# Operators evaluated when all their inputs are constants (weights, shape arithmetic).
+_FOLDABLE = {
+    "Constant", "Identity", "Cast", "Transpose", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Gather",
+    "Concat", "Slice", "Add", "Sub", "Mul", "Div", "Neg", "Sqrt", "Reciprocal",
+}
+_ELEMENTWISE = {"Add", "Sub", "Mul", "Div"}
+_FLOAT_TYPES = {0, 1, 10, 11, 16}  # undefined, float, float16, double, bfloat16
+
+
+class _Unknown:
+    """A tensor that is neither the data chain nor a usable constant (why, and where it came from)."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+class _OnnxImporter:
+    """Walks the graph once, in its (topological) node order, building layer entries and weights."""
+
+    def __init__(self, path: Path, onnx: Any, model: Any) -> None:
+        self.path, self.onnx, self.model, self.graph = path, onnx, model, model.graph
+        self.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
+        self.consts: dict[str, np.ndarray] = {}
+        self.unknown: dict[str, _Unknown] = {}
+        self.chain: dict[str, tuple[int, ...]] = {}   # data tensors -> one sample's shape
+        self.consumer: dict[str, str] = {}            # data tensor -> the node that used it
+        self.layers: list[dict[str, Any]] = []
+        self.params: dict[int, dict[str, np.ndarray]] = {}
+        self.open_linear: int | None = None           # a Conv/Dense that a bias Add or BatchNorm may join
+        self.final: str | None = None                 # the Softmax that ended the network
+        self.notes: list[str] = []
+        self.batch = 1                                # the graph's batch size where fixed (for Shape)
+        self.input_shape: tuple[int, ...] = ()
+        self.shape: tuple[int, ...] = ()              # one sample's shape at the current point of the chain
+
+    # ------------------------------------------------------------------ helpers
+    def fail(self, problem: str, where: str | None = None) -> ModelFileError:
+        text = f"{self.path}: {where}: {problem}" if where else f"{self.path}: {problem}"
+        return ModelFileError(" ".join(text.split()))
+
+    @staticmethod
+    def where(node: Any, index: int) -> str:
+        label = node.name or (node.output[0] if len(node.output) else "")
+        return f"node {label!r} ({node.op_type}, #{index})"
+
+    def attrs(self, node: Any) -> dict[str, Any]:
+        values = {}
+        for attribute in node.attribute:
+            value = self.onnx.helper.get_attribute_value(attribute)
+            values[attribute.name] = value.decode() if isinstance(value, bytes) else value
+        return values
+
+    def const(self, node: Any, position: int, where: str, what: str, required: bool = True) -> np.ndarray | None:
+        """Input ``position`` of ``node`` as a constant array (None when absent and not required)."""
+        name = node.input[position] if position < len(node.input) else ""
+        if not name:
+            if required:
+                raise self.fail(f"has no {what} (input {position})", where)
+            return None
+        if name in self.consts:
+            return self.consts[name]
+        if name in self.unknown:
+            raise self.fail(f"its {what} {name!r} is not a constant: {self.unknown[name].reason}", where)
+        if name in self.chain:
+            raise self.fail(f"uses the data flowing through the network as its {what}; only constant "
+                            f"{what}s are supported", where)
+        raise self.fail(f"its {what} {name!r} is neither an initializer nor computed before it", where)
+
+    # ------------------------------------------------------------------ graph ends
+    def read_input(self, input_shape: tuple[int, ...] | None) -> str:
+        inputs = [i for i in self.graph.input if i.name not in self.consts]
+        if len(inputs) != 1:
+            names = ", ".join(repr(i.name) for i in inputs) or "none"
+            raise self.fail(f"expected exactly one input tensor, found {len(inputs)} ({names}); "
+                            "only single-input sequential networks are supported")
+        if len(self.graph.output) != 1:
+            raise self.fail(f"expected exactly one output, found {len(self.graph.output)}")
+        graph_input = inputs[0]
+        if not graph_input.type.HasField("tensor_type"):
+            raise self.fail(f"input {graph_input.name!r} is not a tensor")
+        tensor_type = graph_input.type.tensor_type
+        if tensor_type.elem_type not in _FLOAT_TYPES:
+            raise self.fail(f"input {graph_input.name!r} has element type "
+                            f"{self.onnx.TensorProto.DataType.Name(tensor_type.elem_type)}; expected floats")
+        dims: list[int | None] | None = None
+        if tensor_type.HasField("shape"):
+            dims = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in tensor_type.shape.dim]
+        if dims is not None and not 2 <= len(dims) <= 4:
+            raise self.fail(f"input {graph_input.name!r} has {len(dims)} dimensions; expected (batch, features) "
+                            "or (batch, C, H, W)")
+        stored = tuple(dims[1:]) if dims is not None else None
+        if input_shape is not None:
+            if stored is not None and (
+                len(stored) != len(input_shape) or any(s is not None and s != g for s, g in zip(stored, input_shape))
+            ):
+                shown = tuple("?" if s is None else s for s in stored)
+                raise self.fail(f"input_shape {tuple(input_shape)} does not match the graph input "
+                                f"{graph_input.name!r} of per-sample shape {shown}")
+            shape = tuple(input_shape)
+        elif stored is None or any(s is None for s in stored):
+            shown = "unknown" if stored is None else str(tuple("?" if s is None else s for s in stored))
+            raise MissingModelInfo(self.path, "input_shape", f"the graph input {graph_input.name!r} has no fixed "
+                                   f"per-sample shape (it is {shown})", "(1, 28, 28)")
+        else:
+            shape = tuple(int(s) for s in stored)  # type: ignore[arg-type]
+        if dims is not None and dims[0] is not None:
+            self.batch = int(dims[0])
+        self.chain[graph_input.name] = self.input_shape = shape
+        return graph_input.name
+
+    # ------------------------------------------------------------------ constants
+    def fold(self, node: Any, where: str) -> None:
+        """Evaluate a node whose inputs are all constants (or mark its outputs unknown)."""
+        inputs = [self.consts.get(name) if name else None for name in node.input]
+        reason = None
+        if node.domain not in ("", "ai.onnx"):
+            reason = f"computed by {where}, an operator of domain {node.domain!r}"
+        elif node.op_type not in _FOLDABLE:
+            reason = f"computed by {where}, which LRP Studio does not evaluate"
+        else:
+            reason = self._fold_size_problem(node, inputs, where)
+        if reason is None:
+            try:
+                outputs = self._evaluate(node, inputs)
+            except Exception as error:  # the reference implementation raises many types
+                reason = f"{where} could not be evaluated ({type(error).__name__}: {str(error)[:120]})"
+            else:
+                for name, value in zip(node.output, outputs):
+                    if name:
+                        self.consts[name] = np.asarray(value)
+                return
+        for name in node.output:
+            if name:
+                self.unknown[name] = _Unknown(reason)
+
+    def _fold_size_problem(self, node: Any, inputs: list[np.ndarray | None], where: str) -> str | None:
+        present = [a for a in inputs if a is not None]
+        try:
+            if node.op_type in _ELEMENTWISE:
+                size = math.prod(np.broadcast_shapes(*(a.shape for a in present)))
+            elif node.op_type == "Concat":
+                size = sum(a.size for a in present)
+            elif node.op_type == "Gather" and len(present) == 2:
+                data, indices = present
+                axis = int(self.attrs(node).get("axis", 0)) % max(data.ndim, 1)
+                size = data.size // max(data.shape[axis], 1) * indices.size if data.ndim else indices.size
+            else:
+                size = max((a.size for a in present), default=0)
+        except (ValueError, IndexError, ZeroDivisionError) as error:
+            return f"{where} has constant inputs that do not fit together ({error})"
+        if size > MAX_LAYER_PARAMETERS:
+            return f"{where} would create {size:,} constant values (limit {MAX_LAYER_PARAMETERS:,})"
+        return None
+
+    def _evaluate(self, node: Any, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
+        if node.op_type == "Identity":
+            return [inputs[0]]
+        from onnx.reference import ReferenceEvaluator
+
+        helper, proto = self.onnx.helper, self.onnx.TensorProto
+        names = [name for name in node.input if name]
+        graph = helper.make_graph(
+            [node], "fold", [helper.make_tensor_value_info(n, proto.UNDEFINED, None) for n in names],
+            [helper.make_tensor_value_info(n, proto.UNDEFINED, None) for n in node.output if n],
+        )
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", self.opset)])
+        feeds = {name: self.consts[name] for name in names}
+        return list(ReferenceEvaluator(model).run(None, feeds))
+
+    def shape_of(self, node: Any, name: str) -> None:
+        """``Shape`` of a data tensor: a constant, with the batch dimension as the graph's (or 1)."""
+        shape = np.array((self.batch,) + self.chain[name], dtype=np.int64)
+        attrs = self.attrs(node)
+        start, end = attrs.get("start", 0), attrs.get("end", None)
+        self.consts[node.output[0]] = shape[start:end]
+
+    # ------------------------------------------------------------------ layers
+    def add(self, entry: dict[str, Any], where: str, params: dict[str, np.ndarray] | None = None) -> None:
+        try:
+            self.shape = entry_output_shape(entry, self.shape)
+        except ParameterError as error:
+            raise self.fail(str(error), where) from None
+        self.layers.append(entry)
+        if params is not None:
+            self.params[len(self.layers) - 1] = params
+            self.open_linear = len(self.layers) - 1
+        else:
+            self.open_linear = None
+
+    def flatten(self) -> None:
+        if len(self.shape) > 1:
+            self.layers.append({"type": "flatten"})
+            self.shape = (math.prod(self.shape),)
+        self.open_linear = None
+
+    def need_flat(self, where: str) -> None:
+        if len(self.shape) != 1:
+            raise self.fail(f"needs flat (batch, features) data, but each sample here has shape {self.shape}; "
+                            "flatten it first", where)
+
+    def need_map(self, where: str) -> None:
+        if len(self.shape) != 3:
+            raise self.fail(f"needs (batch, C, H, W) data, but each sample here has shape {self.shape}", where)
+
+    def dense(self, weight: np.ndarray, bias: np.ndarray, where: str) -> None:
+        self.need_flat(where)
+        if weight.shape[1] != self.shape[0]:
+            raise self.fail(f"its weight takes {weight.shape[1]} inputs, the data has {self.shape[0]} features", where)
+        entry = {"type": "dense", "in_features": int(weight.shape[1]), "out_features": int(weight.shape[0])}
+        self.add(entry, where, {"weight": weight, "bias": bias})
+
+    # ------------------------------------------------------------------ operators
+    def op_gemm(self, node: Any, where: str, attrs: dict[str, Any]) -> None:
+        if attrs.get("transA", 0):
+            raise self.fail("transA=1 is not supported", where)
+        b = self.const(node, 1, where, "weight").astype(np.float64)
+        if b.ndim != 2:
+            raise self.fail(f"its weight has shape {b.shape}; expected a matrix", where)
+        weight = (b if attrs.get("transB", 0) else b.T) * float(attrs.get("alpha", 1.0))
+        c = self.const(node, 2, where, "bias", required=False)
+        bias = np.zeros(weight.shape[0])
+        if c is not None:
+            bias = float(attrs.get("beta", 1.0)) * self.per_output(c.astype(np.float64), (weight.shape[0],), where)
+        self.dense(weight, bias, where)
+
+    def op_matmul(self, node: Any, where: str, attrs: dict[str, Any]) -> None:
+        b = self.const(node, 1, where, "weight").astype(np.float64)
+        if b.ndim != 2:
+            raise self.fail(f"its weight has shape {b.shape}; expected a matrix (in, out)", where)
+        self.dense(b.T, np.zeros(b.shape[1]), where)
+
+    def per_output(self, value: np.ndarray, out_shape: tuple[int, ...], where: str) -> np.ndarray:
+        """A constant broadcast over (1, *out_shape) that holds one value per channel -> (channels,)."""
+        full_shape = (1,) + tuple(out_shape)
+        try:
+            if np.broadcast_shapes(full_shape, value.shape) != full_shape:
+                raise ValueError
+            full = np.broadcast_to(value, full_shape)[0].reshape(out_shape[0], -1)
+        except ValueError:
+            raise self.fail(f"a constant of shape {value.shape} does not broadcast to the output "
+                            f"(batch, {', '.join(map(str, out_shape))})", where) from None
+        if not (full == full[:, :1]).all():
+            raise self.fail("adds a constant that varies within a channel; only a per-channel bias is supported", where)
+        return full[:, 0].copy()
+
+    def op_add(self, node: Any, where: str, attrs: dict[str, Any], data_position: int) -> None:
+        if node.op_type == "Sub" and data_position != 0:
+            raise self.fail("subtracts the data from a constant; only data - constant is supported", where)
+        if self.open_linear is None:
+            raise self.fail(f"{node.op_type} of a constant is supported only as the bias right after a Gemm, "
+                            "MatMul or Conv", where)
+        value = self.const(node, 1 - data_position, where, "bias").astype(np.float64)
+        bias = self.per_output(value, self.shape, where)
+        params = self.params[self.open_linear]
+        params["bias"] = params["bias"] + (bias if node.op_type == "Add" else -bias)
+
+    def pads(self, attrs: dict[str, Any], kernel: Sequence[int], stride: int, where: str) -> int:
+        """One symmetric padding for both spatial axes (or an error naming the node)."""
+        auto = attrs.get("auto_pad", "NOTSET")
+        if auto in ("NOTSET", ""):
+            pads = list(attrs.get("pads", [0, 0, 0, 0]))
+            if len(pads) != 4:
+                raise self.fail(f"pads={pads}: only 2-D operations are supported", where)
+        elif auto == "VALID":
+            pads = [0, 0, 0, 0]
+        elif auto in ("SAME_UPPER", "SAME_LOWER"):
+            totals = [max((math.ceil(size / stride) - 1) * stride + k - size, 0)
+                      for size, k in zip(self.shape[1:], kernel)]
+            if any(t % 2 for t in totals):
+                raise self.fail(f"auto_pad={auto} pads asymmetrically here (total padding {totals}); "
+                                "only symmetric padding is supported", where)
+            pads = [t // 2 for t in totals] * 2
+        else:
+            raise self.fail(f"unknown auto_pad {auto!r}", where)
+        if pads[:2] != pads[2:]:
+            raise self.fail(f"asymmetric padding pads={pads} (begin {pads[:2]} != end {pads[2:]}) is not supported", where)
+        if pads[0] != pads[1]:
+            raise self.fail(f"different padding for height and width (pads={pads}) is not supported", where)
+        return int(pads[0])
+
+    def square(self, attrs: dict[str, Any], key: str, default: Sequence[int], where: str) -> int:
+        values = list(attrs.get(key, default))
+        if len(values) != 2:
+            raise self.fail(f"{key}={values}: only 2-D operations are supported", where)
+        if values[0] != values[1]:
+            raise self.fail(f"{key}={values}: only equal sizes for height and width are supported", where)
+        return int(values[0])
+
+    def op_conv(self, node: Any, where: str, attrs: dict[str, Any]) -> None:
+        weight = self.const(node, 1, where, "weight").astype(np.float64)
+        if weight.ndim != 4:
+            raise self.fail(f"weight of shape {weight.shape}: only 2-D convolutions are supported", where)
+        if attrs.get("group", 1) != 1:
+            raise self.fail(f"grouped convolution (group={attrs['group']}) is not supported", where)
+        if any(d != 1 for d in attrs.get("dilations", [1, 1])):
+            raise self.fail(f"dilated convolution (dilations={list(attrs['dilations'])}) is not supported", where)
+        if list(attrs.get("kernel_shape", weight.shape[2:])) != list(weight.shape[2:]):
+            raise self.fail(f"kernel_shape {list(attrs['kernel_shape'])} differs from the weight {weight.shape}", where)
+        kernel = self.square({"kernel_shape": weight.shape[2:]}, "kernel_shape", (), where)
+        stride = self.square(attrs, "strides", (1, 1), where)
+        self.need_map(where)
+        padding = self.pads(attrs, weight.shape[2:], stride, where)
+        if weight.shape[1] != self.shape[0]:
+            raise self.fail(f"its weight expects {weight.shape[1]} input channels, the data has {self.shape[0]}", where)
+        b = self.const(node, 2, where, "bias", required=False)
+        bias = np.zeros(weight.shape[0]) if b is None else self.per_output(b.astype(np.float64), (weight.shape[0],), where)
+        entry = {"type": "conv2d", "in_channels": int(weight.shape[1]), "out_channels": int(weight.shape[0]),
+                 "kernel_size": kernel, "stride": stride, "padding": padding}
+        self.add(entry, where, {"weight": weight, "bias": bias})
+
+    def op_pool(self, node: Any, where: str, attrs: dict[str, Any]) -> None:
+        self.need_map(where)
+        kind = "maxpool2d" if node.op_type.endswith("MaxPool") else "avgpool2d"
+        if node.op_type.startswith("Global"):
+            if self.shape[1] != self.shape[2]:
+                raise self.fail(f"global pooling of non-square maps {self.shape[1:]} is not supported", where)
+            kernel = stride = self.shape[1]
+        else:
+            if "kernel_shape" not in attrs:
+                raise self.fail("has no kernel_shape", where)
+            kernel = self.square(attrs, "kernel_shape", (), where)
+            stride = self.square(attrs, "strides", (1, 1), where)
+            if any(d != 1 for d in attrs.get("dilations", [1, 1])):
+                raise self.fail(f"dilated pooling (dilations={list(attrs['dilations'])}) is not supported", where)
+            if self.pads(attrs, (kernel, kernel), stride, where) != 0:
+                raise self.fail(f"padded pooling (pads={list(attrs.get('pads', []))}) is not supported", where)
+            if attrs.get("ceil_mode", 0) and any((s - kernel) % stride for s in self.shape[1:]):
+                raise self.fail("ceil_mode=1 changes the output size here; only floor mode is supported", where)
+        self.add({"type": kind, "kernel_size": kernel, "stride": stride}, where)
+
+    def op_flatten(self, node: Any, where: str, attrs: dict[str, Any]) -> None:
+        axis = int(attrs.get("axis", 1))
+        if (axis + len(self.shape) + 1 if axis < 0 else axis) != 1:
+            raise self.fail(f"axis={axis}: only Flatten(axis=1) (keep the batch axis) is supported", where)
+        self.flatten()
+
+    def op_reshape(self, node: Any, where: str, attrs: dict[str, Any]) -> None:
+        target = [int(v) for v in self.const(node, 1, where, "shape").reshape(-1)]
+        size = math.prod(self.shape)
+        batch_ok = (0, -1, self.batch)
+        if attrs.get("allowzero", 0) and 0 in target:
+            raise self.fail(f"allowzero=1 with shape {target} is not supported", where)
+        if len(target) == 2 and target[0] in batch_ok and target[1] in (-1, size) and target != [-1, -1] and (
+            target[0] != -1 or target[1] == size
+        ):
+            self.flatten()
+        elif len(target) == len(self.shape) + 1 and target[0] in batch_ok and (
+            all(t in (s, 0) for t, s in zip(target[1:], self.shape)) or (target[0] == -1 and target[1:] == list(self.shape))
+        ):
+            pass  # reshapes to the shape it already has
+        else:
+            raise self.fail(f"reshapes (batch, {', '.join(map(str, self.shape))}) to {target}; only flattening to "
+                            "(batch, features) is supported", where)
+
+    def op_squeeze(self, node: Any, where: str, attrs: dict[str, Any]) -> None:
+        axes = attrs.get("axes")
+        if axes is None:
+            given = self.const(node, 1, where, "axes", required=False)
+            axes = None if given is None else [int(v) for v in given.reshape(-1)]
+        rank = len(self.shape) + 1
+        if axes is None:
+            kept = [s for s in self.shape if s != 1]
+        else:
+            axes = [a + rank if a < 0 else a for a in axes]
+            if 0 in axes:
+                raise self.fail("squeezes the batch axis", where)
+            if any(not 0 < a < rank or self.shape[a - 1] != 1 for a in axes):
+                raise self.fail(f"axes {axes} do not name size-1 axes of (batch, {self.shape})", where)
+            kept = [s for i, s in enumerate(self.shape, start=1) if i not in axes]
+        if len(kept) > 1:
+            raise self.fail(f"squeezes (batch, {self.shape}) to a shape that is not (batch, features)", where)
+        self.flatten()
+
+    def op_batchnorm(self, node: Any, where: str, attrs: dict[str, Any]) -> None:
+        if attrs.get("training_mode", 0) or any(node.output[1:]):
+            raise self.fail("training-mode BatchNormalization is not supported (export the model in eval mode)", where)
+        if not attrs.get("spatial", 1):
+            raise self.fail("spatial=0 is not supported", where)
+        if self.open_linear is None:
+            raise self.fail("BatchNormalization can only be merged into a Conv or Gemm right before it "
+                            "(nothing but a bias Add in between)", where)
+        gamma, beta, mean, var = (self.const(node, i, where, what).astype(np.float64).reshape(-1)
+                                  for i, what in enumerate(("scale", "bias", "mean", "variance"), start=1))
+        channels = self.shape[0]
+        if any(v.size != channels for v in (gamma, beta, mean, var)):
+            raise self.fail(f"its parameters do not have one value per channel ({channels})", where)
+        eps = float(attrs.get("epsilon", 1e-5))
+        params = self.params[self.open_linear]
+        params["weight"], params["bias"] = fold_batchnorm(params["weight"], params["bias"], gamma, beta, mean, var, eps)
+        self.notes.append(f"merged {where} into layer {self.open_linear} ({self.layers[self.open_linear]['type']})")
+
+    def op_dropout(self, node: Any, where: str, attrs: dict[str, Any]) -> None:
+        training = self.const(node, 2, where, "training_mode", required=False)
+        if training is not None and bool(np.asarray(training).reshape(-1)[0]):
+            raise self.fail("training-mode Dropout is not supported (export the model in eval mode)", where)
+
+    def op_softmax(self, node: Any, where: str, attrs: dict[str, Any]) -> None:
+        axis = int(attrs.get("axis", 1 if self.opset < 13 else -1))
+        if len(self.shape) != 1 or axis not in (1, -1):
+            raise self.fail(f"{node.op_type} over axis {axis} of (batch, {self.shape}) is not supported; only a "
+                            "softmax over the classes at the output", where)
+        self.final = where
+        self.notes.append(f"dropped the final {where}: explanations start at the logits")
+
+    # ------------------------------------------------------------------ the walk
+    def run(self, input_shape: tuple[int, ...] | None) -> None:
+        for tensor in self.graph.initializer:
+            try:
+                self.consts[tensor.name] = self.onnx.numpy_helper.to_array(tensor)
+            except Exception as error:
+                self.unknown[tensor.name] = _Unknown(f"initializer {tensor.name!r} cannot be read ({str(error)[:120]})")
+        current = self.read_input(input_shape)
+        self.shape = self.chain[current]
+        handlers = {
+            "Gemm": self.op_gemm, "MatMul": self.op_matmul, "Conv": self.op_conv, "MaxPool": self.op_pool,
+            "AveragePool": self.op_pool, "GlobalAveragePool": self.op_pool, "GlobalMaxPool": self.op_pool,
+            "Flatten": self.op_flatten, "Reshape": self.op_reshape, "Squeeze": self.op_squeeze,
+            "BatchNormalization": self.op_batchnorm, "Dropout": self.op_dropout, "Softmax": self.op_softmax,
+            "LogSoftmax": self.op_softmax,
+        }
+        activations = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh"}
+        for index, node in enumerate(self.graph.node):
+            where = self.where(node, index)
+            uses = [(position, name) for position, name in enumerate(node.input) if name in self.chain]
+            if not uses:
+                if all(not name or name in self.consts for name in node.input):
+                    self.fold(node, where)
+                else:
+                    bad = next(name for name in node.input if name and name not in self.consts)
+                    reason = self.unknown[bad].reason if bad in self.unknown else f"{bad!r} is not defined before it"
+                    for name in node.output:
+                        if name:
+                            self.unknown[name] = _Unknown(f"{where} depends on {bad!r} ({reason})")
+                continue
+            if node.op_type == "Shape" and len(uses) == 1 and node.domain in ("", "ai.onnx"):
+                self.shape_of(node, uses[0][1])
+                continue
+            if node.domain not in ("", "ai.onnx") or node.op_type not in SUPPORTED_OPS:
+                domain = f" of domain {node.domain!r}" if node.domain not in ("", "ai.onnx") else ""
+                raise self.fail(f"unsupported operator {node.op_type}{domain}; supported: {', '.join(SUPPORTED_OPS)}",
+                                where)
+            if len(uses) > 1:
+                names = " and ".join(repr(name) for _, name in uses)
+                raise self.fail(f"combines two computed tensors ({names}), e.g. a skip connection; only sequential "
+                                "networks are supported", where)
+            name = uses[0][1]
+            if name != current or name in self.consumer:
+                other = self.consumer.get(name, "a later node")
+                raise self.fail(f"uses {name!r}, which {other} also uses: the graph branches; only sequential "
+                                "networks are supported", where)
+            position = uses[0][0]
+            if position != 0 and node.op_type not in ("Add", "Sub"):
+                raise self.fail(f"takes the data as input {position}; it must be the first input", where)
+            if self.final is not None and node.op_type not in ("Identity", "Dropout"):
+                raise self.fail(f"follows the {self.final}; a Softmax/LogSoftmax is supported only as the last node",
+                                where)
+            self.consumer[current] = where
+            try:
+                attrs = self.attrs(node)
+                if node.op_type in activations:
+                    self.add({"type": activations[node.op_type]}, where)
+                elif node.op_type in ("Add", "Sub"):
+                    self.op_add(node, where, attrs, position)
+                elif node.op_type != "Identity":
+                    handlers[node.op_type](node, where, attrs)
+            except ModelFileError:
+                raise
+            except (TypeError, ValueError, KeyError, IndexError, OverflowError, AttributeError) as error:
+                # e.g. an attribute of the wrong type in a damaged file
+                raise self.fail(f"malformed node ({type(error).__name__}: {str(error)[:120]})", where) from None
+            if not node.output or not node.output[0]:
+                raise self.fail("has no output", where)
+            current = node.output[0]
+            self.chain[current] = self.shape
+        output = self.graph.output[0].name
+        if output != current:
+            reason = self.unknown[output].reason if output in self.unknown else (
+                "it is a constant" if output in self.consts else "it is not computed from the input")
+            raise self.fail(f"the graph output {output!r} is not the end of the chain of nodes from the input "
+                            f"(which ends at {current!r}): {reason}")
+        if not self.layers or not any(e["type"] in ("dense", "conv2d") for e in self.layers):
+            raise self.fail("the graph has no Gemm, MatMul or Conv layer")
+        if len(self.shape) != 1:
+            self.flatten()
+            self.notes.append("flattened the output")
+
+
+def _load_onnx(path: Path) -> tuple[Any, Any]:
+    try:
+        import onnx
+    except ImportError:
+        raise ModelFileError(f"{path}: reading ONNX files needs the 'onnx' package: "
+                             "pip install 'lrp-studio[onnx]' (or pip install onnx)") from None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # onnx warns about damaged external-data entries, then fails
+            model = onnx.load(str(path))
+    except Exception as error:  # protobuf DecodeError, missing external data, ...
+        message = " ".join(str(error).split())[:200] or type(error).__name__
+        raise ModelFileError(f"{path}: not a readable ONNX model ({message})") from None
+    if not model.HasField("graph") or not len(model.graph.node):
+        raise ModelFileError(f"{path}: not an ONNX model (no graph nodes)")
+    return onnx, model
+
+
+def import_onnx_with_notes(path: Any, input_shape: tuple[int, ...] | None = None,
+                           input_range: tuple[float, float] | None = None,
+                           classes: Sequence[str] | None = None) -> tuple[Network, list[str]]:
+    """:func:`import_onnx` plus a list of notes (merged BatchNorms, dropped Softmax)."""
+    path = Path(path)
+    onnx, model = _load_onnx(path)
+    importer = _OnnxImporter(path, onnx, model)
+    try:
+        with np.errstate(all="ignore"):  # non-finite weights are reported by build_network
+            importer.run(tuple(input_shape) if input_shape is not None else None)
+    except ModelFileError:
+        raise
+    except (TypeError, ValueError, KeyError, IndexError, OverflowError, AttributeError) as error:
+        raise ModelFileError(f"{path}: malformed ONNX graph ({type(error).__name__}: {str(error)[:120]})") from None
+    metadata = {p.key: p.value for p in model.metadata_props}
+    source = "classes"
+    if classes is None and "classes" in metadata:
+        try:
+            classes = parse_classes(metadata["classes"], "metadata 'classes'")
+        except ParameterError as error:
+            raise ModelFileError(f"{path}: {error}") from None
+        source = "the model's metadata 'classes'"
+    if input_range is None and "input_range" in metadata:
+        try:
+            input_range = parse_input_range(metadata["input_range"], "metadata 'input_range'")
+        except ParameterError as error:
+            raise ModelFileError(f"{path}: {error}") from None
+    net = build_network(path, importer.layers, importer.params, importer.input_shape, classes, input_range, source)
+    return net, importer.notes
+
+
+def import_onnx(path: Any, input_shape: tuple[int, ...] | None = None, input_range: tuple[float, float] | None = None,
+                classes: Sequence[str] | None = None) -> Network:
+    """Import a sequential ONNX model as a :class:`Network` (see the module docstring for what is supported).
+
+    Parameters
+    ----------
+    path : str or path-like
+    input_shape : tuple of int, optional
+        One sample's shape; needed when the graph input's dimensions (other than batch) are dynamic.
+    input_range : (low, high), optional
+        Overrides the metadata ``input_range``.
+    classes : list of str, optional
+        Overrides the metadata ``classes``.
+
+    Raises
+    ------
+    MissingModelInfo
+        The input shape is not fixed by the graph and not given.
+    ModelFileError
+        Unreadable file, ``onnx`` not installed, or an unsupported node (named with its index).
+    """
+    return import_onnx_with_notes(path, input_shape, input_range, classes)[0]
