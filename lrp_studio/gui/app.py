@@ -71,7 +71,7 @@ def gui_parser() -> argparse.ArgumentParser:
     parser.add_argument("--sample", type=int, default=0, help="sample index shown")
     parser.add_argument("--method", default=None, help="explanation method shown")
     parser.add_argument("--select", default=None, metavar="LAYER:NEURON",
-                        help="select a unit: LAYER is the graph column (0 = input, k = output of layer k, -1 = output)")
+                        help="select a unit: LAYER is the graph column (0 = input, 1 = first hidden layer, -1 = output)")
     return parser
 
 
@@ -103,18 +103,22 @@ def _load_inputs(model: Any, dataset: Any) -> tuple[Any, Any, str]:
     return model, dataset, name
 
 
-def parse_select(text: str, n_stages: int) -> tuple[int, int]:
-    """``"LAYER:NEURON"`` -> (stage, unit); a negative LAYER counts from the output."""
+def parse_select(text: str, column_stages: Sequence[int]) -> tuple[int, int]:
+    """``"LAYER:NEURON"`` -> (stage, unit).
+
+    LAYER counts the columns of the network graph: 0 is the input, 1 the first hidden layer,
+    -1 the output layer. NEURON is the unit (a channel for feature-map columns).
+    """
     from lrp_studio.errors import ParameterError
 
     try:
         layer, neuron = (int(part) for part in text.split(":"))
     except ValueError:
         raise ParameterError(f"--select expects LAYER:NEURON (two integers), got {text!r}") from None
-    stage = n_stages + layer if layer < 0 else layer
-    if not 0 <= stage < n_stages:
-        raise ParameterError(f"--select layer must be in 0..{n_stages - 1} (or negative from the output), got {layer}")
-    return stage, neuron
+    count = len(column_stages)
+    if not -count <= layer < count:
+        raise ParameterError(f"--select layer must be a graph column in 0..{count - 1} (or -1 for the output), got {layer}")
+    return int(column_stages[layer]), neuron
 
 
 def screenshot(path: str | os.PathLike, sample: int = 0, method: str | None = None, select: str | None = None,
@@ -140,6 +144,8 @@ def screenshot(path: str | os.PathLike, sample: int = 0, method: str | None = No
         window.resize(*size)
         window.show()
         app.processEvents()
+        window.apply_default_dock_sizes()
+        app.processEvents()
         if not 0 <= sample < len(window.state.dataset):
             raise LRPStudioError(f"--sample must be in 0..{len(window.state.dataset) - 1}, got {sample}")
         window.set_sample(sample)
@@ -148,7 +154,7 @@ def screenshot(path: str | os.PathLike, sample: int = 0, method: str | None = No
         if not window.wait_idle(60.0):
             raise LRPStudioError("the explanation did not finish within 60 s")
         if select:
-            stage, unit = parse_select(select, len(window.state.net.layers) + 1)
+            stage, unit = parse_select(select, [column.stage for column in window.graph.columns()])
             window.select_neuron(stage, unit)
         for _ in range(3):
             app.processEvents()
@@ -161,6 +167,9 @@ def screenshot(path: str | os.PathLike, sample: int = 0, method: str | None = No
     except LRPStudioError as error:
         print(f"lrp-studio: error: {error}", file=sys.stderr)
         return 2
+    except Exception as error:  # a defect: one line, not a traceback
+        print(f"lrp-studio: error: screenshot failed ({type(error).__name__}: {error})", file=sys.stderr)
+        return 1
     finally:
         if window is not None:
             window.shutdown()

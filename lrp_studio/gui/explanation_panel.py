@@ -171,12 +171,15 @@ class ExplanationPanel(QWidget):
         with QSignalBlocker(self.method_selector):
             self.method_selector.setCurrentIndex(self.method_selector.findData(method))
         params = state.params
+        shown = set(params)
+        if method == CUSTOM:  # only the parameters of the rules chosen in the table
+            shown = {"bias"} | {p for rule in state.custom_rules.values() for p in RULES[rule].params}
         for name, widget in self.widgets.items():
-            visible = name in params
+            visible = name in shown
             self.form.setRowVisible(widget, visible)
             if visible:
                 self._set_widget(name, params[name])
-        self.form.setRowVisible(self.no_params, not params)
+        self.form.setRowVisible(self.no_params, not shown)
         self.rules_box.setVisible(method == CUSTOM)
         self.help.setHtml(self._help_html())
 

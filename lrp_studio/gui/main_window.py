@@ -51,6 +51,16 @@ def default_network() -> tuple[Network, str, str | None]:
         return net, "untrained MLP", f"bundled model not available ({error}); showing an untrained MLP"
 
 
+class _ResponsiveScroll(QScrollArea):
+    """A scroll area that lets its panel re-flow its columns for the width it gets."""
+
+    def resizeEvent(self, event: Any) -> None:  # noqa: N802 (Qt API)
+        panel = self.widget()
+        if hasattr(panel, "arrange_for_width"):
+            panel.arrange_for_width(event.size().width())
+        super().resizeEvent(event)
+
+
 def open_settings() -> QSettings:
     return QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, SETTINGS_ORG, SETTINGS_APP)
 
@@ -100,6 +110,9 @@ class MainWindow(QMainWindow):
         self.conservation_plot = ConservationPlot(self.state)
         self.inspector = NeuronInspector()
         self.training_panel = TrainingPanel(self.state)
+        # long status texts inside these views must not dictate the window's minimum width
+        self.graph.setMinimumSize(320, 240)
+        self.inspector.setMinimumWidth(240)
         self.docks: dict[str, QDockWidget] = {}
         self._build_docks()
         self._build_status_bar()
@@ -110,6 +123,7 @@ class MainWindow(QMainWindow):
         self._default_state = self.saveState(STATE_VERSION)
         self._default_size = self._fitting_size()
         self.resize(self._default_size)
+        self.apply_default_dock_sizes()
         if restore:
             self.restore_settings()
         self._update_title()
@@ -141,28 +155,50 @@ class MainWindow(QMainWindow):
         self.splitDockWidget(samples, method, Qt.Orientation.Vertical)
         heat = self._dock("heatmap", "Input heatmap", self.heatmap, right,
                           "Relevance of every input pixel for the explained class.")
-        inspector = self._dock("inspector", "Neuron inspector", self.inspector, right,
+        inspector_scroll = QScrollArea()
+        inspector_scroll.setObjectName("inspectorScroll")
+        inspector_scroll.setWidget(self.inspector)
+        inspector_scroll.setWidgetResizable(True)
+        inspector_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        inspector = self._dock("inspector", "Neuron inspector", inspector_scroll, right,
                                "The selected neuron: activation, relevance, incoming messages, conditional heatmap.")
         self.splitDockWidget(heat, inspector, Qt.Orientation.Vertical)
         output = self._dock("output", "Output and target class", self.output_bars, bottom,
                             "The network's output; click a bar to explain that class.")
         conservation = self._dock("conservation", "Conservation", self.conservation_plot, bottom,
                                   "Sum of relevance per layer vs the explained logit.")
-        scroll = QScrollArea()
+        scroll = _ResponsiveScroll()
         scroll.setObjectName("trainingScroll")
         scroll.setWidget(self.training_panel)
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         training = self._dock("training", "Training", scroll, bottom,
                               "Build and train a network; curves update live.")
+        training.visibilityChanged.connect(self._training_shown)
         self.splitDockWidget(output, conservation, Qt.Orientation.Horizontal)
         self.tabifyDockWidget(conservation, training)
         conservation.raise_()
-        self.resizeDocks([samples, heat], [300, 390], Qt.Orientation.Horizontal)
-        self.resizeDocks([samples, method], [330, 420], Qt.Orientation.Vertical)
-        self.resizeDocks([heat, inspector], [340, 420], Qt.Orientation.Vertical)
-        self.resizeDocks([output], [240], Qt.Orientation.Vertical)
-        self.resizeDocks([output, conservation], [400, 520], Qt.Orientation.Horizontal)
+
+    def apply_default_dock_sizes(self) -> None:
+        """Give the docks shares of the current window size (the graph keeps about half the width)."""
+        width, height = max(self.width(), 800), max(self.height(), 600)
+        d = self.docks
+        self.resizeDocks([d["samples"], d["heatmap"]], [int(width * 0.19), int(width * 0.25)], Qt.Orientation.Horizontal)
+        self.resizeDocks([d["samples"], d["method"]], [int(height * 0.36), int(height * 0.54)], Qt.Orientation.Vertical)
+        self.resizeDocks([d["heatmap"], d["inspector"]], [int(height * 0.38), int(height * 0.52)], Qt.Orientation.Vertical)
+        self.resizeDocks([d["output"]], [int(height * 0.25)], Qt.Orientation.Vertical)
+        center = int(width * 0.56)
+        self.resizeDocks([d["output"], d["conservation"]], [int(center * 0.45), int(center * 0.55)], Qt.Orientation.Horizontal)
+
+    def _training_shown(self, visible: bool) -> None:
+        """Give the training panel room when its tab comes to the front in a docked, small window."""
+        dock = self.docks.get("training")
+        if visible and dock is not None and not dock.isFloating() and dock.height() < 0.4 * self.height():
+            self.resizeDocks([dock], [int(self.height() * 0.5)], Qt.Orientation.Vertical)
+            output = self.docks["output"]
+            if output.isVisible() and not output.isFloating() and dock.width() < 0.5 * self.width():
+                both = output.width() + dock.width()
+                self.resizeDocks([output, dock], [int(both * 0.3), int(both * 0.7)], Qt.Orientation.Horizontal)
 
     def _fitting_size(self) -> QSize:
         screen = QApplication.primaryScreen()
@@ -581,6 +617,7 @@ class MainWindow(QMainWindow):
         self.docks["conservation"].raise_()
         if not self.isMaximized() and not self.isFullScreen():
             self.resize(self._default_size)
+        self.apply_default_dock_sizes()
 
     def shutdown(self) -> None:
         """Stop the worker threads (idempotent)."""

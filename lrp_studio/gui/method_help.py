@@ -116,9 +116,10 @@ def method_title(method: str) -> str:
     return f"Composite {method}"
 
 
-def rule_html(rule: str) -> str:
+def rule_html(rule: str, with_title: bool = True) -> str:
     title, formula, text = RULE_HELP[rule]
-    return f"<p><b>{title}</b><br><span style='font-family:serif'>{formula}</span><br>{text}</p>"
+    heading = f"<b>{title}</b><br>" if with_title else ""
+    return f"<p>{heading}<span style='font-family:serif'>{formula}</span><br>{text}</p>"
 
 
 def method_html(method: str, layer_rules: dict[int, Any] | None = None, layer_names: dict[int, str] | None = None) -> str:
@@ -133,7 +134,7 @@ def method_html(method: str, layer_rules: dict[int, Any] | None = None, layer_na
     """
     parts = [f"<h3 style='margin:0'>{method_title(method)} <code>{method}</code></h3>"]
     if method in RULE_HELP:
-        parts.append(rule_html(method))
+        parts.append(rule_html(method, with_title=False))
         parts.append("<p>Applied to every dense and conv layer. Activations pass relevance unchanged; max-pooling "
                      "gives it to the winning input.</p>")
     elif method in BASELINE_HELP:

@@ -163,12 +163,14 @@ class ConservationPlot(pg.PlotWidget):
         logit = float(report.explained[0])
         self.logit_curve.setData([-0.3, len(stages) - 0.7], [logit, logit])
         names = [self._short(report.stage_names[s]) for s in stages]
+        if len(names) > 4:  # stagger the labels on two lines so they do not collide
+            names = [name if i % 2 == 0 else "\n" + name for i, name in enumerate(names)]
         self.getPlotItem().getAxis("bottom").setTicks([list(enumerate(names))])
         finite_values = values[finite]
         low = min([0.0, logit, *finite_values.tolist()])
         high = max([0.0, logit, *finite_values.tolist()])
         pad = 0.15 * (high - low or 1.0)
-        self.getPlotItem().setRange(xRange=(-0.4, len(stages) - 0.6), yRange=(low - pad, high + pad), padding=0)
+        self.getPlotItem().setRange(xRange=(-0.7, len(stages) - 0.3), yRange=(low - pad, high + pad), padding=0)
         share = 100.0 * values[0] / logit if logit != 0 and np.isfinite(values[0]) else float("nan")
         self.text.setText(f"input: {values[0]:.3g} = {share:.1f} % of {logit:.3g}")
         self.text.setPos(-0.35, low - pad * 0.2)

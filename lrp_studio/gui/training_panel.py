@@ -118,10 +118,15 @@ class TrainingPanel(QWidget):
         # architecture editor
         self.arch_table = QTableWidget(0, 5)
         self.arch_table.setObjectName("architectureTable")
-        self.arch_table.setHorizontalHeaderLabels(["type", "width / channels", "kernel", "activation", "pooling"])
+        self.arch_table.setHorizontalHeaderLabels(["type", "size", "kernel", "activation", "pooling"])
         self.arch_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.arch_table.verticalHeader().setVisible(False)
+        self.arch_table.setMaximumHeight(100)
+        self.arch_table.horizontalHeader().setMinimumSectionSize(30)
+        self.arch_table.setToolTip("Hidden layers in order (conv layers first). size = neurons (dense) or channels "
+                                   "(conv); kernel and pooling apply to conv layers.")
         self.output_label = QLabel()
+        self.output_label.setWordWrap(True)
         self.add_dense_button = QPushButton("+ dense")
         self.add_conv_button = QPushButton("+ conv")
         self.remove_button = QPushButton("\u2212 remove")
@@ -133,12 +138,19 @@ class TrainingPanel(QWidget):
         for i, button in enumerate((self.add_dense_button, self.add_conv_button, self.remove_button,
                                     self.from_model_button, self.build_button)):
             arch_buttons.addWidget(button, i // 3, i % 3)
+        self.save_button = QPushButton("Save model\u2026")
+        self.open_button = QPushButton("Open model\u2026")
+        file_buttons = QHBoxLayout()
+        file_buttons.addWidget(self.open_button)
+        file_buttons.addWidget(self.save_button)
         arch_box = QGroupBox("Architecture (hidden layers)")
         arch_layout = QVBoxLayout(arch_box)
         arch_layout.setContentsMargins(4, 4, 4, 4)
         arch_layout.addWidget(self.arch_table, 1)
         arch_layout.addWidget(self.output_label)
         arch_layout.addLayout(arch_buttons)
+        arch_layout.addLayout(file_buttons)
+        arch_layout.addStretch(1)
 
         # optimiser settings
         self.loss_combo = QComboBox()
@@ -157,6 +169,7 @@ class TrainingPanel(QWidget):
         self.epochs_spin.setRange(1, 10000)
         self.epochs_spin.setValue(5)
         settings = QFormLayout()
+        settings.setVerticalSpacing(3)
         settings.addRow("loss", self.loss_combo)
         settings.addRow("optimizer", self.optimizer_combo)
         settings.addRow("learning rate", self.lr_spin)
@@ -173,11 +186,6 @@ class TrainingPanel(QWidget):
         self.progress.setObjectName("trainingProgress")
         self.status = QLabel("Idle")
         self.status.setWordWrap(True)
-        self.save_button = QPushButton("Save model\u2026")
-        self.open_button = QPushButton("Open model\u2026")
-        file_buttons = QHBoxLayout()
-        file_buttons.addWidget(self.open_button)
-        file_buttons.addWidget(self.save_button)
         settings_box = QGroupBox("Training")
         settings_layout = QVBoxLayout(settings_box)
         settings_layout.setContentsMargins(4, 4, 4, 4)
@@ -186,7 +194,6 @@ class TrainingPanel(QWidget):
         settings_layout.addWidget(self.progress)
         settings_layout.addWidget(self.status)
         settings_layout.addStretch(1)
-        settings_layout.addLayout(file_buttons)
 
         # curves
         self.curves_widget = pg.GraphicsLayoutWidget()
@@ -200,7 +207,7 @@ class TrainingPanel(QWidget):
             plot.setLabel("bottom", "epoch")
             plot.showGrid(y=True, alpha=0.25)
             legend = plot.addLegend(labelTextColor="#222", brush=pg.mkBrush(255, 255, 255, 200))
-            legend.setOffset((-5, 5))
+            legend.setOffset((-5, -5))
             self.curves[prefix] = plot.plot([], [], pen=pg.mkPen("#9bbcd8", width=1), name="batch")
             self.curves["e" + prefix] = plot.plot([], [], pen=pg.mkPen("#1f77b4", width=2), symbol="o",
                                                    symbolSize=5, symbolBrush="#1f77b4", name="epoch (train)")
@@ -208,11 +215,12 @@ class TrainingPanel(QWidget):
                                                    symbolSize=5, symbolBrush="#e8872b", name="validation")
         self.acc_plot.setYRange(0, 1)
 
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
-        layout.addWidget(arch_box, 3)
-        layout.addWidget(settings_box, 2)
-        layout.addWidget(self.curves_widget, 5)
+        self.arch_box, self.settings_box = arch_box, settings_box
+        self.curves_widget.setMinimumHeight(150)
+        self.grid = QGridLayout(self)
+        self.grid.setContentsMargins(4, 4, 4, 4)
+        self._wide: str | None = None
+        self._arrange("wide")
 
         self.add_dense_button.clicked.connect(lambda: self.add_row("dense", 64))
         self.add_conv_button.clicked.connect(lambda: self.add_row("conv", 8, insert_before_dense=True))
@@ -228,6 +236,38 @@ class TrainingPanel(QWidget):
         state.datasetChanged.connect(self._update_output_label)
         self.load_rows_from_model()
         self._set_running(False)
+
+    # ------------------------------------------------------------------ layout
+    WIDE, MEDIUM = 1000, 560  # widths at which the panel switches between 3, 2 and 1 columns
+
+    def _arrange(self, mode: str) -> None:
+        """``wide``: editor | settings | curves; ``medium``: editor | settings over curves; ``narrow``: one column."""
+        if mode == self._wide:
+            return
+        self._wide = mode
+        for widget in (self.arch_box, self.settings_box, self.curves_widget):
+            self.grid.removeWidget(widget)
+        for index in range(3):
+            self.grid.setColumnStretch(index, 0)
+            self.grid.setRowStretch(index, 0)
+        if mode == "wide":
+            places = [(0, 0, 1, 1), (0, 1, 1, 1), (0, 2, 1, 1)]
+            columns, rows = (3, 2, 5), (1, 0, 0)
+        elif mode == "medium":
+            places = [(0, 0, 1, 1), (0, 1, 1, 1), (1, 0, 1, 2)]
+            columns, rows = (3, 2, 0), (2, 3, 0)
+        else:
+            places = [(0, 0, 1, 1), (1, 0, 1, 1), (2, 0, 1, 1)]
+            columns, rows = (1, 0, 0), (2, 0, 3)
+        for widget, place in zip((self.arch_box, self.settings_box, self.curves_widget), places):
+            self.grid.addWidget(widget, *place)
+        for index in range(3):
+            self.grid.setColumnStretch(index, columns[index])
+            self.grid.setRowStretch(index, rows[index])
+
+    def arrange_for_width(self, width: int) -> None:
+        """Choose the column layout for the width available (the dock's, not the panel's own)."""
+        self._arrange("wide" if width >= self.WIDE else "medium" if width >= self.MEDIUM else "narrow")
 
     # ------------------------------------------------------------------ architecture editor
     def add_row(self, kind: str, size: int, kernel: int = 5, activation: str = "relu", pool: str = "maxpool2d",
@@ -253,6 +293,7 @@ class TrainingPanel(QWidget):
         pool_combo.addItems(POOLS)
         pool_combo.setCurrentText(pool if kind == "conv" else "none")
         for column, widget in enumerate((type_combo, size_spin, kernel_spin, act_combo, pool_combo)):
+            widget.setMinimumWidth(30)
             table.setCellWidget(row, column, widget)
         type_combo.currentTextChanged.connect(lambda _: self._update_row_enabled())
         self._update_row_enabled()

@@ -199,10 +199,13 @@ def test_screenshot_mode_writes_a_1600x1000_png(tmp_path):
 
 
 def test_parse_select():
-    assert parse_select("3:5", 7) == (3, 5)
-    assert parse_select("-1:2", 7) == (6, 2)
+    stages = [0, 3, 5, 6]
+    assert parse_select("1:5", stages) == (3, 5)
+    assert parse_select("-1:2", stages) == (6, 2)
     with pytest.raises(Exception):
-        parse_select("x", 7)
+        parse_select("x", stages)
+    with pytest.raises(Exception):
+        parse_select("4:0", stages)
 
 
 def test_platform_hint_when_no_display(monkeypatch, capsys):
