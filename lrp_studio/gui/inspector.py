@@ -1,0 +1,337 @@
+"""Neuron inspector: one unit's activation, relevance, strongest incoming messages and its
+conditional heatmap (input relevance when propagation starts at this unit only)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6 import QtCore, QtWidgets
+from PySide6.QtCore import Qt
+
+from lrp_studio.errors import LRPStudioError
+from lrp_studio.gui.graph_items import build_layout
+from lrp_studio.lrp.explain import explain_neuron
+from lrp_studio.nn.layers import Flatten
+from lrp_studio.viz.colormaps import get_colormap
+from lrp_studio.viz.heatmap import relevance_to_2d
+
+__all__ = ["NeuronInspector", "TOP_CONTRIBUTIONS"]
+
+#: Rows of the incoming-contributions table.
+TOP_CONTRIBUTIONS = 8
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value + 0.0:.4g}"
+
+
+def _as_image(values: np.ndarray) -> np.ndarray:
+    """2-D view of one sample's values: (H, W) as is, (F,) as one row."""
+    values = np.asarray(values, dtype=np.float32)
+    return values if values.ndim == 2 else values.reshape(1, -1)
+
+
+class _ImagePanel:
+    """A titled ViewBox with one ImageItem, diverging colours and symmetric levels."""
+
+    def __init__(self, layout: pg.GraphicsLayout, row: int, col: int, title: str) -> None:
+        self.title = pg.LabelItem(title, color="#222222", size="9pt")
+        layout.addItem(self.title, row=row, col=col)
+        self.box = pg.ViewBox(invertY=True, lockAspect=True, enableMouse=False, enableMenu=False)
+        layout.addItem(self.box, row=row + 1, col=col)
+        self.image = pg.ImageItem(axisOrder="row-major")
+        self.box.addItem(self.image)
+        self.values: np.ndarray | None = None
+
+    def show(self, values: np.ndarray | None, lut: np.ndarray, title: str) -> float:
+        """Draw ``values`` symmetric around 0; returns the scale (max |value|)."""
+        self.title.setText(title)
+        self.values = None if values is None else _as_image(values)
+        if self.values is None:
+            self.image.clear()
+            return 0.0
+        vmax = float(np.max(np.abs(self.values), initial=0.0)) or 1.0
+        self.image.setImage(self.values, autoLevels=False, levels=(-vmax, vmax), lut=lut)
+        h, w = self.values.shape
+        self.box.setRange(xRange=(0, w), yRange=(0, h), padding=0.02)
+        return vmax
+
+    def set_visible(self, visible: bool) -> None:
+        self.title.setVisible(visible)
+        self.box.setVisible(visible)
+
+
+class NeuronInspector(QtWidgets.QWidget):
+    """Details of the selected unit (see :meth:`show_neuron`)."""
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("neuronInspector")
+        self._cmap = "bwr"
+        self._lut = get_colormap("bwr")
+        self._layouts: dict[int, object] = {}
+        self._conditional: np.ndarray | None = None
+        self._contributions: list[tuple[int, str, float]] = []
+        self._values: dict[str, float | None] = {}
+
+        self._title = QtWidgets.QLabel()
+        self._title.setObjectName("inspectorTitle")
+        self._title.setWordWrap(True)
+        self._title.setStyleSheet("font-weight: bold; font-size: 11pt;")
+        self._summary = QtWidgets.QLabel()
+        self._summary.setObjectName("inspectorSummary")
+        self._summary.setWordWrap(True)
+        self._summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self._table_caption = QtWidgets.QLabel("Strongest incoming relevance messages")
+        self._table = QtWidgets.QTableWidget(0, 3)
+        self._table.setObjectName("inspectorContributions")
+        self._table.setHorizontalHeaderLabels(["source", "message", "share"])
+        self._table.verticalHeader().setVisible(False)
+        self._table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
+        self._table.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.NoSelection)
+        header = self._table.horizontalHeader()
+        header.setSectionResizeMode(0, QtWidgets.QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(1, QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(2, QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
+        self._table.setMinimumHeight(120)
+        self._table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self._table.verticalHeader().setDefaultSectionSize(22)
+
+        self._graphics = pg.GraphicsLayoutWidget()
+        self._graphics.setObjectName("inspectorImages")
+        self._graphics.setBackground("w")
+        self._graphics.setMinimumHeight(190)
+        grid = self._graphics.ci
+        self._feature = _ImagePanel(grid, 0, 0, "feature map")
+        self._relevance_map = _ImagePanel(grid, 0, 1, "relevance map")
+        self._heatmap = _ImagePanel(grid, 0, 2, "conditional heatmap")
+        self._colorbar = pg.ColorBarItem(values=(-1, 1), width=12, interactive=False, colorMapMenu=False)
+        self._colorbar.getAxis("right").setTextPen("#333333")
+        self._colorbar.setImageItem(self._heatmap.image)
+        grid.addItem(self._colorbar, row=1, col=3)
+        self._set_colorbar_map()
+        self._caption = QtWidgets.QLabel()
+        self._caption.setObjectName("inspectorCaption")
+        self._caption.setWordWrap(True)
+        self._caption.setStyleSheet("color: #555;")
+
+        box = QtWidgets.QVBoxLayout(self)
+        box.setContentsMargins(6, 6, 6, 6)
+        box.addWidget(self._title)
+        box.addWidget(self._summary)
+        box.addWidget(self._table_caption)
+        box.addWidget(self._table, 1)
+        box.addWidget(self._graphics, 2)
+        box.addWidget(self._caption)
+        self.clear()
+
+    # ------------------------------------------------------------------ public interface
+    def clear(self) -> None:
+        """Show the empty state."""
+        self._title.setText("No neuron selected")
+        self._summary.setText("Click a neuron in the network graph (or use the arrow keys) to inspect it.")
+        self._table.setRowCount(0)
+        self._conditional = None
+        self._contributions = []
+        self._values = {}
+        for panel in (self._feature, self._relevance_map, self._heatmap):
+            panel.show(None, self._lut, panel.title.text)
+        self._feature.set_visible(False)
+        self._relevance_map.set_visible(False)
+        self._caption.setText("")
+
+    def set_colormap(self, name: str) -> None:
+        """Diverging colour map of the images (applies from the next :meth:`show_neuron`)."""
+        self._lut = get_colormap(name)
+        self._cmap = name
+        self._set_colorbar_map()
+
+    def show_neuron(self, net, x_sample: np.ndarray, exp, stage: int, unit: int, method, params: dict) -> None:
+        """Show unit ``unit`` of ``stage`` (a channel for (C, H, W) hidden stages).
+
+        Parameters
+        ----------
+        net : Network
+        x_sample : ndarray, one sample without batch axis (the sample ``exp`` explains first)
+        exp : Explanation of that sample (with ``messages=True`` for the contributions table)
+        stage, unit : the selected unit (see :class:`~lrp_studio.gui.graph_view.NetworkView`)
+        method, params : the method and parameters used for the conditional heatmap
+        """
+        stage, unit = int(stage), int(unit)
+        shape = tuple(net.shapes[stage])
+        record = next((r for r in exp.layers if r.stage == stage), None)
+        activation = None if record is None else np.asarray(record.activation[0], dtype=np.float32)
+        relevance = None if record is None or record.relevance is None else np.asarray(record.relevance[0], dtype=np.float32)
+        is_map = len(shape) == 3 and stage > 0
+        self._title.setText(f"{self._stage_title(net, stage)} — {self._unit_name(net, stage, unit, is_map)}")
+        self._show_summary(exp, stage, unit, activation, relevance, is_map)
+        self._show_contributions(net, exp, stage, unit, is_map)
+        self._feature.set_visible(is_map)
+        self._relevance_map.set_visible(is_map)
+        if is_map:
+            self._feature.show(None if activation is None else activation[unit], self._lut, f"activation, channel {unit}")
+            self._relevance_map.show(None if relevance is None else relevance[unit], self._lut, f"relevance, channel {unit}")
+        self._show_conditional(net, x_sample, stage, unit, shape, activation, is_map, method, params or {})
+
+    # ------------------------------------------------------------------ read-outs (tests, main window)
+    def conditional_relevance(self) -> np.ndarray | None:
+        """The conditional heatmap shown (2-D), or None."""
+        return self._conditional
+
+    def contributions(self) -> list[tuple[int, str, float]]:
+        """Rows of the table: (source index, source description, message)."""
+        return list(self._contributions)
+
+    def values(self) -> dict[str, float | None]:
+        """``activation`` and ``relevance`` shown in the summary."""
+        return dict(self._values)
+
+    def summary_text(self) -> str:
+        return f"{self._title.text()}\n{self._summary.text()}\n{self._caption.text()}"
+
+    def heatmap_item(self) -> pg.ImageItem:
+        return self._heatmap.image
+
+    # ------------------------------------------------------------------ parts
+    def _set_colorbar_map(self) -> None:
+        self._colorbar.setColorMap(pg.ColorMap(np.linspace(0.0, 1.0, 256), self._lut))
+
+    def _stage_title(self, net, stage: int) -> str:
+        layout = self._layouts.get(id(net))
+        if layout is None or layout[0] is not net:
+            layout = (net, build_layout(net))
+            self._layouts = {id(net): layout}
+        column = layout[1].column_of_stage(stage)
+        if column is not None:
+            return column.title
+        if stage == 0:
+            return "input"
+        return net.layers[stage - 1].type_name
+
+    def _unit_name(self, net, stage: int, unit: int, is_map: bool) -> str:
+        shape = tuple(net.shapes[stage])
+        if stage == 0:
+            return self._input_unit_name(shape, unit)
+        if is_map:
+            return f"channel {unit} ({shape[1]}×{shape[2]} map)"
+        if stage == len(net.layers) and unit < len(net.classes):
+            return f"neuron {unit} (class {net.classes[unit]})"
+        return f"neuron {unit}"
+
+    @staticmethod
+    def _input_unit_name(shape: tuple[int, ...], unit: int) -> str:
+        if len(shape) == 3:
+            c, rest = divmod(unit, shape[1] * shape[2])
+            i, j = divmod(rest, shape[2])
+            return f"pixel ({i}, {j})" + (f", channel {c}" if shape[0] > 1 else "")
+        return f"feature {unit}"
+
+    def _show_summary(self, exp, stage, unit, activation, relevance, is_map) -> None:
+        explained = float(np.asarray(exp.explained).reshape(-1)[0]) if len(exp.logits) else None
+        lines = [f"stage {stage}"]
+        if is_map:
+            a = None if activation is None else float(activation[unit].mean())
+            a_max = None if activation is None else float(activation[unit].max())
+            r = None if relevance is None else float(relevance[unit].sum())
+            lines.append(f"activation: mean {_fmt(a)}, max {_fmt(a_max)}")
+            lines.append(f"relevance: {_fmt(r)} (sum over the map)")
+        else:
+            a = None if activation is None else float(activation.reshape(-1)[unit])
+            r = None if relevance is None else float(relevance.reshape(-1)[unit])
+            lines.append(f"activation: {_fmt(a)}")
+            lines.append(f"relevance: {_fmt(r)}")
+        if r is not None and explained:
+            lines.append(f"share of the explained logit ({explained:.4g}): {100 * r / explained:.2f} %")
+        self._values = {"activation": a, "relevance": r}
+        self._summary.setText("\n".join(lines))
+
+    def _producing_layer(self, net, stage: int) -> int | None:
+        before = [i for i in net.linear_indices if i < stage]
+        return before[-1] if before else None
+
+    def _source_name(self, net, layer_index: int, row: int) -> str:
+        """Describe input ``row`` of a dense layer, or input channel ``row`` of a conv layer."""
+        layer = net.layers[layer_index]
+        if layer.type_name == "conv2d":
+            return f"input channel {row}" if layer_index == 0 else f"channel {row}"
+        stage = layer_index
+        while stage > 0 and isinstance(net.layers[stage - 1], Flatten):
+            stage -= 1
+        shape = tuple(net.shapes[stage])
+        if stage == 0:
+            return self._input_unit_name(shape, row) if len(shape) == 3 else f"feature {row}"
+        if len(shape) == 3:
+            c, rest = divmod(row, shape[1] * shape[2])
+            i, j = divmod(rest, shape[2])
+            return f"unit {row} (channel {c} at {i}, {j})"
+        return f"neuron {row}"
+
+    def _show_contributions(self, net, exp, stage: int, unit: int, is_map: bool) -> None:
+        self._contributions = []
+        self._table.setRowCount(0)
+        layer_index = self._producing_layer(net, stage)
+        if layer_index is None:
+            self._table_caption.setText("Input values have no incoming messages.")
+            return
+        messages = exp.messages.get(layer_index)
+        if messages is None:
+            self._table_caption.setText("No relevance messages (explain with an LRP method and messages=True).")
+            return
+        messages = np.asarray(messages)
+        column = unit
+        out_shape = tuple(net.shapes[layer_index + 1])
+        if not is_map and len(out_shape) == 3:  # a flattened stage above a conv layer
+            column = unit // (out_shape[1] * out_shape[2])
+        incoming = messages[:, column]
+        order = np.argsort(-np.abs(incoming), kind="stable")[:TOP_CONTRIBUTIONS]
+        order = order[np.abs(incoming[order]) > 0]
+        total = float(incoming.sum())
+        what = "channel" if net.layers[layer_index].type_name == "conv2d" else "neuron"
+        self._table_caption.setText(
+            f"Strongest incoming relevance messages into this {what} "
+            f"({len(order)} of {len(incoming)}; all sum to {total:.4g})"
+        )
+        self._table.setRowCount(len(order))
+        for row, source in enumerate(order):
+            value = float(incoming[source])
+            name = self._source_name(net, layer_index, int(source))
+            self._contributions.append((int(source), name, value))
+            share = f"{100 * value / total:.1f} %" if total else ""
+            for col, text in enumerate((name, f"{value:+.4g}", share)):
+                item = QtWidgets.QTableWidgetItem(text)
+                if col:
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                if col == 1:
+                    item.setForeground(pg.mkColor("#b01e1e" if value >= 0 else "#1e4fb0"))
+                self._table.setItem(row, col, item)
+
+    def _show_conditional(self, net, x_sample, stage, unit, shape, activation, is_map, method, params) -> None:
+        self._conditional = None
+        if stage == 0:
+            self._heatmap.show(None, self._lut, "conditional heatmap")
+            self._caption.setText("Select a hidden or output unit to see its conditional heatmap.")
+            return
+        flat_unit, where = unit, ""
+        if is_map:
+            channel = activation[unit] if activation is not None else np.zeros(shape[1:])
+            i, j = np.unravel_index(int(np.argmax(channel)), channel.shape)
+            flat_unit = unit * shape[1] * shape[2] + int(i) * shape[2] + int(j)
+            where = f" at its strongest position ({i}, {j})"
+        try:
+            result = explain_neuron(net, np.asarray(x_sample)[None], stage, flat_unit, method, **params)
+        except LRPStudioError as error:
+            self._heatmap.show(None, self._lut, "conditional heatmap")
+            self._caption.setText(f"No conditional heatmap: {error}")
+            return
+        relevance = np.asarray(result.relevance)[0]
+        self._conditional = _as_image(relevance_to_2d(relevance))
+        vmax = self._heatmap.show(self._conditional, self._lut, "conditional heatmap")
+        self._colorbar.setLevels((-vmax, vmax))
+        name = method if isinstance(method, str) else "custom composite"
+        start = float(np.asarray(result.layers[stage].activation).reshape(-1)[flat_unit])
+        note = "" if start != 0 else " The unit is inactive here (activation 0), so nothing is propagated."
+        self._caption.setText(
+            f"Conditional heatmap: input relevance ({name}) when propagation starts at this "
+            f"{'channel' + where if is_map else 'unit'} only (value {start:.4g}); "
+            f"input relevance sums to {float(relevance.sum()):.4g}.{note}"
+        )
