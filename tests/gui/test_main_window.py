@@ -228,3 +228,58 @@ def test_platform_hint_names_missing_xcb_libraries(monkeypatch):
     hint = platform_problem({"DISPLAY": ":0"})
     if sys.platform.startswith("linux"):
         assert "libxcb-icccm4" in hint and "libxcb-cursor0" in hint
+
+
+def test_picking_a_sample_repaints_the_cnn_views(make_window):
+    from lrp_studio.data import resource_path
+    from lrp_studio.io import load_model
+    from lrp_studio.nn import lenet
+
+    try:
+        net = load_model(resource_path("cnn_mnist.npz"))
+    except Exception:
+        net = lenet(classes=[str(d) for d in range(10)])
+    window = make_window(net)
+    assert window.state.method == "epsilon-plus-flat"
+    before = window.heatmap.rgba.copy()
+    window.sample_browser.next()
+    assert window.wait_idle(10) and window.state.explained_index == 1
+    assert not np.array_equal(before, window.heatmap.rgba)
+    assert [c.kind for c in window.graph.columns()][:2] == ["image", "maps"]
+
+
+REAL_WINDOW_SCRIPT = """
+import sys
+from PySide6.QtCore import QTimer
+from lrp_studio.gui.app import _application, run_gui
+app = _application()
+def check():
+    from PySide6.QtWidgets import QApplication
+    windows = [w for w in QApplication.topLevelWidgets() if w.objectName() == "mainWindow"]
+    ok = app.platformName() == "xcb" and len(windows) == 1 and windows[0].isVisible()
+    print("REAL-WINDOW", app.platformName(), ok)
+    windows[0].close()
+QTimer.singleShot(3000, check)
+sys.exit(run_gui([]))
+"""
+
+
+def test_real_window_under_xvfb(tmp_path):
+    import os
+    import shutil
+    import subprocess
+
+    from lrp_studio.gui.app import missing_xcb_libraries
+
+    if not sys.platform.startswith("linux") or shutil.which("xvfb-run") is None or missing_xcb_libraries():
+        pytest.skip("needs xvfb-run and the xcb platform plugin's libraries")
+    env = {k: v for k, v in os.environ.items() if k not in ("QT_QPA_PLATFORM", "DISPLAY", "WAYLAND_DISPLAY")}
+    env["XDG_CONFIG_HOME"] = str(tmp_path)  # settings of this run stay in tmp_path
+    import lrp_studio
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(lrp_studio.__file__)))
+    env["PYTHONPATH"] = os.pathsep.join([root, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    result = subprocess.run(["xvfb-run", "-a", sys.executable, "-c", REAL_WINDOW_SCRIPT], capture_output=True,
+                            text=True, timeout=120, env=env, cwd=str(tmp_path))
+    assert "REAL-WINDOW xcb True" in result.stdout, result.stderr[-2000:]
+    assert result.returncode == 0
