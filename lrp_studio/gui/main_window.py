@@ -4,22 +4,21 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QByteArray, QSettings, QSize, Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
-    QApplication, QDockWidget, QFrame, QLabel, QScrollArea, QMainWindow, QMessageBox, QProgressDialog, QTextBrowser, QWidget,
+    QApplication, QDockWidget, QFrame, QLabel, QMainWindow, QMessageBox, QScrollArea, QTextBrowser, QWidget,
 )
 
 from lrp_studio import backend
-from lrp_studio.data import Dataset, load_dataset, load_mnist_subset, resource_path
+from lrp_studio.data import Dataset, load_mnist_subset, resource_path
 from lrp_studio.errors import LRPStudioError
 from lrp_studio.gui import dialogs
 from lrp_studio.gui.explanation_panel import ExplanationPanel
-from lrp_studio.gui.export_actions import export_current_heatmap, export_heatmaps, export_relevance
+from lrp_studio.gui.file_actions import FileActionsMixin
 from lrp_studio.gui.graph_view import NetworkView
 from lrp_studio.gui.heatmap_widget import HeatmapView
 from lrp_studio.gui.inspector import NeuronInspector
@@ -27,7 +26,7 @@ from lrp_studio.gui.method_help import method_html
 from lrp_studio.gui.plots import ConservationPlot, OutputBars
 from lrp_studio.gui.sample_browser import SampleBrowser
 from lrp_studio.gui.state import AppState, compute_explanation, method_names
-from lrp_studio.gui.training_panel import TrainingPanel, build_network
+from lrp_studio.gui.training_panel import TrainingPanel
 from lrp_studio.gui.workers import ComputeWorker, limit_blas_threads
 from lrp_studio.nn import Network, mlp
 
@@ -35,8 +34,6 @@ SETTINGS_ORG = "lrp-studio"
 SETTINGS_APP = "lrp-studio"
 STATE_VERSION = 1
 SETTLE_MS = 40  # secondary views update this long after the last explanation (smooth fast browsing)
-MODEL_FILTER = "LRP Studio models (*.npz);;All files (*)"
-DATA_FILTER = "Datasets (*.npz *.csv *.idx *.gz *-ubyte);;All files (*)"
 
 
 def default_network() -> tuple[Network, str, str | None]:
@@ -65,7 +62,7 @@ def open_settings() -> QSettings:
     return QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, SETTINGS_ORG, SETTINGS_APP)
 
 
-class MainWindow(QMainWindow):
+class MainWindow(FileActionsMixin, QMainWindow):
     """LRP Studio's window.
 
     Parameters
@@ -443,131 +440,6 @@ class MainWindow(QMainWindow):
         """Select a unit in the graph and show it in the inspector."""
         self.graph.select(stage, unit)
         self.inspect(stage, unit)
-
-    # ------------------------------------------------------------------ files
-    def open_model(self, path: str | None = None) -> bool:
-        path = path or dialogs.get_open_path(self, "Open model", MODEL_FILTER)
-        if not path:
-            return False
-        try:
-            from lrp_studio.io import load_model
-
-            net = load_model(path)
-        except Exception as error:
-            dialogs.show_error(self, "Cannot open model", dialogs.error_text(error))
-            return False
-        self.state.set_network(net, Path(path).name)
-        self.show_status(f"Opened model {path}")
-        return True
-
-    def save_model(self, path: str | None = None) -> bool:
-        path = path or dialogs.get_save_path(self, "Save model as", MODEL_FILTER, "model.npz")
-        if not path:
-            return False
-        if not path.lower().endswith(".npz"):
-            path += ".npz"
-        try:
-            from lrp_studio.io import save_model
-
-            save_model(self.state.net, path)
-        except Exception as error:
-            dialogs.show_error(self, "Cannot save model", dialogs.error_text(error))
-            return False
-        self.state.model_name = Path(path).name
-        self._update_title()
-        self.show_status(f"Saved model to {path}")
-        return True
-
-    def open_dataset(self, spec: str = "") -> bool:
-        """Open a dataset spec (``mnist:test``, ``toy:moons``) or, with ``""``, files chosen in a dialog."""
-        if not spec:
-            paths = dialogs.get_open_paths(self, "Import dataset (IDX: choose images and labels)", DATA_FILTER)
-            if not paths:
-                return False
-            spec = ",".join(sorted(paths, key=lambda p: "label" in Path(p).name.lower()))
-        try:
-            dataset = load_dataset(spec)
-        except Exception as error:
-            dialogs.show_error(self, "Cannot open dataset", dialogs.error_text(error))
-            self.sample_browser._dataset_changed()
-            return False
-        fits = self.state.fits(dataset=dataset) and self.state.net.n_classes == dataset.n_classes
-        self.state.set_dataset(dataset)
-        if not fits:
-            hidden = [{"type": "dense", "size": 16 if len(dataset.sample_shape) == 1 else 100, "kernel": 3,
-                       "activation": "relu", "pool": "none"}]
-            if len(dataset.sample_shape) == 1:
-                hidden = hidden * 2
-            self.state.set_network(build_network(hidden, dataset), "new model (untrained)")
-            self.show_status(f"No model fits '{dataset.name}': built an untrained one \u2014 train it in the Training dock", 0)
-            self.docks["training"].show()
-            self.docks["training"].raise_()
-        else:
-            self.show_status(f"Opened dataset {dataset.name} ({len(dataset)} samples)")
-        return True
-
-    # ------------------------------------------------------------------ export
-    def export_heatmap(self, path: str | None = None) -> bool:
-        path = path or dialogs.get_save_path(self, "Export heatmap", "PNG images (*.png)", f"heatmap_{self.state.index}.png")
-        if not path:
-            return False
-        try:
-            export_current_heatmap(self.state, path, self.heatmap.colormap, self.heatmap.overlay_enabled)
-        except Exception as error:
-            dialogs.show_error(self, "Cannot export heatmap", dialogs.error_text(error))
-            return False
-        self.show_status(f"Wrote {path}")
-        return True
-
-    def export_filtered(self, directory: str | None = None) -> int:
-        directory = directory or dialogs.get_directory(self, "Export heatmaps of the listed samples into")
-        if not directory:
-            return 0
-        indices = self.sample_browser.visible_indices()
-        dialog = QProgressDialog("Explaining and writing heatmaps\u2026", "Cancel", 0, len(indices), self)
-        dialog.setWindowModality(Qt.WindowModality.WindowModal)
-        dialog.setMinimumDuration(300)
-
-        def progress(done: int, total: int) -> bool:
-            dialog.setValue(done)
-            QApplication.processEvents()
-            return not dialog.wasCanceled()
-
-        try:
-            written = export_heatmaps(self.state, indices, directory, self.heatmap.colormap,
-                                      self.heatmap.overlay_enabled, progress)
-        except Exception as error:
-            dialogs.show_error(self, "Cannot export heatmaps", dialogs.error_text(error))
-            return 0
-        finally:
-            dialog.close()
-        self.show_status(f"Wrote {len(written)} heatmaps and relevance.npy to {directory}")
-        return len(written)
-
-    def export_relevance(self, path: str | None = None) -> bool:
-        path = path or dialogs.get_save_path(self, "Export relevance", "NumPy array (*.npy);;CSV table (*.csv)",
-                                             f"relevance_{self.state.index}.npy")
-        if not path:
-            return False
-        try:
-            written = export_relevance(self.state, path)
-        except Exception as error:
-            dialogs.show_error(self, "Cannot export relevance", dialogs.error_text(error))
-            return False
-        self.show_status(f"Wrote {written}")
-        return True
-
-    def export_graph(self, path: str | None = None) -> bool:
-        path = path or dialogs.get_save_path(self, "Export graph", "PNG image (*.png);;SVG drawing (*.svg)", "graph.png")
-        if not path:
-            return False
-        try:
-            self.graph.export_image(path)
-        except Exception as error:
-            dialogs.show_error(self, "Cannot export graph", dialogs.error_text(error))
-            return False
-        self.show_status(f"Wrote {path}")
-        return True
 
     # ------------------------------------------------------------------ help
     def show_methods_help(self) -> None:
