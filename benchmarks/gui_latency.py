@@ -19,7 +19,8 @@ import subprocess
 import sys
 import time
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+if not os.environ.get("DISPLAY"):
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a source checkout
 
 import numpy as np  # noqa: E402
@@ -101,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     from lrp_studio.backend import describe
 
     budgets = {"mlp": 50.0, "cnn": 100.0}
-    print(f"backend {describe()}, Qt platform {os.environ.get('QT_QPA_PLATFORM')}, {args.picks} picks each, "
+    platform = os.environ.get("QT_QPA_PLATFORM") or ("xcb" if os.environ.get("DISPLAY") else "default")
+    print(f"backend {describe()}, Qt platform {platform}, {args.picks} picks each, "
           f"one process per model")
     print(f"{'model':<38} {'method':<20} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'compute p50':>12} {'budget':>7}")
     for kind in args.models.split(","):
