@@ -130,6 +130,18 @@ def build_parser() -> argparse.ArgumentParser:
     from lrp_studio.cli_import import add_import_parser
 
     add_import_parser(sub, _common)  # lrp-studio import SRC --out model.npz
+
+    from lrp_studio.cli_compare import add_compare_arguments
+    from lrp_studio.cli_evaluate import add_evaluate_arguments
+
+    compare = sub.add_parser("compare", help="one sample explained by many methods: table and heatmap grid")
+    _common(compare)
+    _model_args(compare)
+    add_compare_arguments(compare)  # lrp-studio compare --model cnn --index 7 --out grid.png
+    evaluate = sub.add_parser("evaluate", help="faithfulness by region perturbation: AOPC per method, JSON, plot")
+    _common(evaluate)
+    _model_args(evaluate)
+    add_evaluate_arguments(evaluate)  # lrp-studio evaluate --model cnn --samples 200 --out report.json
     return parser
 
 
@@ -231,6 +243,8 @@ def _import(args: argparse.Namespace) -> int:
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "gui": _gui, "train": _train, "explain": _explain, "export": _export, "bench": _bench,
     "import": _import,
+    "compare": lambda args: __import__("lrp_studio.cli_compare", fromlist=["run_compare"]).run_compare(args, _target),
+    "evaluate": lambda args: __import__("lrp_studio.cli_evaluate", fromlist=["run_evaluate"]).run_evaluate(args),
 }
 
 

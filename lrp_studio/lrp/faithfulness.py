@@ -1,0 +1,430 @@
+"""Faithfulness of explanations: pixel flipping / region perturbation and AOPC.
+
+Region perturbation (Samek et al. 2017, "Evaluating the visualization of what a deep neural
+network has learned"): split the input into regions (``region`` x ``region`` patches over all
+channels, or groups of ``region`` consecutive features for flat inputs), rank them by summed
+relevance, and remove them step by step, most relevant first (MoRF), replacing them by a
+baseline. With ``x^0 = x`` and ``x^k`` the input after k steps, the perturbation curve of a
+sample is ``f(x^0), f(x^1), ..., f(x^L)`` for the target output f (logit or probability), and
+
+    AOPC = < 1/(L+1) * sum_{k=0..L} ( f(x^0) - f(x^k) ) >_samples
+
+A faithful explanation removes the evidence first, so its curve drops fast and its AOPC is
+large; a random order of the regions is the reference every method should beat.
+
+Everything is vectorised over samples and steps: all perturbed copies go through
+``net.forward`` in chunks, with no Python loop over samples.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Mapping, Sequence
+
+import numpy as np
+
+from lrp_studio.backend import to_numpy
+from lrp_studio.errors import ParameterError
+from lrp_studio.nn.network import Network
+
+Array = Any
+
+BASELINE_VALUES = ("mean", "zero", "blur")
+ORDERS = ("morf", "lerf", "random")
+OUTPUTS = ("logit", "probability")
+RANDOM = "random"
+
+DEFAULT_REGION = 2
+DEFAULT_STEPS = 50
+DEFAULT_PER_STEP = 1
+DEFAULT_BLUR_SIGMA = 2.0
+
+
+# --------------------------------------------------------------------------- regions
+def region_cells(sample_shape: Sequence[int], region: int) -> tuple[np.ndarray, int]:
+    """Region index of every spatial position (images) or feature (flat inputs).
+
+    Parameters
+    ----------
+    sample_shape : (C, H, W) or (F,)
+    region : int
+        Patch side (images) or group length (flat inputs), >= 1. Patches at the right and
+        bottom border are smaller when H or W is not a multiple of ``region``.
+
+    Returns
+    -------
+    cells : ndarray of int64, shape (H, W) or (F,)
+        Region index of each position, row-major over the patch grid.
+    n_regions : int
+    """
+    if int(region) != region or region < 1:
+        raise ParameterError(f"region size must be an integer >= 1, got {region}")
+    region = int(region)
+    shape = tuple(int(v) for v in sample_shape)
+    if len(shape) == 1:
+        cells = np.arange(shape[0]) // region
+    elif len(shape) == 3:
+        _, h, w = shape
+        per_row = -(-w // region)
+        cells = (np.arange(h) // region)[:, None] * per_row + (np.arange(w) // region)[None, :]
+    else:
+        raise ParameterError(f"inputs must be (C, H, W) or (F,) per sample, got {shape}")
+    return cells.astype(np.int64), int(cells.max()) + 1
+
+
+def region_scores(relevance: np.ndarray, region: int) -> np.ndarray:
+    """Summed relevance per region (all channels together), shape (N, n_regions)."""
+    relevance = np.asarray(to_numpy(relevance), dtype=np.float64)
+    cells, n_regions = region_cells(relevance.shape[1:], region)
+    n = relevance.shape[0]
+    spatial = relevance.sum(axis=1) if relevance.ndim == 4 else relevance  # (N, H, W) or (N, F)
+    flat = spatial.reshape(n, cells.size)
+    # one-hot membership product: (N, positions) @ (positions, regions)
+    membership = np.zeros((cells.size, n_regions))
+    membership[np.arange(cells.size), cells.reshape(-1)] = 1.0
+    return flat @ membership
+
+
+def region_order(scores: np.ndarray, order: str = "morf", seed: int | None = 0) -> np.ndarray:
+    """Regions in removal order, shape (N, n_regions).
+
+    ``morf``: descending summed relevance; ``lerf``: ascending; ties keep the region index
+    order (stable sort). ``random``: an independent permutation per sample from ``seed``
+    (the same seed gives the same orders).
+    """
+    if order not in ORDERS:
+        raise ParameterError(f"unknown order {order!r}; choose one of {', '.join(ORDERS)}")
+    scores = np.asarray(scores)
+    if order == "morf":
+        return np.argsort(-scores, axis=1, kind="stable")
+    if order == "lerf":
+        return np.argsort(scores, axis=1, kind="stable")
+    rng = np.random.default_rng(seed)
+    return np.argsort(rng.random(scores.shape), axis=1, kind="stable")
+
+
+# --------------------------------------------------------------------------- baselines
+def baseline_values(x: np.ndarray, baseline: str = "mean", blur_sigma: float = DEFAULT_BLUR_SIGMA) -> np.ndarray:
+    """What removed regions are replaced by, same shape as ``x`` (N, ...).
+
+    ``mean``: each sample's mean over all its input values (the notes' "mean of the layer",
+    as in the occlusion baseline); ``zero``: 0; ``blur``: the sample blurred with a Gaussian of
+    standard deviation ``blur_sigma`` pixels per channel (images only, zero padding beyond
+    the border renormalised away).
+    """
+    x = np.asarray(x)
+    if baseline == "mean":
+        means = x.reshape(x.shape[0], -1).mean(axis=1)
+        return np.broadcast_to(means.reshape((-1,) + (1,) * (x.ndim - 1)), x.shape).astype(x.dtype)
+    if baseline == "zero":
+        return np.zeros_like(x)
+    if baseline == "blur":
+        if x.ndim != 4:
+            raise ParameterError("the blur baseline needs image inputs (N, C, H, W); use mean or zero")
+        return gaussian_blur(x, blur_sigma)
+    raise ParameterError(f"unknown baseline {baseline!r}; choose one of {', '.join(BASELINE_VALUES)}")
+
+
+def gaussian_blur(images: np.ndarray, sigma: float) -> np.ndarray:
+    """Separable Gaussian blur of (N, C, H, W) images over H and W, normalised at the borders."""
+    if not np.isfinite(sigma) or sigma <= 0:
+        raise ParameterError(f"blur sigma must be a number > 0, got {sigma}")
+    radius = max(1, int(math.ceil(3 * sigma)))
+    offsets = np.arange(-radius, radius + 1)
+    kernel = np.exp(-0.5 * (offsets / sigma) ** 2)
+    kernel /= kernel.sum()
+
+    def blur_axis(a: np.ndarray, axis: int) -> np.ndarray:
+        length = a.shape[axis]
+        # (length, length) band matrix; rows renormalised so a constant image stays constant
+        matrix = np.zeros((length, length))
+        for offset, weight in zip(offsets, kernel):
+            matrix += weight * np.eye(length, k=int(offset))
+        matrix /= matrix.sum(axis=1, keepdims=True)
+        return np.moveaxis(np.tensordot(a, matrix, axes=([axis], [1])), -1, axis)
+
+    out = blur_axis(blur_axis(images.astype(np.float64), 2), 3)
+    return out.astype(images.dtype)
+
+
+# --------------------------------------------------------------------------- curves
+def _target_values(outputs: Array, targets: np.ndarray, output: str) -> np.ndarray:
+    """The target's logit or probability per row of ``outputs`` (rows, classes)."""
+    values = np.asarray(to_numpy(outputs), dtype=np.float64)
+    if output == "probability":
+        if values.shape[1] == 1:
+            values = 1.0 / (1.0 + np.exp(-values))
+        else:
+            values = np.exp(values - values.max(axis=1, keepdims=True))
+            values /= values.sum(axis=1, keepdims=True)
+    return values[np.arange(values.shape[0]), targets]
+
+
+def resolve_per_step(n_regions: int, steps: int, per_step: int | None) -> int:
+    """Regions removed per step: ``per_step``, or with None enough to remove all of them in ``steps``."""
+    if int(steps) != steps or steps < 1:
+        raise ParameterError(f"steps must be an integer >= 1, got {steps}")
+    if per_step is None:
+        return max(1, -(-n_regions // int(steps)))
+    if int(per_step) != per_step or per_step < 1:
+        raise ParameterError(f"regions per step must be an integer >= 1, got {per_step}")
+    return int(per_step)
+
+
+def perturbation_curve(net: Network, x: Any, relevance: Any | None, targets: Any, region: int = DEFAULT_REGION,
+                       steps: int = DEFAULT_STEPS, per_step: int | None = DEFAULT_PER_STEP, baseline: str = "mean",
+                       order: str = "morf", seed: int | None = 0, output: str = "logit",
+                       blur_sigma: float = DEFAULT_BLUR_SIGMA, chunk: int = 1024) -> np.ndarray:
+    """Region-perturbation curves f(x^0), ..., f(x^L) of every sample.
+
+    Parameters
+    ----------
+    net : Network
+    x : array (N, C, H, W) or (N, F)
+    relevance : array like ``x``, or None for ``order="random"``
+        Ranks the regions (summed over each region and all channels).
+    targets : (N,) ints
+        The output explained (usually the predicted class).
+    region : int
+        Patch side in pixels (default 2: 196 regions on 28 x 28 MNIST).
+    steps : int
+        L, the number of perturbation steps (default 50).
+    per_step : int or None
+        Regions removed per step (default 1, as in Samek et al. 2017: MNIST with 2 x 2
+        regions and 50 steps removes 200 of 784 pixels, about the ink of a digit). None
+        spreads all regions over the steps, so the last step has removed everything.
+    baseline : {"mean", "zero", "blur"}
+        Replacement of removed regions, see :func:`baseline_values`.
+    order : {"morf", "lerf", "random"}
+        Most relevant first (the AOPC order), least relevant first, or a random order.
+    seed : int, optional
+        Seed of the random order.
+    output : {"logit", "probability"}
+        The recorded f: the target's logit or its softmax probability (sigmoid for 1 output).
+    blur_sigma : float
+        Gaussian sigma of the blur baseline, in pixels.
+    chunk : int
+        Perturbed copies per forward pass.
+
+    Returns
+    -------
+    ndarray (N, L + 1), float64
+        Column 0 is f(x), column k the value after k steps.
+    """
+    if output not in OUTPUTS:
+        raise ParameterError(f"unknown output {output!r}; choose one of {', '.join(OUTPUTS)}")
+    if order not in ORDERS:
+        raise ParameterError(f"unknown order {order!r}; choose one of {', '.join(ORDERS)}")
+    xb = np.asarray(to_numpy(net.prepare_input(x)), dtype=np.float32)
+    n = xb.shape[0]
+    targets = np.broadcast_to(np.asarray(to_numpy(targets), dtype=np.int64).reshape(-1), (n,))
+    cells, n_regions = region_cells(xb.shape[1:], region)
+    per_step = resolve_per_step(n_regions, steps, per_step)
+    steps = int(steps)
+    if order == "random":
+        scores = np.zeros((n, n_regions))
+    else:
+        if relevance is None:
+            raise ParameterError(f"order {order!r} needs a relevance map")
+        rel = np.asarray(to_numpy(relevance), dtype=np.float64).reshape(xb.shape)
+        scores = region_scores(rel, region)
+    ranking = region_order(scores, order, seed)
+    position = np.empty_like(ranking)
+    position[np.arange(n)[:, None], ranking] = np.arange(n_regions)[None, :]
+    removal_step = position // per_step + 1  # (N, regions): the step at which a region goes
+    pixel_step = removal_step[:, cells.reshape(-1)]  # (N, positions)
+    fill = baseline_values(xb, baseline, blur_sigma)
+
+    spatial = int(cells.size)
+    channels = xb.shape[1] if xb.ndim == 4 else 1
+    flat_x = xb.reshape(n, channels, spatial)
+    flat_fill = fill.reshape(n, channels, spatial)
+    ks = np.arange(steps + 1)
+    curves = np.empty((n, steps + 1))
+    per_chunk = max(1, int(chunk) // (steps + 1))
+    for start in range(0, n, per_chunk):
+        stop = min(n, start + per_chunk)
+        removed = pixel_step[start:stop, None, :] <= ks[None, :, None]  # (n, L+1, positions)
+        copies = np.where(removed[:, :, None, :], flat_fill[start:stop, None], flat_x[start:stop, None])
+        batch = net.prepare_input(copies.reshape((-1,) + xb.shape[1:]))
+        values = _target_values(net.forward(batch), np.repeat(targets[start:stop], steps + 1), output)
+        curves[start:stop] = values.reshape(stop - start, steps + 1)
+    return curves
+
+
+def aopc(curves: np.ndarray) -> float:
+    """AOPC = mean over samples of 1/(L+1) * sum_{k=0..L} (f(x^0) - f(x^k)); curves (N, L+1)."""
+    return float(aopc_per_sample(curves).mean())
+
+
+def aopc_per_sample(curves: np.ndarray) -> np.ndarray:
+    """Each sample's 1/(L+1) * sum_{k=0..L} (f(x^0) - f(x^k)), shape (N,)."""
+    curves = np.asarray(curves, dtype=np.float64)
+    if curves.ndim != 2 or curves.shape[1] < 1 or curves.shape[0] < 1:
+        raise ParameterError(f"curves must be (N, L+1) with N >= 1, got shape {curves.shape}")
+    return (curves[:, :1] - curves).mean(axis=1)
+
+
+def area_under_curve(curves: np.ndarray) -> float:
+    """Trapezoidal area under the mean curve over the fraction of steps done, x in [0, 1].
+
+    Lower is better for MoRF curves (the output falls sooner). With L = 0 it is f(x^0).
+    """
+    curves = np.asarray(curves, dtype=np.float64)
+    if curves.ndim == 1:
+        curves = curves[None]
+    mean = curves.mean(axis=0)
+    if mean.size == 1:
+        return float(mean[0])
+    return float(np.sum((mean[1:] + mean[:-1]) / 2.0) / (mean.size - 1))
+
+
+# --------------------------------------------------------------------------- many methods
+@dataclass
+class MethodScore:
+    """Faithfulness of one method on a batch.
+
+    Attributes
+    ----------
+    method : str
+    aopc : float
+    aopc_sem : float
+        Standard error of the mean of the per-sample AOPC values.
+    auc : float
+        :func:`area_under_curve` of the curves.
+    curves : ndarray (N, L+1)
+    seconds : float
+        Time to explain and perturb.
+    """
+
+    method: str
+    aopc: float
+    aopc_sem: float
+    auc: float
+    curves: np.ndarray
+    seconds: float = 0.0
+
+    @property
+    def curve_mean(self) -> np.ndarray:
+        return self.curves.mean(axis=0)
+
+    @property
+    def per_sample(self) -> np.ndarray:
+        """Each sample's AOPC (N,)."""
+        return aopc_per_sample(self.curves)
+
+    @property
+    def curve_std(self) -> np.ndarray:
+        return self.curves.std(axis=0)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready summary (no per-sample curves)."""
+        return {"aopc": self.aopc, "aopc_sem": self.aopc_sem, "auc": self.auc,
+                "curve_mean": [float(v) for v in self.curve_mean], "curve_std": [float(v) for v in self.curve_std],
+                "aopc_per_sample": [float(v) for v in self.per_sample], "seconds": self.seconds}
+
+
+def paired_difference(scores: np.ndarray, reference: np.ndarray) -> tuple[float, float, float]:
+    """Mean and standard error of per-sample AOPC differences, and the share of samples won.
+
+    Paired over the same samples, so the noise of sample difficulty cancels; a difference is
+    clear when its mean is several standard errors from zero.
+    """
+    diff = np.asarray(scores, dtype=np.float64) - np.asarray(reference, dtype=np.float64)
+    if diff.ndim != 1 or diff.size == 0:
+        raise ParameterError(f"paired scores must be two (N,) arrays, got shape {diff.shape}")
+    sem = float(diff.std(ddof=1) / math.sqrt(diff.size)) if diff.size > 1 else 0.0
+    return float(diff.mean()), sem, float(np.mean(diff > 0))
+
+
+def removed_percent(n_regions: int, steps: int, per_step: int | None) -> np.ndarray:
+    """Share of regions removed after step k = 0..L, in percent (the x axis of a curve plot)."""
+    per_step = resolve_per_step(n_regions, steps, per_step)
+    return 100.0 * np.minimum(np.arange(int(steps) + 1) * per_step, n_regions) / n_regions
+
+
+@dataclass
+class EvaluationSettings:
+    """The perturbation protocol shared by all methods of one evaluation."""
+
+    region: int = DEFAULT_REGION
+    steps: int = DEFAULT_STEPS
+    per_step: int | None = DEFAULT_PER_STEP
+    baseline: str = "mean"
+    output: str = "logit"
+    seed: int = 0
+    blur_sigma: float = DEFAULT_BLUR_SIGMA
+    batch_size: int = 50
+    method_params: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def check(self) -> None:
+        if self.baseline not in BASELINE_VALUES:
+            raise ParameterError(f"unknown baseline {self.baseline!r}; choose one of {', '.join(BASELINE_VALUES)}")
+        if self.output not in OUTPUTS:
+            raise ParameterError(f"unknown output {self.output!r}; choose one of {', '.join(OUTPUTS)}")
+        if int(self.batch_size) != self.batch_size or self.batch_size < 1:
+            raise ParameterError(f"batch size must be an integer >= 1, got {self.batch_size}")
+        region_cells((1,), self.region)
+        resolve_per_step(1, self.steps, self.per_step)
+
+
+def explain_in_batches(net: Network, x: np.ndarray, targets: np.ndarray, method: Any, batch_size: int = 50,
+                       **params: Any) -> np.ndarray:
+    """Input relevance (N, ...) of ``method`` for the given targets, computed ``batch_size`` samples at a time."""
+    from lrp_studio.lrp.explain import explain
+
+    parts = [explain(net, x[i : i + batch_size], target=targets[i : i + batch_size], method=method, **params).relevance
+             for i in range(0, x.shape[0], batch_size)]
+    return np.concatenate(parts, axis=0)
+
+
+def iter_evaluation(net: Network, x: Any, targets: Any = None, methods: Sequence[Any] = ("epsilon-plus-flat",),
+                    settings: EvaluationSettings | None = None, include_random: bool = True) -> Iterator[MethodScore]:
+    """Score the methods one after another, yielding a :class:`MethodScore` per method (cancellable).
+
+    ``targets`` None explains each sample's predicted class. The random order comes last, under
+    the name ``"random"``.
+    """
+    from lrp_studio.lrp.explain import METHODS
+
+    settings = settings or EvaluationSettings()
+    settings.check()
+    for method in methods:
+        if isinstance(method, str) and method not in METHODS:
+            raise ParameterError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    xb = np.asarray(to_numpy(net.prepare_input(x)), dtype=np.float32)
+    if targets is None:
+        targets = np.asarray(net.predict(xb).argmax(axis=1), dtype=np.int64)
+    targets = np.broadcast_to(np.asarray(targets, dtype=np.int64).reshape(-1), (xb.shape[0],)).copy()
+    protocol = dict(region=settings.region, steps=settings.steps, per_step=settings.per_step,
+                    baseline=settings.baseline, output=settings.output, blur_sigma=settings.blur_sigma)
+    for method in [*methods, *([RANDOM] if include_random else [])]:
+        started = time.perf_counter()
+        name = method if isinstance(method, str) else "custom"
+        if method == RANDOM:
+            curves = perturbation_curve(net, xb, None, targets, order="random", seed=settings.seed, **protocol)
+        else:
+            relevance = explain_in_batches(net, xb, targets, method, settings.batch_size,
+                                           **settings.method_params.get(name, {}))
+            curves = perturbation_curve(net, xb, relevance, targets, order="morf", **protocol)
+        per_sample = aopc_per_sample(curves)
+        sem = float(per_sample.std(ddof=1) / math.sqrt(per_sample.size)) if per_sample.size > 1 else 0.0
+        yield MethodScore(name, float(per_sample.mean()), sem, area_under_curve(curves), curves,
+                          time.perf_counter() - started)
+
+
+def evaluate_methods(net: Network, x: Any, targets: Any = None, methods: Sequence[Any] = ("epsilon-plus-flat",),
+                     settings: EvaluationSettings | None = None, include_random: bool = True,
+                     **protocol: Any) -> dict[str, MethodScore]:
+    """AOPC, AUC and mean curve of every method (plus ``"random"``) on one batch.
+
+    Protocol keywords (region, steps, per_step, baseline, output, seed, blur_sigma, batch_size,
+    method_params) may be given directly instead of ``settings``.
+    """
+    if settings is None:
+        settings = EvaluationSettings(**protocol)
+    elif protocol:
+        raise ParameterError("give either settings or protocol keywords, not both")
+    return {score.method: score for score in iter_evaluation(net, x, targets, methods, settings, include_random)}

@@ -1,0 +1,118 @@
+"""``lrp-studio compare`` and ``lrp-studio evaluate``: tables, files, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from lrp_studio.cli import main
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_compare_prints_a_table_and_writes_the_grid(capsys, tmp_path):
+    png = tmp_path / "grid.png"
+    code, out, err = run(capsys, "compare", "--model", "cnn", "--dataset", "mnist:test", "--index", "3",
+                         "--methods", "lrp0,epsilon-plus-flat,gradient", "--out", str(png))
+    assert code == 0, err
+    lines = out.splitlines()
+    assert "sum R" in out and "logit" in out and "ratio" in out and "r(pert.)" in out
+    rows = {line.split()[0]: line.split() for line in lines if line.split() and line.split()[0] in
+            ("lrp0", "epsilon-plus-flat", "gradient")}
+    assert set(rows) == {"lrp0", "epsilon-plus-flat", "gradient"}
+    # epsilon-plus-flat conserves: sum R / logit close to 1
+    assert float(rows["epsilon-plus-flat"][3]) == pytest.approx(1.0, abs=0.05)
+    with Image.open(png) as image:
+        width, height = image.size
+    assert width >= 5 * 140 and height > 140  # input + 3 methods + perturbation, zoom 5
+
+
+def test_compare_each_scale_without_perturbation(capsys, tmp_path):
+    png = tmp_path / "grid.png"
+    code, out, err = run(capsys, "compare", "--model", "cnn", "--methods", "lrp0,zplus", "--scale", "each",
+                         "--no-perturbation", "--columns", "1", "--out", str(png))
+    assert code == 0, err
+    assert "r(pert.)" not in out
+    with Image.open(png) as image:
+        assert image.size[1] > image.size[0]  # one column
+
+
+def test_compare_all_methods_without_output_file(capsys):
+    from lrp_studio.lrp import METHODS
+
+    code, out, err = run(capsys, "compare", "--model", "cnn", "--no-perturbation")
+    assert code == 0, err
+    names = {line.split()[0] for line in out.splitlines() if line.split()}
+    assert set(METHODS) <= names
+
+
+def test_evaluate_writes_report_and_plot(capsys, tmp_path):
+    report = tmp_path / "report.json"
+    code, out, err = run(capsys, "evaluate", "--model", "cnn", "--dataset", "mnist:test",
+                         "--methods", "lrp0,gradient", "--samples", "6", "--steps", "8", "--out", str(report))
+    assert code == 0, err
+    assert "AOPC" in out and "random" in out and "lrp0" in out
+    assert "vs gradient" in out
+    data = json.loads(report.read_text())
+    assert set(data["methods"]) == {"lrp0", "gradient", "random"}
+    assert data["samples"] == 6 and data["protocol"]["steps"] == 8 and data["protocol"]["region"] == 2
+    assert len(data["methods"]["lrp0"]["curve_mean"]) == 9 == len(data["removed_percent"])
+    assert len(data["methods"]["lrp0"]["aopc_per_sample"]) == 6
+    assert "vs_reference" in data["methods"]["lrp0"]
+    # the printed AOPC is the report's
+    row = next(line for line in out.splitlines() if line.startswith("lrp0 "))
+    assert float(row.split()[1]) == pytest.approx(data["methods"]["lrp0"]["aopc"], rel=1e-3)
+    plot = tmp_path / "report.png"  # default: next to the report
+    with Image.open(plot) as image:
+        assert image.size == (900, 600)
+
+
+def test_evaluate_options(capsys, tmp_path):
+    plot = tmp_path / "curves.png"
+    code, out, err = run(capsys, "evaluate", "--model", "cnn", "--methods", "lrp0", "--samples", "3", "--steps", "4",
+                         "--per-step", "all", "--region", "4", "--baseline", "blur", "--output", "probability",
+                         "--target", "label", "--out", str(tmp_path / "r.json"), "--plot", str(plot))
+    assert code == 0, err
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert data["protocol"]["per_step"] == 13  # ceil(49 / 4)
+    assert data["protocol"]["baseline"] == "blur" and data["protocol"]["output"] == "probability"
+    assert data["reference"] is None
+    assert all(0 <= v <= 1 for v in data["methods"]["lrp0"]["curve_mean"])
+    assert plot.exists()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["compare", "--methods", "lrp0,nosuch"], "nosuch"),
+    (["compare", "--index", "99999"], "out of range"),
+    (["compare", "--cmap", "rainbowish"], "rainbowish"),
+    (["evaluate", "--methods", "nosuch", "--out", "r.json"], "nosuch"),
+    (["evaluate", "--samples", "0", "--out", "r.json"], "--samples"),
+    (["evaluate", "--samples", "-5", "--out", "r.json"], "--samples"),
+    (["evaluate", "--samples", "100000", "--out", "r.json"], "--samples"),
+    (["evaluate", "--steps", "0", "--out", "r.json"], "--steps"),
+    (["evaluate", "--methods", "lrp0,random", "--out", "r.json"], "random"),
+    (["evaluate", "--out", "no/such/folder/r.json"], "does not exist"),
+])
+def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path, monkeypatch, argv, message):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(capsys, *argv, "--model", "cnn")
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("lrp-studio: error:") and message in lines[0], err
+    assert "Traceback" not in err
+    assert not (tmp_path / "r.json").exists()
+
+
+@pytest.mark.parametrize("command", ["compare", "evaluate"])
+def test_help(capsys, command):
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--help"])
+    assert exit_info.value.code == 0
+    assert "--out" in capsys.readouterr().out
