@@ -162,7 +162,8 @@ def _print_scaling(result: dict[str, Any]) -> None:
           ", ".join(f"{name} {mb:.0f} MB" for name, mb in result["peak_mb"].items()))
 
 
-def run_bench(quick: bool = False, json_path: str | None = None, with_scaling: bool = False) -> int:
+def run_bench(quick: bool = False, json_path: str | None = None, with_scaling: bool = False,
+              with_gui: bool = False) -> int:
     """Print the benchmark table (and write JSON); returns 0."""
     data = load_mnist_subset("train")
     x, y = np.ascontiguousarray(data.x), data.y
@@ -179,6 +180,10 @@ def run_bench(quick: bool = False, json_path: str | None = None, with_scaling: b
     if with_scaling:
         report["scaling"] = scaling(3 if quick else 5)
         _print_scaling(report["scaling"])
+    if with_gui:
+        from lrp_studio.gui.latency import run_latency  # the only Qt path of the benchmark
+
+        report["gui"] = run_latency(15 if quick else 50)
     if json_path:
         with open(json_path, "w", encoding="utf-8") as handle:
             json.dump(report, handle, indent=2)

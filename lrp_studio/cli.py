@@ -124,6 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(bench)
     bench.add_argument("--quick", action="store_true", help="fewer repetitions")
     bench.add_argument("--json", default=None, help="also write the results as JSON")
+    bench.add_argument("--gui", action="store_true",
+                       help="also measure GUI latency (sample picked / method changed -> repainted)")
     bench.add_argument("--scaling", action="store_true",
                        help="also time LRP vs batch size and width and report peak memory at batch 1024")
 
@@ -231,7 +233,7 @@ def _train(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     from lrp_studio.bench import run_bench
 
-    return run_bench(quick=args.quick, json_path=args.json, with_scaling=args.scaling)
+    return run_bench(quick=args.quick, json_path=args.json, with_scaling=args.scaling, with_gui=args.gui)
 
 
 def _import(args: argparse.Namespace) -> int:
