@@ -29,7 +29,7 @@ from lrp_studio.io.atomic import PathLike, atomic_write, describe_os_error
 from lrp_studio.nn.layers import LAYER_KEYS, MAX_LAYER_PARAMETERS
 from lrp_studio.nn.network import Network
 
-__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "load_model", "save_model"]
+__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "load_model", "load_model_with_texts", "model_arrays", "save_model"]
 
 FORMAT_NAME = "lrp-studio-model"
 FORMAT_VERSION = 1
@@ -80,9 +80,7 @@ def save_model(net: Network, path: PathLike) -> Path:
     target = Path(os.fspath(path))
     if target.suffix.lower() != ".npz":
         raise _fail(target, "model files must end in .npz")
-    arrays = {_ARCHITECTURE: np.array(json.dumps(net.spec()))}
-    for key, value in net.state_dict().items():
-        arrays[key] = np.ascontiguousarray(value, dtype=np.float32)
+    arrays = model_arrays(net)
 
     def write(temp_path: str) -> None:
         # A file object, so np.savez never appends ".npz" to a path (e.g. "MODEL.NPZ").
@@ -93,6 +91,14 @@ def save_model(net: Network, path: PathLike) -> Path:
         return atomic_write(target, write)
     except OSError as error:
         raise _fail(target, f"cannot write the model file ({describe_os_error(error)})") from None
+
+
+def model_arrays(net: Network) -> dict[str, np.ndarray]:
+    """The entries of ``net``'s model file: ``architecture`` (JSON) and ``"{i}.weight"``/``"{i}.bias"`` float32."""
+    arrays = {_ARCHITECTURE: np.array(json.dumps(net.spec()))}
+    for key, value in net.state_dict().items():
+        arrays[key] = np.ascontiguousarray(value, dtype=np.float32)
+    return arrays
 
 
 # --------------------------------------------------------------------------------------- loading
@@ -277,7 +283,17 @@ def _read_parameters(npz: Any, keys: list[str]) -> dict[str, np.ndarray]:
     return state
 
 
-def _load(path: Path) -> Network:
+def _read_text(npz: Any, key: str, header: tuple[tuple[int, ...], np.dtype]) -> str:
+    """An extra 0-d unicode entry (e.g. a session's JSON), size-checked before reading."""
+    shape, dtype = header
+    if shape != () or dtype.kind != "U":
+        raise _Refused(f"{key!r} must be a 0-d unicode string array, got dtype {dtype} and shape {shape}")
+    if dtype.itemsize // 4 > MAX_ARCHITECTURE_CHARS:
+        raise _Refused(f"{key!r} is longer than {MAX_ARCHITECTURE_CHARS:,} characters")
+    return str(npz[key][()])
+
+
+def _load(path: Path, texts: dict[str, str | None] | None = None) -> Network:
     if not path.exists():
         raise _Refused("file not found")
     if path.is_dir():
@@ -310,6 +326,9 @@ def _load(path: Path) -> Network:
                 raise _Refused(f"damaged .npz archive ({type(error).__name__}: {_short(str(error))})") from None
             if _ARCHITECTURE not in headers:
                 raise _Refused("no 'architecture' entry (not an LRP Studio model file)")
+            for key in list(texts or ()):
+                if key in headers:
+                    texts[key] = _read_text(npz, key, headers.pop(key))
             try:
                 arch = _read_architecture(npz, headers[_ARCHITECTURE])
             except _Refused:
@@ -360,5 +379,22 @@ def load_model(path: PathLike) -> Network:
         raise ModelFileError(f"{_short(path)}: not a file path") from None
     try:
         return _load(target)
+    except _Refused as problem:
+        raise _fail(target, str(problem)) from None
+
+
+def load_model_with_texts(path: PathLike, keys: Any) -> tuple[Network, dict[str, str | None]]:
+    """Load a model file that also carries text entries ``keys`` (0-d unicode arrays, e.g. JSON).
+
+    The model is validated exactly as by :func:`load_model`; ``keys`` are allowed besides the
+    parameters and returned (``None`` for a key the file lacks). Used by session files.
+    """
+    try:
+        target = Path(os.fspath(path))
+    except TypeError:
+        raise ModelFileError(f"{_short(path)}: not a file path") from None
+    texts: dict[str, str | None] = {str(key): None for key in keys}
+    try:
+        return _load(target, texts), texts
     except _Refused as problem:
         raise _fail(target, str(problem)) from None
