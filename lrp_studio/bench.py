@@ -166,9 +166,9 @@ def run_bench(quick: bool = False, json_path: str | None = None, with_scaling: b
               with_gui: bool = False) -> int:
     """Print the benchmark table (and write JSON); returns 0."""
     data = load_mnist_subset("train")
-    x, y = np.ascontiguousarray(data.x), data.y
+    x, y = np.array(data.x), np.array(data.y)  # writable copies (torch.from_numpy wants them)
     repeats = 10 if quick else 50
-    xs = {1: x[:1], 256: x[:256]}
+    xs = {1: x[:1].copy(), 256: x[:256].copy()}
     report: dict[str, Any] = {"backend": describe(), "results": {}}
     print(f"backend: {describe()}; medians of {repeats} runs (training: {max(1, repeats // 10)} epochs)")
     for name, net in _networks().items():

@@ -66,8 +66,9 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--per-step", type=_per_step, default=DEFAULT_PER_STEP, metavar="K",
                         help=f"regions removed per step, or 'all' to spread every region over the steps "
                              f"(default {DEFAULT_PER_STEP})")
-    parser.add_argument("--baseline", choices=BASELINE_VALUES, default="mean",
-                        help="what removed regions become: the sample's mean, zero, or the blurred sample (default mean)")
+    parser.add_argument("--baseline", choices=BASELINE_VALUES, default="uniform",
+                        help="what removed regions become: uniform noise over the input range as in Samek et al. "
+                             "2017 (default), the sample's mean, zero, or the blurred sample")
     parser.add_argument("--blur-sigma", type=float, default=DEFAULT_BLUR_SIGMA,
                         help=f"Gaussian sigma of the blur baseline in pixels (default {DEFAULT_BLUR_SIGMA})")
     parser.add_argument("--output", choices=OUTPUTS, default="logit",

@@ -31,7 +31,7 @@ from lrp_studio.nn.network import Network
 
 Array = Any
 
-BASELINE_VALUES = ("mean", "zero", "blur")
+BASELINE_VALUES = ("mean", "zero", "blur", "uniform")
 ORDERS = ("morf", "lerf", "random")
 OUTPUTS = ("logit", "probability")
 RANDOM = "random"
@@ -106,15 +106,20 @@ def region_order(scores: np.ndarray, order: str = "morf", seed: int | None = 0) 
 
 
 # --------------------------------------------------------------------------- baselines
-def baseline_values(x: np.ndarray, baseline: str = "mean", blur_sigma: float = DEFAULT_BLUR_SIGMA) -> np.ndarray:
+def baseline_values(x: np.ndarray, baseline: str = "mean", blur_sigma: float = DEFAULT_BLUR_SIGMA,
+                    value_range: tuple[float, float] | None = None, seed: int | None = 0) -> np.ndarray:
     """What removed regions are replaced by, same shape as ``x`` (N, ...).
 
     ``mean``: each sample's mean over all its input values (the notes' "mean of the layer",
     as in the occlusion baseline); ``zero``: 0; ``blur``: the sample blurred with a Gaussian of
     standard deviation ``blur_sigma`` pixels per channel (images only, zero padding beyond
-    the border renormalised away).
+    the border renormalised away); ``uniform``: values drawn uniformly from ``value_range``
+    (default: the batch's min..max) with ``seed``, the region perturbation of Samek et al. 2017.
     """
     x = np.asarray(x)
+    if baseline == "uniform":
+        low, high = value_range if value_range is not None else (float(x.min()), float(x.max()))
+        return np.random.default_rng(seed).uniform(low, high, size=x.shape).astype(x.dtype)
     if baseline == "mean":
         means = x.reshape(x.shape[0], -1).mean(axis=1)
         return np.broadcast_to(means.reshape((-1,) + (1,) * (x.ndim - 1)), x.shape).astype(x.dtype)
@@ -235,7 +240,7 @@ def perturbation_curve(net: Network, x: Any, relevance: Any | None, targets: Any
     position[np.arange(n)[:, None], ranking] = np.arange(n_regions)[None, :]
     removal_step = position // per_step + 1  # (N, regions): the step at which a region goes
     pixel_step = removal_step[:, cells.reshape(-1)]  # (N, positions)
-    fill = baseline_values(xb, baseline, blur_sigma)
+    fill = baseline_values(xb, baseline, blur_sigma, net.input_range, seed)
 
     spatial = int(cells.size)
     channels = xb.shape[1] if xb.ndim == 4 else 1
@@ -352,7 +357,7 @@ class EvaluationSettings:
     region: int = DEFAULT_REGION
     steps: int = DEFAULT_STEPS
     per_step: int | None = DEFAULT_PER_STEP
-    baseline: str = "mean"
+    baseline: str = "uniform"  # Samek et al. 2017: regions replaced by uniform noise
     output: str = "logit"
     seed: int = 0
     blur_sigma: float = DEFAULT_BLUR_SIGMA

@@ -127,6 +127,17 @@ def test_random_order_is_reproducible_with_its_seed():
 
 
 # --------------------------------------------------------------------------- baselines
+def test_uniform_baseline_is_seeded_noise_in_the_range():
+    x = np.random.default_rng(1).random((3, 1, 6, 6), dtype=np.float32)
+    first = baseline_values(x, "uniform", value_range=(0.0, 1.0), seed=5)
+    assert first.shape == x.shape and first.dtype == x.dtype
+    assert first.min() >= 0.0 and first.max() <= 1.0 and first.std() > 0.2
+    np.testing.assert_array_equal(first, baseline_values(x, "uniform", value_range=(0.0, 1.0), seed=5))
+    assert not np.array_equal(first, baseline_values(x, "uniform", value_range=(0.0, 1.0), seed=6))
+    wide = baseline_values(x, "uniform", value_range=(-3.0, 3.0), seed=5)
+    assert wide.min() < -1.0 and wide.max() > 1.0
+
+
 def test_baseline_values():
     x = np.arange(2 * 1 * 4 * 4, dtype=np.float32).reshape(2, 1, 4, 4)
     mean = baseline_values(x, "mean")
