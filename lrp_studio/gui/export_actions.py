@@ -23,7 +23,7 @@ def export_current_heatmap(state: AppState, path: str | Path, cmap: str, overlay
     if exp is None or state.explained_index is None:
         raise ValueError("no explanation to export yet")
     relevance = as_image(exp.relevance[0])
-    image = as_image(state.dataset.x[state.explained_index])
+    image = as_image(state.input_at(state.explained_index))
     overlay_image = image if overlay and image.shape == relevance.shape else None
     heatmap_png(path, relevance, cmap=cmap, scale=scale, overlay_image=overlay_image,
                 input_range=state.dataset.input_range)

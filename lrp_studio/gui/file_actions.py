@@ -38,6 +38,7 @@ class FileActionsMixin:
             return False
         self.state.set_network(net, Path(path).name)
         self.show_status(f"Opened model {path}")
+        self._remember(path, "model")
         return True
 
     def save_model(self, path: str | None = None) -> bool:
@@ -56,6 +57,7 @@ class FileActionsMixin:
         self.state.model_name = Path(path).name
         self._update_title()
         self.show_status(f"Saved model to {path}")
+        self._remember(path, "model")
         return True
 
     def open_dataset(self, spec: str = "") -> bool:
@@ -71,20 +73,31 @@ class FileActionsMixin:
             dialogs.show_error(self, "Cannot open dataset", dialogs.error_text(error))
             self.sample_browser._dataset_changed()
             return False
-        fits = self.state.fits(dataset=dataset) and self.state.net.n_classes == dataset.n_classes
-        self.state.set_dataset(dataset)
+        n_out = self.state.net.n_classes
+        fits = self.state.fits(dataset=dataset) and (n_out == dataset.n_classes or (n_out == 1 and dataset.n_classes == 2))
+        self.state.set_dataset(dataset, spec)
+        self._remember(spec, "dataset")
         if not fits:
             hidden = [{"type": "dense", "size": 16 if len(dataset.sample_shape) == 1 else 100, "kernel": 3,
                        "activation": "relu", "pool": "none"}]
             if len(dataset.sample_shape) == 1:
                 hidden = hidden * 2
-            self.state.set_network(build_network(hidden, dataset), "new model (untrained)")
+            # two classes of flat points (the toy sets): the notes' binary classifier, one output trained with "bce"
+            binary = len(dataset.sample_shape) == 1 and dataset.n_classes == 2
+            self.state.set_network(build_network(hidden, dataset, n_outputs=1 if binary else None),
+                                   "new model (untrained)")
             self.show_status(f"No model fits '{dataset.name}': built an untrained one \u2014 train it in the Training dock", 0)
             self.docks["training"].show()
             self.docks["training"].raise_()
         else:
             self.show_status(f"Opened dataset {dataset.name} ({len(dataset)} samples)")
         return True
+
+    def _remember(self, path: str, kind: str) -> None:
+        """File > Recent (when the window has it)."""
+        add_recent = getattr(self, "add_recent", None)
+        if add_recent is not None:
+            add_recent(path, kind)
 
     # ------------------------------------------------------------------ export
     def export_heatmap(self, path: str | None = None) -> bool:

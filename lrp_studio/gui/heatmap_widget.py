@@ -128,9 +128,9 @@ class HeatmapView(QWidget):
         """Redraw from the state's current explanation."""
         exp = self.state.explanation
         index = self.state.explained_index
-        if exp is None or index is None or index >= len(self.state.dataset):
+        if exp is None or index is None or index >= len(self.state.dataset) or (index < 0 and self.state.custom_input is None):
             return
-        image = self.state.dataset.x[index]
+        image = self.state.input_at(index)  # a custom (drawn) input has index CUSTOM_INDEX
         relevance2d = as_image(exp.relevance[0])
         self.vmax = float(np.max(np.abs(relevance2d))) or 1.0
         rgba = heatmap_rgba(relevance2d, cmap=self.colormap, vmax=self.vmax)
@@ -143,12 +143,13 @@ class HeatmapView(QWidget):
         self._set_input_image(input2d)
         target = int(exp.targets[0])
         classes = self.state.net.classes
-        predicted = int(np.argmax(exp.logits[0]))
-        label = int(self.state.dataset.y[index])
+        predicted = int(self.state.predicted_class(exp.logits[0]))
+        label = int(self.state.dataset.y[index]) if index >= 0 else None
         total = float(np.sum(exp.relevance[0]))
         kind = "predicted" if self.state.target is None else "chosen"
         self.caption.setText(
-            f"<b>Sample #{index}</b> (label {self._name(label)}, predicted {self._name(predicted)}) &mdash; "
+            (f"<b>Sample #{index}</b> (label {self._name(label)}, " if label is not None else "<b>Your input</b> (")
+            + f"predicted {self._name(predicted)}) &mdash; "
             f"<b>{exp.method}</b> explains class <b>{classes[target]}</b> ({kind}); "
             f"&Sigma;R = {total:.3g}, logit {float(exp.logits[0, target]):.3g}" + self._warning(exp))
         self.n_updates += 1

@@ -25,7 +25,10 @@ from lrp_studio.gui.inspector import NeuronInspector
 from lrp_studio.gui.method_help import method_html
 from lrp_studio.gui.plots import ConservationPlot, OutputBars
 from lrp_studio.gui.sample_browser import SampleBrowser
-from lrp_studio.gui.state import AppState, compute_explanation, method_names
+from lrp_studio.gui.canvas import install_canvas_dock
+from lrp_studio.gui.playground import install_playground_dock
+from lrp_studio.gui.session import SessionActionsMixin
+from lrp_studio.gui.state import CUSTOM_INDEX, AppState, compute_explanation, method_names
 from lrp_studio.gui.training_panel import TrainingPanel
 from lrp_studio.gui.workers import ComputeWorker, limit_blas_threads
 from lrp_studio.nn import Network, mlp
@@ -62,7 +65,7 @@ def open_settings() -> QSettings:
     return QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, SETTINGS_ORG, SETTINGS_APP)
 
 
-class MainWindow(FileActionsMixin, QMainWindow):
+class MainWindow(SessionActionsMixin, FileActionsMixin, QMainWindow):
     """LRP Studio's window.
 
     Parameters
@@ -112,6 +115,8 @@ class MainWindow(FileActionsMixin, QMainWindow):
         self.inspector.setMinimumWidth(240)
         self.docks: dict[str, QDockWidget] = {}
         self._build_docks()
+        install_canvas_dock(self)       # "Draw a digit", tabbed behind the samples
+        install_playground_dock(self)   # "2-D playground", tabbed behind the heatmap
         self._build_status_bar()
         self._build_menus()
         self._connect()
@@ -234,6 +239,7 @@ class MainWindow(FileActionsMixin, QMainWindow):
         self._action(file_menu, "&Save model as\u2026", self.save_model, QKeySequence.StandardKey.Save)
         self.import_dataset_action = self._action(file_menu, "&Import dataset\u2026", lambda: self.open_dataset(""), "Ctrl+I",
                                                   "IDX (images,labels), CSV or NPZ")
+        self._build_session_menu(file_menu)  # import model, sessions, recent files
         file_menu.addSeparator()
         self._action(file_menu, "Export &heatmap PNG\u2026", self.export_heatmap, "Ctrl+E")
         self._action(file_menu, "Export heatmaps of &filtered samples\u2026", self.export_filtered)
@@ -302,10 +308,11 @@ class MainWindow(FileActionsMixin, QMainWindow):
     def request_explanation(self, *_: Any) -> None:
         """Explain the current sample in the worker thread (a newer request supersedes this one)."""
         state = self.state
-        if self._closing or not len(state.dataset) or not state.fits():
+        if self._closing or not state.input_fits():
             return
         net, x = state.net, np.array(state.sample(), copy=True)
-        target, kwargs, index = state.target, state.explain_arguments(), state.index
+        target, kwargs = state.target, state.explain_arguments()
+        index = state.index if state.custom_input is None else CUSTOM_INDEX
         self._explain_request = self.worker.submit(
             "explain", lambda rid: compute_explanation(net, x, target, kwargs, rid, index))
 
@@ -316,7 +323,7 @@ class MainWindow(FileActionsMixin, QMainWindow):
             state.set_predictions(None)
             return
         net, x = state.net, state.dataset.x
-        self._predict_request = self.worker.submit("predict", lambda rid: net.predict(x, 512).argmax(axis=1))
+        self._predict_request = self.worker.submit("predict", lambda rid: state.predicted_class(net.predict(x, 512)))
 
     def _job_finished(self, key: str, request_id: int, result: Any) -> None:
         if not self.worker.is_current(key, request_id):
@@ -386,7 +393,7 @@ class MainWindow(FileActionsMixin, QMainWindow):
                                                   "smoothgrad", "occlusion"):
             method, arguments = "epsilon-plus-flat", {}
         try:
-            self.inspector.show_neuron(state.net, state.dataset.x[state.explained_index], exp, stage, unit,
+            self.inspector.show_neuron(state.net, state.input_at(state.explained_index), exp, stage, unit,
                                        method, arguments)
         except LRPStudioError as error:
             self.show_status(str(error), 5000)

@@ -26,6 +26,7 @@ from lrp_studio.nn import Network
 
 CUSTOM = "custom"
 DEFAULT_METHOD = "epsilon-plus-flat"
+CUSTOM_INDEX = -1  # "sample index" of a custom input (a drawn digit) that replaces the dataset sample
 
 #: Default parameter values, per method (composites use a tiny epsilon on dense layers).
 PARAM_DEFAULTS: dict[str, float | int | bool] = {
@@ -108,6 +109,7 @@ class AppState(QObject):
     explanationSettled = Signal()    # secondary views (output bars, conservation, inspector), debounced
     explanationFailed = Signal(str)
     predictionsChanged = Signal()
+    customInputChanged = Signal()    # a custom input was set, changed or cleared
     statusMessage = Signal(str)
     timingsChanged = Signal(float, float)
 
@@ -126,6 +128,8 @@ class AppState(QObject):
         self.predictions: np.ndarray | None = None
         self.forward_ms = 0.0
         self.lrp_ms = 0.0
+        self.custom_input: np.ndarray | None = None
+        self.dataset_spec: str | None = None  # what load_dataset() opens to get this dataset again (sessions)
         self._reset_custom_rules()
 
     # ------------------------------------------------------------------ getters
@@ -137,8 +141,31 @@ class AppState(QObject):
         return self.params_by_method[self.method]
 
     def sample(self) -> np.ndarray:
-        """The current input sample (one sample, no batch axis)."""
+        """The current input sample (one sample, no batch axis): the custom input when one is set."""
+        if self.custom_input is not None:
+            return self.custom_input
         return self.dataset.x[self.index]
+
+    def input_at(self, index: int) -> np.ndarray:
+        """The input explained for ``index`` (:data:`CUSTOM_INDEX`: the custom input)."""
+        if index == CUSTOM_INDEX and self.custom_input is not None:
+            return self.custom_input
+        return self.dataset.x[index]
+
+    def input_fits(self) -> bool:
+        """Whether the current input (custom or dataset sample) fits the network."""
+        if self.custom_input is not None:
+            return self.custom_input.size == int(np.prod(self.net.input_shape))
+        return bool(len(self.dataset)) and self.fits()
+
+    def predicted_class(self, logits: np.ndarray) -> np.ndarray | int:
+        """Predicted class from logits (..., outputs): argmax, or ``z > 0`` for a single output (bce)."""
+        logits = np.asarray(logits)
+        if logits.shape[-1] == 1:
+            result = (logits[..., 0] > 0).astype(np.int64)
+        else:
+            result = logits.argmax(axis=-1)
+        return int(result) if np.ndim(result) == 0 else result
 
     def label(self) -> int:
         return int(self.dataset.y[self.index])
@@ -162,24 +189,49 @@ class AppState(QObject):
         self.target = None if self.target is None or self.target >= net.n_classes else self.target
         self.predictions = None
         self._reset_custom_rules()
+        if self.custom_input is not None and self.custom_input.size != int(np.prod(net.input_shape)):
+            self.custom_input = None
+            self.customInputChanged.emit()
         self.modelChanged.emit()
 
     def notify_weights(self) -> None:
         self.predictions = None
         self.weightsChanged.emit()
 
-    def set_dataset(self, dataset: Dataset) -> None:
+    def set_dataset(self, dataset: Dataset, spec: str | None = None) -> None:
         self.dataset = dataset
+        self.dataset_spec = spec
         self.index = 0
+        if self.custom_input is not None:
+            self.custom_input = None
+            self.customInputChanged.emit()
         self.predictions = None
         self.datasetChanged.emit()
         self.sampleChanged.emit(0)
 
     def set_index(self, index: int) -> None:
         index = int(np.clip(index, 0, len(self.dataset) - 1))
-        if index != self.index:
+        if index != self.index or self.custom_input is not None:
             self.index = index
+            if self.custom_input is not None:  # picking a dataset sample leaves the custom input
+                self.custom_input = None
+                self.customInputChanged.emit()
             self.sampleChanged.emit(index)
+
+    def set_custom_input(self, x: np.ndarray | None) -> None:
+        """Explain ``x`` (one sample) instead of the dataset sample; ``None`` goes back to the sample."""
+        if x is None:
+            if self.custom_input is not None:
+                self.custom_input = None
+                self.customInputChanged.emit()
+                self.sampleChanged.emit(self.index)
+            return
+        array = np.array(x, dtype=np.float32, copy=True)
+        if array.size != int(np.prod(self.net.input_shape)):
+            raise ValueError(f"custom input of {array.size} values does not fit the model's input {self.net.input_shape}")
+        self.custom_input = array.reshape(self.net.input_shape)
+        self.customInputChanged.emit()
+        self.sampleChanged.emit(CUSTOM_INDEX)
 
     def set_method(self, method: str) -> None:
         if method != self.method:
@@ -221,5 +273,5 @@ class AppState(QObject):
         self.custom_rules = {index: choice.name for index, choice in choices.items()}
 
 
-__all__ = ["AppState", "CUSTOM", "DEFAULT_METHOD", "ExplainResult", "METHOD_PARAMS", "PARAM_DEFAULTS",
+__all__ = ["AppState", "CUSTOM", "CUSTOM_INDEX", "DEFAULT_METHOD", "ExplainResult", "METHOD_PARAMS", "PARAM_DEFAULTS",
            "RULES", "compute_explanation", "default_params", "explain_kwargs", "method_names"]

@@ -30,12 +30,13 @@ ACTIVATIONS = ["relu", "sigmoid", "tanh"]
 POOLS = ["none", "maxpool2d", "avgpool2d"]
 
 
-def build_network(rows: list[dict[str, Any]], dataset: Dataset, seed: int = 0) -> Network:
+def build_network(rows: list[dict[str, Any]], dataset: Dataset, seed: int = 0, n_outputs: int | None = None) -> Network:
     """A network for ``dataset`` from editor rows ``{"type": "dense"|"conv", "size", "kernel", "activation", "pool"}``.
 
     Conv rows must come before dense rows; a flatten layer and a dense output layer (one unit per
-    class) are added.
+    class, or ``n_outputs=1`` for the notes' binary classifier trained with loss "bce") are added.
     """
+    n_out = int(n_outputs or dataset.n_classes)
     shape: tuple[int, ...] = dataset.sample_shape
     specs: list[dict[str, Any]] = []
 
@@ -61,10 +62,11 @@ def build_network(rows: list[dict[str, Any]], dataset: Dataset, seed: int = 0) -
                 add({"type": row["activation"]})
         if len(shape) != 1:
             add({"type": "flatten"})
-        add({"type": "dense", "in_features": shape[0], "out_features": dataset.n_classes})
+        add({"type": "dense", "in_features": shape[0], "out_features": n_out})
     except ParameterError as error:
         raise ParameterError(f"architecture: {error}") from None
-    arch = {"input_shape": list(dataset.sample_shape), "layers": specs, "classes": list(dataset.classes),
+    classes = list(dataset.classes) if n_out == dataset.n_classes else [dataset.classes[-1]] if n_out == 1 else None
+    arch = {"input_shape": list(dataset.sample_shape), "layers": specs, "classes": classes,
             "input_range": list(dataset.input_range)}
     return Network.from_spec(arch, seed=seed)
 
@@ -234,7 +236,10 @@ class TrainingPanel(QWidget):
         self.open_button.clicked.connect(self.openModelRequested)
         state.modelChanged.connect(self._model_changed)
         state.datasetChanged.connect(self._update_output_label)
-        self.load_rows_from_model()
+        state.datasetChanged.connect(self._dataset_defaults)
+        self.loss_combo.currentTextChanged.connect(lambda _: self._update_output_label())
+        self._model_changed()  # rows from the model; loss "bce" for a single-output network
+        self._dataset_defaults()
         self._set_running(False)
 
     # ------------------------------------------------------------------ layout
@@ -317,7 +322,8 @@ class TrainingPanel(QWidget):
 
     def build_model(self) -> None:
         try:
-            net = build_network(self.rows(), self.state.dataset)
+            binary = self.loss_combo.currentText() == "bce" and self.state.dataset.n_classes == 2
+            net = build_network(self.rows(), self.state.dataset, n_outputs=1 if binary else None)
         except LRPStudioError as error:
             dialogs.show_error(self, "Cannot build the model", str(error))
             return
@@ -335,8 +341,20 @@ class TrainingPanel(QWidget):
             self.arch_table.cellWidget(r, 4).setEnabled(conv)
 
     def _update_output_label(self) -> None:
+        if self.loss_combo.currentText() == "bce" and self.state.dataset.n_classes == 2:
+            self.output_label.setText("+ output: dense 1, sigmoid + cross-entropy (loss bce: the notes' binary "
+                                      f"classifier, z > 0 means class '{self.state.dataset.classes[1]}')")
+            return
         self.output_label.setText(f"+ output: dense {self.state.dataset.n_classes} (one unit per class of "
                                   f"'{self.state.dataset.name}')")
+
+    def _dataset_defaults(self) -> None:
+        """Toy (2-D) data: settings that train the small binary classifier in about a second."""
+        if tuple(self.state.dataset.sample_shape) == (2,) and not self.is_running():
+            self.optimizer_combo.setCurrentText("momentum")
+            self.lr_spin.setValue(0.05)
+            self.batch_spin.setValue(16)
+            self.epochs_spin.setValue(100)
 
     # ------------------------------------------------------------------ training
     def is_running(self) -> bool:
@@ -452,4 +470,8 @@ class TrainingPanel(QWidget):
     def _model_changed(self) -> None:
         if self.is_running() and self.state.net is not self._trained_net:
             self.worker.stop()
+        if self.state.net.n_classes == 1:  # a single output trains with sigmoid + cross-entropy
+            self.loss_combo.setCurrentText("bce")
+        elif self.loss_combo.currentText() == "bce":
+            self.loss_combo.setCurrentText("cross-entropy")
         self.load_rows_from_model()
