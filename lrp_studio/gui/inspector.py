@@ -36,9 +36,8 @@ class _ImagePanel:
 
     def __init__(self, layout: pg.GraphicsLayout, row: int, col: int, title: str) -> None:
         self.title = pg.LabelItem(title, color="#222222", size="9pt")
-        layout.addItem(self.title, row=row, col=col)
         self.box = pg.ViewBox(invertY=True, lockAspect=True, enableMouse=False, enableMenu=False)
-        layout.addItem(self.box, row=row + 1, col=col)
+        self.place(layout, row, col)
         self.image = pg.ImageItem(axisOrder="row-major")
         self.box.addItem(self.image)
         self.values: np.ndarray | None = None
@@ -59,6 +58,11 @@ class _ImagePanel:
     def set_visible(self, visible: bool) -> None:
         self.title.setVisible(visible)
         self.box.setVisible(visible)
+
+    def place(self, layout: pg.GraphicsLayout, row: int, col: int) -> None:
+        """Put the title at (row, col) and the image below it."""
+        layout.addItem(self.title, row=row, col=col)
+        layout.addItem(self.box, row=row + 1, col=col)
 
 
 class NeuronInspector(QtWidgets.QWidget):
@@ -93,7 +97,7 @@ class NeuronInspector(QtWidgets.QWidget):
         header.setSectionResizeMode(0, QtWidgets.QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(1, QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(2, QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
-        self._table.setMinimumHeight(120)
+        self._table.setMinimumHeight(60)
         self._table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self._table.verticalHeader().setDefaultSectionSize(22)
 
@@ -108,8 +112,9 @@ class NeuronInspector(QtWidgets.QWidget):
         self._colorbar = pg.ColorBarItem(values=(-1, 1), width=12, interactive=False, colorMapMenu=False)
         self._colorbar.getAxis("right").setTextPen("#333333")
         self._colorbar.setImageItem(self._heatmap.image)
-        grid.addItem(self._colorbar, row=1, col=3)
         self._set_colorbar_map()
+        self._maps_shown: bool | None = None
+        self._arrange(False)
         self._caption = QtWidgets.QLabel()
         self._caption.setObjectName("inspectorCaption")
         self._caption.setWordWrap(True)
@@ -120,10 +125,32 @@ class NeuronInspector(QtWidgets.QWidget):
         box.addWidget(self._title)
         box.addWidget(self._summary)
         box.addWidget(self._table_caption)
-        box.addWidget(self._table, 1)
-        box.addWidget(self._graphics, 2)
+        box.addWidget(self._table, 0)
+        box.addWidget(self._graphics, 1)
         box.addWidget(self._caption)
         self.clear()
+
+    def _arrange(self, maps: bool) -> None:
+        """The conditional heatmap first; for a conv channel its feature and relevance maps below,
+        side by side (the narrow dock keeps every image readable)."""
+        if maps == self._maps_shown:
+            return
+        self._maps_shown = maps
+        grid = self._graphics.ci
+        grid.clear()
+        self._feature.set_visible(maps)
+        self._relevance_map.set_visible(maps)
+        self._heatmap.place(grid, 0, 0)
+        grid.addItem(self._colorbar, row=1, col=1)
+        if maps:
+            self._feature.place(grid, 2, 0)
+            self._relevance_map.place(grid, 2, 1)
+
+    def _fit_table_height(self, rows: int) -> None:
+        """Size the contributions table to its rows, so the heatmaps below keep their room."""
+        header = self._table.horizontalHeader().sizeHint().height()
+        row_height = self._table.verticalHeader().defaultSectionSize()
+        self._table.setFixedHeight(header + max(rows, 1) * row_height + 2 * self._table.frameWidth() + 2)
 
     # ------------------------------------------------------------------ public interface
     def clear(self) -> None:
@@ -136,8 +163,7 @@ class NeuronInspector(QtWidgets.QWidget):
         self._values = {}
         for panel in (self._feature, self._relevance_map, self._heatmap):
             panel.show(None, self._lut, panel.title.text)
-        self._feature.set_visible(False)
-        self._relevance_map.set_visible(False)
+        self._arrange(False)
         self._caption.setText("")
 
     def set_colormap(self, name: str) -> None:
@@ -166,8 +192,7 @@ class NeuronInspector(QtWidgets.QWidget):
         self._title.setText(f"{self._stage_title(net, stage)} — {self._unit_name(net, stage, unit, is_map)}")
         self._show_summary(exp, stage, unit, activation, relevance, is_map)
         self._show_contributions(net, exp, stage, unit, is_map)
-        self._feature.set_visible(is_map)
-        self._relevance_map.set_visible(is_map)
+        self._arrange(is_map)
         if is_map:
             self._feature.show(None if activation is None else activation[unit], self._lut, f"activation, channel {unit}")
             self._relevance_map.show(None if relevance is None else relevance[unit], self._lut, f"relevance, channel {unit}")
@@ -292,6 +317,7 @@ class NeuronInspector(QtWidgets.QWidget):
             f"({len(order)} of {len(incoming)}; all sum to {total:.4g})"
         )
         self._table.setRowCount(len(order))
+        self._fit_table_height(len(order))
         for row, source in enumerate(order):
             value = float(incoming[source])
             name = self._source_name(net, layer_index, int(source))
