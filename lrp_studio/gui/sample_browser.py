@@ -9,7 +9,7 @@ from PySide6.QtWidgets import (
     QComboBox, QHBoxLayout, QLabel, QListView, QPushButton, QVBoxLayout, QWidget,
 )
 
-from lrp_studio.data import TOY_NAMES
+from lrp_studio.data import TOY_NAMES, split_indices
 from lrp_studio.gui.state import AppState
 
 BUILTIN_DATASETS = [("MNIST subset (5,000)", "mnist"), ("MNIST test split", "mnist:test"),
@@ -218,6 +218,10 @@ class SampleBrowser(QWidget):
         if predictions is not None and len(predictions) == len(dataset):
             accuracy = float(np.mean(predictions == dataset.y)) * 100.0
             text += f" \u2014 model accuracy {accuracy:.1f} %"
+            if dataset.name == "mnist" and len(dataset) == 5000:  # the bundled subset: 4,000 are training data
+                _, test = split_indices()
+                held_out = float(np.mean(predictions[test] == dataset.y[test])) * 100.0
+                text += f" (held-out 1,000: {held_out:.1f} %)"
         elif self.filter_combo.currentData() == MISCLASSIFIED:
             text += " (predictions not ready yet)"
         self.count_label.setText(text)
