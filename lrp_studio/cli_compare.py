@@ -63,7 +63,9 @@ def run_compare(args: argparse.Namespace, target_fn: Any) -> int:
         raise ParameterError(f"--cmap: unknown colour map {args.cmap!r}; choose from {', '.join(sorted(COLORMAPS))}")
     methods = parse_methods(args.methods)
     net = load_any_model(args.model)
-    data = load_dataset(args.dataset)
+    from lrp_studio.cli_explain import check_fits
+
+    data = check_fits(load_dataset(args.dataset), net)  # a DataError naming the dataset if it does not fit
     if not -len(data) <= args.index < len(data):
         raise DataError(f"--index {args.index} is out of range for {data.name} ({len(data)} samples)")
     x = data.x[args.index][None]

@@ -132,7 +132,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
         if not path.parent.is_dir():
             raise DataError(f"{path}: the folder {path.parent} does not exist")
     net = load_any_model(args.model)
-    data = load_dataset(args.dataset)
+    from lrp_studio.cli_explain import check_fits
+
+    data = check_fits(load_dataset(args.dataset), net)  # a DataError naming the dataset if it does not fit
     _check(args, len(data))
     x = net.prepare_input(data.x[: args.samples])
     predicted = net.predict(x).argmax(axis=1)

@@ -24,6 +24,14 @@ from lrp_studio.zoo import load_any_model
 TargetFn = Callable[[argparse.Namespace, list[str]], "int | None"]
 
 
+def check_fits(data: Dataset, net: Network) -> Dataset:
+    """``data`` unchanged, or a DataError naming the dataset when its samples do not fit ``net``'s input."""
+    if int(np.prod(data.sample_shape)) != int(np.prod(net.input_shape)):
+        raise DataError(f"{data.name}: samples of shape {tuple(data.sample_shape)} do not fit the model's input "
+                        f"shape {tuple(net.input_shape)}")
+    return data
+
+
 def _sample(args: argparse.Namespace, net: Network) -> tuple[np.ndarray, str]:
     """The sample to explain (1, *input_shape) and a description of where it came from."""
     if args.input:
@@ -31,7 +39,7 @@ def _sample(args: argparse.Namespace, net: Network) -> tuple[np.ndarray, str]:
         if x.shape[0] != 1:
             raise DataError(f"{args.input}: holds {x.shape[0]} samples; explain takes one (use export for many)")
         return x, f"input {args.input}"
-    data = load_dataset(args.dataset)
+    data = check_fits(load_dataset(args.dataset), net)
     if not -len(data) <= args.index < len(data):
         raise DataError(f"--index {args.index} is out of range for {data.name} ({len(data)} samples)")
     return data.x[args.index : args.index + 1] if args.index >= 0 else data.x[args.index][None], (
@@ -116,7 +124,7 @@ def run_export(args: argparse.Namespace, method: Any, params: dict[str, Any], ta
     """Explain many samples in batches; one PNG each plus relevance.npy and index.csv."""
     net = load_any_model(args.model)
     method = method or default_method(net)
-    data = load_dataset(args.dataset)
+    data = check_fits(load_dataset(args.dataset), net)
     indices = _select(args, data, net)
     target = target_fn(args, net.classes)
     out_dir = Path(args.out_dir)

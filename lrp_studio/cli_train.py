@@ -8,7 +8,7 @@ import numpy as np
 from tqdm import tqdm
 
 from lrp_studio.data import load_dataset
-from lrp_studio.errors import ParameterError
+from lrp_studio.errors import ParameterError, TrainingDiverged
 from lrp_studio.io import save_model
 from lrp_studio.nn import evaluate, train
 from lrp_studio.zoo import build_architecture
@@ -33,8 +33,9 @@ def run_train(args: argparse.Namespace) -> int:
     val = (validation.x, validation.y) if validation is not None else None
     batches = (len(data) + args.batch_size - 1) // args.batch_size
     with tqdm(total=args.epochs * batches, unit="batch", desc="training", disable=None) as bar:
-        for record in train(net, data.x, data.y, args.epochs, args.batch_size, args.lr, args.optimizer, loss,
-                            args.seed, val):
+        for record in _diverged_names_the_file(
+                train(net, data.x, data.y, args.epochs, args.batch_size, args.lr, args.optimizer, loss, args.seed, val),
+                args.out):
             if record.kind == "batch":
                 bar.update(1)
                 bar.set_postfix(loss=f"{record.loss:.4f}")
@@ -49,3 +50,11 @@ def run_train(args: argparse.Namespace) -> int:
         print(f"{validation.name}: accuracy {accuracy:.4f} ({int(round(accuracy * len(validation)))}/{len(validation)})")
     print(f"saved {args.out}")
     return 0
+
+
+def _diverged_names_the_file(records, out: str):
+    """Pass the training records on; a divergence says that ``out`` was left as it was."""
+    try:
+        yield from records
+    except TrainingDiverged as error:
+        raise TrainingDiverged(f"{str(error).split(';')[0]}; {out} was not written - try a smaller learning rate") from None

@@ -27,6 +27,10 @@ __all__ = ["load_csv_dataset", "load_dataset", "load_npz_dataset"]
 
 _X_KEYS = ("x", "images")
 _Y_KEYS = ("y", "labels")
+#: Labels above this are refused: class names are made for every label up to the largest one.
+MAX_CLASSES = 10_000
+#: NPZ arrays whose header promises more bytes than this are refused before anything is allocated.
+MAX_ARRAY_BYTES = 2**31
 
 
 def _check_file(path: Path) -> None:
@@ -35,6 +39,10 @@ def _check_file(path: Path) -> None:
         raise DataError(f"{path.name}: file not found ({path})")
     if not path.is_file():
         raise DataError(f"{path.name}: not a regular file ({path})")
+    try:
+        open(path, "rb").close()
+    except OSError as exc:
+        raise DataError(f"{path.name}: cannot read file: {exc.strerror or exc} ({path})") from None
 
 
 def _labels_to_int(name: str, labels: np.ndarray) -> np.ndarray:
@@ -48,6 +56,8 @@ def _labels_to_int(name: str, labels: np.ndarray) -> np.ndarray:
             raise DataError(f"{name}: labels must be integers, found fractional values")
     if labels.size and labels.min() < 0:
         raise DataError(f"{name}: labels must be non-negative, found {labels.min()}")
+    if labels.size and labels.max() >= MAX_CLASSES:
+        raise DataError(f"{name}: labels must be below {MAX_CLASSES:,} (one class per label), found {labels.max():.0f}")
     return labels.astype(np.int64)
 
 
@@ -137,17 +147,60 @@ def _read_numeric_table(path: Path, delimiter: str, skip_rows: int) -> np.ndarra
     return table
 
 
+def _check_npz_member(path: Path, archive: np.lib.npyio.NpzFile, key: str) -> None:
+    """Read only the ``.npy`` header of member ``key``: refuse objects and absurd or truncated sizes."""
+    try:
+        info = archive.zip.getinfo(f"{key}.npy")
+    except KeyError:  # a member named plain "x": NumPy would hand back its raw bytes
+        raise DataError(f"{path.name}: entry {key!r} is not a NumPy array (.npy)") from None
+    with archive.zip.open(info) as handle:
+        try:
+            version = np.lib.format.read_magic(handle)
+            if version == (1, 0):
+                shape, _, dtype = np.lib.format.read_array_header_1_0(handle)
+            elif version == (2, 0):
+                shape, _, dtype = np.lib.format.read_array_header_2_0(handle)
+            else:
+                raise ValueError(f"unsupported .npy format version {version}")
+            header_size = handle.tell()
+        except Exception as exc:
+            message = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+            raise DataError(f"{path.name}: array {key!r} is not a valid NumPy array ({message})") from None
+    if dtype.hasobject:
+        raise DataError(
+            f"{path.name}: array {key!r} holds Python objects; pickled data is refused "
+            "for safety (save plain numeric arrays)"
+        )
+    count = 1
+    for size in shape:
+        count *= int(size)
+    if count * dtype.itemsize > MAX_ARRAY_BYTES:
+        raise DataError(
+            f"{path.name}: array {key!r} declares an absurd size {shape} {dtype} "
+            f"({count * dtype.itemsize:,} bytes, limit {MAX_ARRAY_BYTES:,})"
+        )
+    if header_size + count * dtype.itemsize > info.file_size:
+        raise DataError(
+            f"{path.name}: array {key!r} is truncated: its header says {shape} {dtype} "
+            f"but the archive holds only {max(info.file_size - header_size, 0)} bytes of data"
+        )
+
+
 def _npz_array(path: Path, archive: np.lib.npyio.NpzFile, keys: tuple[str, ...]) -> np.ndarray:
-    """Return the first array among ``keys`` in ``archive``."""
+    """Return the first array among ``keys`` in ``archive`` (sizes checked before reading)."""
     for key in keys:
         if key in archive.files:
+            _check_npz_member(path, archive, key)
             try:
                 return archive[key]
             except ValueError as exc:
-                raise DataError(
-                    f"{path.name}: array {key!r} holds Python objects; pickled data is refused "
-                    "for safety (save plain numeric arrays)"
-                ) from exc
+                if "pickle" in str(exc).lower():
+                    raise DataError(
+                        f"{path.name}: array {key!r} holds Python objects; pickled data is refused "
+                        "for safety (save plain numeric arrays)"
+                    ) from exc
+                message = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+                raise DataError(f"{path.name}: array {key!r} cannot be read ({message})") from exc
     raise DataError(
         f"{path.name}: NPZ file needs an array named {' or '.join(map(repr, keys))}; "
         f"found {', '.join(archive.files) or 'no arrays'}"
@@ -181,12 +234,19 @@ def load_npz_dataset(path: str | os.PathLike[str]) -> Dataset:
     if not zipfile.is_zipfile(path):
         raise DataError(f"{path.name}: not an NPZ archive (no zip structure)")
     try:
+        with open(path, "rb") as handle:
+            head = handle.read(2)
+    except OSError as exc:
+        raise DataError(f"{path.name}: cannot read NPZ file: {exc.strerror or exc}") from exc
+    if head != b"PK":  # NumPy would take it for a pickle; it is a damaged or disguised file
+        raise DataError(f"{path.name}: not an NPZ archive (damaged: it does not start like a zip file)")
+    try:
         with np.load(path, allow_pickle=False) as archive:
             if not isinstance(archive, np.lib.npyio.NpzFile):
                 raise DataError(f"{path.name}: not an NPZ archive (a single .npy array?)")
             x = _npz_array(path, archive, _X_KEYS)
             y = _npz_array(path, archive, _Y_KEYS)
-            classes = archive["classes"] if "classes" in archive.files else None
+            classes = _npz_array(path, archive, ("classes",)) if "classes" in archive.files else None
     except DataError:
         raise
     except ValueError as exc:
@@ -197,6 +257,9 @@ def load_npz_dataset(path: str | os.PathLike[str]) -> Dataset:
         raise DataError(f"{path.name}: cannot read NPZ file: {exc}") from exc
     except (OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
         raise DataError(f"{path.name}: cannot read NPZ file: {exc}") from exc
+    except Exception as exc:  # damaged zip structures: encryption flags, unknown compression, bad streams
+        message = str(exc).splitlines()[0][:160] if str(exc) else ""
+        raise DataError(f"{path.name}: cannot read NPZ file ({type(exc).__name__}: {message})") from None
     x = _npz_inputs(path, x)
     if y.ndim != 1 or y.shape[0] != x.shape[0]:
         raise DataError(f"{path.name}: {x.shape[0]} inputs but labels of shape {y.shape}")
@@ -229,7 +292,13 @@ def _npz_inputs(path: Path, x: np.ndarray) -> np.ndarray:
 
 def _npz_classes(path: Path, classes: np.ndarray, y: np.ndarray) -> list[str]:
     """Validate an optional ``classes`` array against the labels."""
-    names = [str(c) for c in np.asarray(classes).reshape(-1)]
+    classes = np.asarray(classes).reshape(-1)
+    if classes.size > MAX_CLASSES:
+        raise DataError(f"{path.name}: {classes.size:,} class names; at most {MAX_CLASSES:,} are allowed")
+    try:
+        names = [str(c) for c in classes]
+    except (SystemError, ValueError, UnicodeError) as exc:  # e.g. code points beyond U+10FFFF in a damaged file
+        raise DataError(f"{path.name}: class names are not valid text ({type(exc).__name__})") from None
     if len(names) <= int(y.max()):
         raise DataError(f"{path.name}: {len(names)} class names but labels go up to {int(y.max())}")
     return names

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QPointF, QRectF, QSignalBlocker, Qt, QTimer, Signal
+from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import (
     QGridLayout, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QSlider, QVBoxLayout, QWidget,
@@ -156,6 +156,7 @@ class DrawingCanvas(QWidget):
     # ------------------------------------------------------------------ painting
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 (Qt API)
         painter = QPainter(self)
+        painter.fillRect(self.rect(), self.palette().window())
         rect = self.cell_rect()
         grey = np.ascontiguousarray((np.clip(self.image, 0, 1) * 255).astype(np.uint8))
         image = QImage(grey.data, SIDE, SIDE, SIDE, QImage.Format.Format_Grayscale8)
@@ -292,8 +293,17 @@ class DrawPanel(QWidget):
             self.canvas.update()
 
     def _custom_changed(self) -> None:
-        if self.state.custom_input is None:
+        custom = self.state.custom_input
+        if custom is None:
             self.prediction.setText("Showing a dataset sample. Draw to explain your own digit.")
+            return
+        if self.available() and custom.size == SIDE * SIDE and not self.canvas.is_drawing():
+            # set from elsewhere (a session): show it without sending it back
+            low, high = self.state.net.input_range or (0.0, 1.0)
+            image = np.clip((np.asarray(custom, np.float32).reshape(SIDE, SIDE) - low) / (high - low), 0.0, 1.0)
+            if not np.allclose(image, self.canvas.image, atol=1e-6):
+                self.canvas.image = image.astype(np.float32)
+                self.canvas.update()
 
     def _explanation_changed(self) -> None:
         exp = self.state.explanation
@@ -307,8 +317,11 @@ class DrawPanel(QWidget):
         else:
             shifted = np.exp(logits - logits.max())
             probabilities = shifted / shifted.sum()
-            best = int(np.argmax(logits))
-            text = f"<b>{classes[best]}</b> (probability {probabilities[best]:.2f})"
+            order = np.argsort(-probabilities)[:3]
+            text = f"<b>{classes[order[0]]}</b> ({probabilities[order[0]] * 100:.0f} %)"
+            others = [f"{classes[k]} ({probabilities[k] * 100:.0f} %)" for k in order[1:] if probabilities[k] >= 0.01]
+            if others:
+                text += ", then " + ", ".join(others)
         if not self.canvas.image.any():
             text += " \u2014 the canvas is empty"
         self.prediction.setText(f"Your drawing: {text}")

@@ -82,6 +82,53 @@ def save_relevance_csv(path: PathLike, relevance: Any) -> Path:
     return _write(target, write)
 
 
+#: ``--input`` arrays whose header promises more bytes than this are refused before anything is allocated.
+MAX_INPUT_BYTES = 2**31
+
+
+def _check_npy_header(target: Path, size: int) -> None:
+    """Read only the ``.npy`` header: refuse archives, objects, absurd and truncated arrays before loading."""
+    try:
+        with open(target, "rb") as handle:
+            start = handle.read(len(np.lib.format.MAGIC_PREFIX))
+            if start[:2] == b"PK":
+                raise DataError(f"{target}: is an .npz archive; give a single .npy array")
+            if start != np.lib.format.MAGIC_PREFIX:
+                raise DataError(f"{target}: not a .npy array (pickled or unknown data is never loaded)")
+            handle.seek(0)
+            try:
+                version = np.lib.format.read_magic(handle)
+                if version == (1, 0):
+                    shape, _, dtype = np.lib.format.read_array_header_1_0(handle)
+                elif version == (2, 0):
+                    shape, _, dtype = np.lib.format.read_array_header_2_0(handle)
+                else:
+                    raise ValueError(f"unsupported .npy format version {version}")
+            except DataError:
+                raise
+            except Exception as error:
+                message = str(error).splitlines()[0][:120] if str(error) else type(error).__name__
+                raise DataError(f"{target}: not a readable .npy array ({message})") from None
+            header_size = handle.tell()
+            file_size = os.fstat(handle.fileno()).st_size
+    except OSError as error:
+        raise DataError(f"{target}: cannot read the file ({describe_os_error(error)})") from None
+    if dtype.hasobject:
+        raise DataError(f"{target}: holds Python objects; pickled data is never loaded")
+    if dtype.kind not in "biuf":
+        raise DataError(f"{target}: input must be real numbers, got dtype {dtype}")
+    count = math.prod(int(v) for v in shape)
+    if count * dtype.itemsize > MAX_INPUT_BYTES:
+        raise DataError(f"{target}: array declares an absurd size {tuple(shape)} {dtype} "
+                        f"({count * dtype.itemsize:,} bytes, limit {MAX_INPUT_BYTES:,})")
+    if size and count % size:
+        raise DataError(f"{target}: array of shape {tuple(shape)} does not fit the model's input "
+                        f"({size} values per sample)")
+    if header_size + count * dtype.itemsize > file_size:
+        raise DataError(f"{target}: truncated .npy file: its header says {tuple(shape)} {dtype} but the file "
+                        f"holds only {max(file_size - header_size, 0)} bytes of data")
+
+
 def load_input_npy(path: PathLike, input_shape: Sequence[int]) -> np.ndarray:
     """Read input samples from a ``.npy`` file (``--input FILE.npy``).
 
@@ -109,6 +156,7 @@ def load_input_npy(path: PathLike, input_shape: Sequence[int]) -> np.ndarray:
         raise DataError(f"{target}: file not found")
     if target.is_dir():
         raise DataError(f"{target}: is a directory, not a .npy file")
+    _check_npy_header(target, size)
     try:
         loaded = np.load(target, allow_pickle=False)
     except ValueError as error:

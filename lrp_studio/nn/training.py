@@ -42,6 +42,17 @@ def _check_training_args(net: Network, x: Any, y: Any, epochs: int, batch_size: 
         raise DataError(f"{len(x)} samples but {len(y)} labels")
     if len(x) == 0:
         raise DataError("no training samples")
+    labels = np.asarray(to_numpy(y))
+    if labels.ndim != 1:
+        return
+    if labels.dtype.kind not in "iuf" or (labels.dtype.kind == "f" and not np.isfinite(labels).all()):
+        raise DataError(f"labels must be integers, got dtype {labels.dtype}" if labels.dtype.kind not in "iuf"
+                        else "labels contain NaN or infinite values")
+    outputs = int(net.shapes[-1][0]) if len(net.shapes[-1]) == 1 else 0
+    classes = max(outputs, 2)  # one output unit: labels 0 and 1 (bce)
+    if labels.size and (labels.min() < 0 or labels.max() >= classes):
+        raise DataError(f"labels must lie in 0..{classes - 1} for a network with {outputs} output(s), "
+                        f"got {labels.min():g}..{labels.max():g}")
 
 
 def evaluate(net: Network, x: Any, y: Any, loss: str = "cross-entropy", batch_size: int = 1024) -> tuple[float, float]:
