@@ -1,0 +1,126 @@
+"""File > Import model: ONNX graphs through the dialogs; missing information is asked for."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+from PySide6.QtWidgets import QInputDialog  # noqa: E402
+
+from lrp_studio.gui import dialogs  # noqa: E402
+
+RNG = np.random.default_rng(3)
+
+
+def _save(tmp_path, nodes, weights, dims, name="model.onnx"):
+    graph = helper.make_graph(
+        nodes, "gui-import",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", *dims])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 10])],
+        initializer=[numpy_helper.from_array(np.asarray(v, np.float32), name=k) for k, v in weights.items()],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    path = tmp_path / name
+    onnx.save(model, str(path))
+    return path
+
+
+def mlp_onnx(tmp_path):
+    """Flatten - Gemm(784 -> 32) - Relu - Gemm(32 -> 10), input (1, 28, 28)."""
+    w1, b1 = RNG.normal(0, 0.05, (32, 784)), RNG.normal(0, 0.1, 32)
+    w2, b2 = RNG.normal(0, 0.2, (10, 32)), RNG.normal(0, 0.1, 10)
+    nodes = [helper.make_node("Flatten", ["x"], ["f"], axis=1),
+             helper.make_node("Gemm", ["f", "w1", "b1"], ["h"], transB=1),
+             helper.make_node("Relu", ["h"], ["r"]),
+             helper.make_node("Gemm", ["r", "w2", "b2"], ["y"], transB=1)]
+    return _save(tmp_path, nodes, {"w1": w1, "b1": b1, "w2": w2, "b2": b2}, [1, 28, 28]), (w1, b1, w2, b2)
+
+
+def dynamic_cnn_onnx(tmp_path):
+    """Conv(1 -> 3, 5x5) - Relu - GlobalAveragePool - Flatten - Gemm(3 -> 10), input (1, H, W)."""
+    weights = {"cw": RNG.normal(0, 0.3, (3, 1, 5, 5)), "cb": RNG.normal(0, 0.1, 3),
+               "fw": RNG.normal(0, 0.5, (10, 3)), "fb": RNG.normal(0, 0.1, 10)}
+    nodes = [helper.make_node("Conv", ["x", "cw", "cb"], ["c"], kernel_shape=[5, 5]),
+             helper.make_node("Relu", ["c"], ["r"]),
+             helper.make_node("GlobalAveragePool", ["r"], ["g"]),
+             helper.make_node("Flatten", ["g"], ["f"], axis=1),
+             helper.make_node("Gemm", ["f", "fw", "fb"], ["y"], transB=1)]
+    return _save(tmp_path, nodes, weights, [1, "H", "W"], "dynamic.onnx")
+
+
+@pytest.fixture
+def answers(monkeypatch):
+    """Patch QInputDialog.getText: answers popped in order; every prompt recorded."""
+    asked: list[str] = []
+    queue: list[tuple[str, bool]] = []
+
+    def get_text(parent, title, label, echo=None, text="", *args, **kwargs):
+        asked.append(label)
+        return queue.pop(0) if queue else (text, True)
+
+    monkeypatch.setattr(QInputDialog, "getText", staticmethod(get_text))
+    return asked, queue
+
+
+def test_import_an_onnx_model(tmp_path, window, answers, monkeypatch):
+    asked, queue = answers
+    path, (w1, b1, w2, b2) = mlp_onnx(tmp_path)
+    queue.append(("0,1", True))  # the input range
+    monkeypatch.setattr(dialogs, "get_open_path", lambda *a, **k: str(path))
+    window.import_model_action.trigger()
+    assert window.wait_idle(20)
+    net = window.state.net
+    assert window.state.model_name == "model.onnx" and net.input_shape == (1, 28, 28)
+    assert net.input_range == (0.0, 1.0)
+    assert len(asked) == 1 and "range" in asked[0]
+    x = window.state.dataset.x[:4].reshape(4, -1).astype(np.float64)
+    expected = np.maximum(x @ w1.T + b1, 0) @ w2.T + b2
+    np.testing.assert_allclose(net.predict(window.state.dataset.x[:4]), expected, rtol=1e-4, atol=1e-4)
+    assert window.state.explanation is not None and window.state.explanation.logits.shape == (1, 10)
+    assert str(path.resolve()) in [e["path"] for e in window.recent_files()]
+    assert "model.onnx" in window.windowTitle()
+
+
+def test_missing_input_shape_is_asked_for(tmp_path, window, answers):
+    asked, queue = answers
+    path = dynamic_cnn_onnx(tmp_path)
+    queue.extend([("1,28,28", True), ("0,1", True)])
+    assert window.import_model_file(str(path))
+    assert window.wait_idle(20)
+    assert "Input shape" in asked[0] and "range" in asked[1]
+    net = window.state.net
+    assert net.input_shape == (1, 28, 28) and [l.type_name for l in net.layers][0] == "conv2d"
+    assert window.state.fits() and window.state.explanation.logits.shape == (1, 10)
+
+
+def test_cancel_and_bad_answers_keep_the_previous_model(tmp_path, window, answers, error_dialogs):
+    asked, queue = answers
+    before = window.state.net
+    path = dynamic_cnn_onnx(tmp_path)
+    queue.append(("", False))  # cancelled
+    assert not window.import_model_file(str(path))
+    assert window.state.net is before and not error_dialogs
+    queue.append(("one,two", True))  # not a shape
+    assert not window.import_model_file(str(path))
+    assert window.state.net is before and error_dialogs and "shape" in error_dialogs[-1][1]
+    queue.extend([("1,28,28", True), ("5,1", True)])  # a range with low > high
+    assert not window.import_model_file(str(path))
+    assert window.state.net is before and "range" in error_dialogs[-1][1]
+
+
+def test_bad_files_show_one_line(tmp_path, window, answers, error_dialogs):
+    before = window.state.net
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"not an onnx file")
+    pickled = tmp_path / "model.pt"
+    pickled.write_bytes(b"\x80\x04junk")
+    for path in (broken, pickled, tmp_path / "missing.onnx"):
+        assert not window.import_model_file(str(path))
+        assert window.state.net is before
+        title, message = error_dialogs[-1]
+        assert title == "Cannot import model" and "\n" not in message and str(path) in message
+    assert "never loaded" in error_dialogs[1][1]
