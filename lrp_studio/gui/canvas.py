@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QGridLayout, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QSlider, QVBoxLayout, QWidget,
 )
 
+from lrp_studio.gui.dock_tabs import tabify_when_shown
 from lrp_studio.gui.state import CUSTOM_INDEX, AppState
 
 SIDE = 28
@@ -201,7 +202,7 @@ class DrawPanel(QWidget):
         self.brush_slider = QSlider(Qt.Orientation.Horizontal)
         self.brush_slider.setObjectName("brushSize")
         self.brush_slider.setRange(1, 4)
-        self.brush_slider.setValue(2)
+        self.brush_slider.setValue(3)
         self.brush_slider.setPageStep(1)
         self.brush_slider.setTickPosition(QSlider.TickPosition.TicksBelow)
         self.brush_slider.setToolTip("Brush diameter in pixels of the 28x28 image (MNIST strokes are about 2-3).")
@@ -334,8 +335,7 @@ def install_canvas_dock(window: Any) -> DrawPanel:
                         "Draw a digit (28x28) and see it classified and explained while you draw.")
     samples = window.docks.get("samples")
     if samples is not None:
-        window.tabifyDockWidget(samples, dock)
-        samples.raise_()
+        tabify_when_shown(window, samples, dock)
     window.draw_panel = panel
     window.canvas = panel.canvas
     return panel

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QComboBox, QFrame, QGridLayout, QHBoxLayout, QLabel, QPushButton, QScrollArea, QSizePolicy, QVBoxLayout, QWidget,
 )
 
+from lrp_studio.gui.dock_tabs import tabify_when_shown
 from lrp_studio.gui.heatmap_widget import pg_colormap, style_plot
 from lrp_studio.gui.state import CUSTOM_INDEX, AppState
 from lrp_studio.lrp import BASELINES
@@ -80,16 +81,17 @@ class PlaygroundView(QWidget):
         self.info.setWordWrap(True)
         self.mode_combo = QComboBox()
         self.mode_combo.setObjectName("playgroundMode")
-        self.mode_combo.addItem("output (after activation)", "output")
-        self.mode_combo.addItem("relevance for the prediction", "relevance")
+        self.mode_combo.addItem("output (activation)", "output")
+        self.mode_combo.addItem("relevance", "relevance")
+        self.mode_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.mode_combo.setMinimumContentsLength(8)
         self.mode_combo.setToolTip("Thumbnails show each hidden neuron's output over the plane, or its relevance "
                                    "(current method) for the predicted class at every point.")
-        self.toy_button = QPushButton("Open toy: moons")
+        self.toy_button = QPushButton("Open toy:moons")
         self.toy_button.setToolTip("Open the two-moons toy dataset with the notes' binary classifier.")
         controls = QHBoxLayout()
         controls.addWidget(QLabel("Neurons show:"))
         controls.addWidget(self.mode_combo, 1)
-        controls.addWidget(self.toy_button)
 
         # decision boundary with the data
         self.plot_widget = pg.GraphicsLayoutWidget()
@@ -144,6 +146,7 @@ class PlaygroundView(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.info)
+        layout.addWidget(self.toy_button, 0, Qt.AlignmentFlag.AlignLeft)
         layout.addLayout(controls)
         layout.addWidget(self.plot_widget, 5)
         layout.addWidget(self.thumb_caption)
@@ -362,8 +365,7 @@ def install_playground_dock(window: Any) -> PlaygroundView:
                         "Toy datasets: the decision boundary and every hidden neuron over the input plane.")
     heatmap = window.docks.get("heatmap")
     if heatmap is not None:
-        window.tabifyDockWidget(heatmap, dock)
-        heatmap.raise_()
+        tabify_when_shown(window, heatmap, dock)
     view.openDatasetRequested.connect(window.open_dataset)
 
     shown_for: list[Any] = [None]

@@ -92,6 +92,12 @@ class OutputBars(QWidget):
         pad = 0.08 * (high - low or 1.0)
         item.setRange(xRange=(-0.6, n - 0.4), yRange=(low - pad, high + pad), padding=0)
         classes = self.state.net.classes
+        if n == 1:  # the notes' binary classifier: one logit z, class 1 when z > 0
+            z = float(logits[0])
+            self.info.setText(f"One output z = {z:.3g}: P(class 1) = sigmoid(z) = {0.5 * (np.tanh(0.5 * z) + 1):.2f}, "
+                              f"predicted class <b>{int(z > 0)}</b>. LRP explains z (positive relevance = evidence "
+                              "for class 1).")
+            return
         kind = "predicted" if self.state.target is None else "chosen by click"
         self.info.setText(f"Explaining class <b>{classes[target]}</b> ({kind}, orange); predicted "
                           f"<b>{classes[predicted]}</b> (dark outline). Click a bar to explain another class.")

@@ -120,3 +120,16 @@ def test_needs_a_28x28_model(qtbot, window):
     assert panel.n_sent == sent and window.state.custom_input is None
     panel.use_current_sample()
     assert "no 28x28 images" in panel.prediction.text()
+
+
+def test_one_tab_bar_per_dock_group(window):
+    """The new docks are tabbed after the first show: no stale second tab bar painted over the docks."""
+    from PySide6.QtWidgets import QTabBar
+
+    groups = [tuple(bar.tabText(i) for i in range(bar.count())) for bar in window.findChildren(QTabBar)
+              if bar.isVisible() and window.rect().intersects(bar.geometry())]
+    assert sorted(groups) == sorted(set(groups))
+    assert ("Samples", "Draw a digit") in groups and ("Input heatmap", "2-D playground") in groups
+    assert not window.docks["samples"].visibleRegion().isEmpty()  # the samples in front
+    assert window.docks["canvas"].visibleRegion().isEmpty()
+    assert window.tabifiedDockWidgets(window.docks["canvas"]) == [window.docks["samples"]]

@@ -1,0 +1,62 @@
+"""Tab a dock behind another once the main window is shown (works around a Qt dock-layout defect).
+
+With PySide6 6.11, a second ``QMainWindow.tabifyDockWidget`` group created while the window is still
+hidden gets two tab bars, and the stale one stays painted over the docks (the main window already
+tabs "Conservation" and "Training" in its constructor). Tabbing after the window is shown gives one
+bar, so :func:`tabify_when_shown` tabs on the first show event, raises the dock that should stay in
+front, and refreshes the window's default layout (View > Reset layout) to include the tabs.
+A dock the restored layout already placed (tabbed, floating or in another area) is left alone.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QEvent, QObject
+from PySide6.QtWidgets import QDockWidget, QMainWindow
+
+
+class _ShowHook(QObject):
+    def __init__(self, window: QMainWindow) -> None:
+        super().__init__(window)
+        self.window = window
+        self.pending: list[tuple[QDockWidget, QDockWidget]] = []
+        window.installEventFilter(self)
+
+    def eventFilter(self, obj: Any, event: Any) -> bool:  # noqa: N802 (Qt API)
+        if obj is self.window and event.type() == QEvent.Type.Show and self.pending:
+            pending, self.pending = self.pending, []
+            self.apply(pending)
+        return False
+
+    def apply(self, pending: list[tuple[QDockWidget, QDockWidget]]) -> None:
+        window = self.window
+        changed = False
+        for front, dock in pending:
+            if (dock.isFloating() or window.tabifiedDockWidgets(dock)
+                    or window.dockWidgetArea(dock) != window.dockWidgetArea(front)):
+                continue
+            window.tabifyDockWidget(front, dock)
+            front.raise_()
+            changed = True
+        if changed and hasattr(window, "_default_state"):
+            from lrp_studio.gui.main_window import STATE_VERSION
+
+            window._default_state = window.saveState(STATE_VERSION)
+            if hasattr(window, "apply_default_dock_sizes"):
+                window.apply_default_dock_sizes()
+
+
+def tabify_when_shown(window: QMainWindow, front: QDockWidget, dock: QDockWidget) -> None:
+    """Tab ``dock`` behind ``front`` (now if the window is visible, else on its first show)."""
+    if window.isVisible():
+        window.tabifyDockWidget(front, dock)
+        front.raise_()
+        return
+    hook = getattr(window, "_tabify_hook", None)
+    if hook is None:
+        hook = window._tabify_hook = _ShowHook(window)
+    hook.pending.append((front, dock))
+
+
+__all__ = ["tabify_when_shown"]
