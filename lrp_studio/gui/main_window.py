@@ -27,6 +27,9 @@ from lrp_studio.gui.plots import ConservationPlot, OutputBars
 from lrp_studio.gui.sample_browser import SampleBrowser
 from lrp_studio.gui.canvas import install_canvas_dock
 from lrp_studio.gui.playground import install_playground_dock
+from lrp_studio.gui.compare_view import install_compare_dock
+from lrp_studio.gui.faithfulness_view import install_faithfulness_dock
+from lrp_studio.gui.neuron_perturbation import install_neuron_perturbation
 from lrp_studio.gui.session import SessionActionsMixin
 from lrp_studio.gui.state import CUSTOM_INDEX, AppState, compute_explanation, method_names
 from lrp_studio.gui.training_panel import TrainingPanel
@@ -117,6 +120,9 @@ class MainWindow(SessionActionsMixin, FileActionsMixin, QMainWindow):
         self._build_docks()
         install_canvas_dock(self)       # "Draw a digit", tabbed behind the samples
         install_playground_dock(self)   # "2-D playground", tabbed behind the heatmap
+        install_compare_dock(self)      # "Compare methods", tabbed behind the conservation plot
+        install_faithfulness_dock(self)  # "Faithfulness" (MoRF curves, AOPC), tabbed there too
+        install_neuron_perturbation(self)  # unit set to its layer mean, under the inspector
         self._build_status_bar()
         self._build_menus()
         self._connect()

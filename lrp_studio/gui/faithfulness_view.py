@@ -1,0 +1,349 @@
+"""The "Faithfulness" dock: region-perturbation (MoRF) curves and AOPC of chosen methods.
+
+Runs :func:`lrp_studio.lrp.faithfulness.iter_evaluation` (one method at a time) in its own thread
+on a copy of the network, on the current sample or the first N samples of the dataset, and plots
+the mean MoRF curve of every method plus the random order, with each method's AOPC in the legend.
+Cancel takes effect after the method in hand.
+"""
+
+from __future__ import annotations
+
+import threading
+import traceback
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtWidgets import (
+    QFrame, QScrollArea, QButtonGroup, QComboBox, QGridLayout, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QProgressBar,
+    QPushButton, QRadioButton, QSpinBox, QVBoxLayout, QWidget,
+)
+
+from lrp_studio.errors import LRPStudioError
+from lrp_studio.gui.heatmap_widget import style_plot
+from lrp_studio.gui.state import AppState, default_params, explain_kwargs
+from lrp_studio.lrp import COMPOSITES, METHODS
+from lrp_studio.lrp.faithfulness import (
+    BASELINE_VALUES, RANDOM, EvaluationSettings, MethodScore, iter_evaluation, region_cells, removed_percent,
+)
+from lrp_studio.viz.curves import PALETTE
+
+DEFAULT_METHODS = (*COMPOSITES, "gradient")
+BASELINE_LABELS = {"uniform": "uniform noise (Samek et al.)", "mean": "sample mean", "zero": "zero",
+                   "blur": "blurred sample"}
+
+
+class EvaluationRunner(QObject):
+    """Drive ``iter_evaluation`` in a thread; one ``scored`` signal per method."""
+
+    scored = Signal(int, object)      # run id, MethodScore
+    finished = Signal(int, str)       # run id, "done" / "cancelled"
+    failed = Signal(int, str)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._cancel = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.run_id = 0
+
+    def start(self, net: Any, x: np.ndarray, methods: list[str], settings: EvaluationSettings) -> int:
+        self.cancel()
+        self.run_id += 1
+        self._cancel = threading.Event()
+        run_id, cancel = self.run_id, self._cancel
+        self._thread = threading.Thread(target=self._run, args=(run_id, cancel, net, x, methods, settings),
+                                        name="lrp-studio-faithfulness", daemon=True)
+        self._thread.start()
+        return run_id
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def is_running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return not self.is_running()
+
+    def _run(self, run_id: int, cancel: threading.Event, net: Any, x: np.ndarray, methods: list[str],
+             settings: EvaluationSettings) -> None:
+        generator = iter_evaluation(net, x, None, methods, settings)
+        try:
+            for score in generator:
+                if cancel.is_set():
+                    break
+                self._emit(self.scored, run_id, score)
+                if cancel.is_set():
+                    break
+        except LRPStudioError as error:
+            self._emit(self.failed, run_id, str(error))
+            return
+        except Exception:
+            self._emit(self.failed, run_id, traceback.format_exc(limit=6))
+            return
+        finally:
+            generator.close()
+        self._emit(self.finished, run_id, "cancelled" if cancel.is_set() else "done")
+
+    @staticmethod
+    def _emit(signal: Any, *args: Any) -> None:
+        try:
+            signal.emit(*args)
+        except RuntimeError:  # deleted while running
+            pass
+
+
+class FaithfulnessView(QWidget):
+    """Method list, scope, baseline, Run/Cancel, progress and the MoRF curve plot."""
+
+    runFinished = Signal(str)
+
+    def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("faithfulnessView")
+        self.state = state
+        self.scores: dict[str, MethodScore] = {}
+        self.x_axis: np.ndarray | None = None
+        self._run_id: int | None = None
+        self._methods: list[str] = []
+        self.runner = EvaluationRunner(self)
+        self.runner.scored.connect(self._scored)
+        self.runner.finished.connect(self._finished)
+        self.runner.failed.connect(self._failed)
+
+        self.method_list = QListWidget()
+        self.method_list.setObjectName("faithfulnessMethods")
+        for method in METHODS:
+            item = QListWidgetItem(method)
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(Qt.CheckState.Checked if method in DEFAULT_METHODS else Qt.CheckState.Unchecked)
+            self.method_list.addItem(item)
+        self.method_list.setMinimumWidth(150)
+        self.sample_radio = QRadioButton("current sample")
+        self.batch_radio = QRadioButton("first N samples:")
+        self.sample_radio.setChecked(True)
+        scope_group = QButtonGroup(self)
+        scope_group.addButton(self.sample_radio)
+        scope_group.addButton(self.batch_radio)
+        self.count_spin = QSpinBox()
+        self.count_spin.setRange(1, 10000)
+        self.count_spin.setValue(50)
+        self.count_spin.setToolTip("N: the first N samples of the open dataset (e.g. mnist:test)")
+        self.baseline_combo = QComboBox()
+        for name in ("uniform", "mean", "zero", "blur"):
+            if name in BASELINE_VALUES:
+                self.baseline_combo.addItem(BASELINE_LABELS.get(name, name), name)
+        self.baseline_combo.setToolTip("What a removed 2x2 region is replaced by.")
+        self.run_button = QPushButton("Run")
+        self.run_button.setObjectName("faithfulnessRun")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.progress = QProgressBar()
+        self.progress.setTextVisible(True)
+        self.status = QLabel("Region perturbation (2x2 regions, most relevant first, L = 50 steps).")
+        self.status.setWordWrap(True)
+
+        form = QGridLayout()
+        form.addWidget(QLabel("Scope:"), 0, 0)
+        form.addWidget(self.sample_radio, 0, 1, 1, 2)
+        form.addWidget(self.batch_radio, 1, 1)
+        form.addWidget(self.count_spin, 1, 2)
+        form.addWidget(QLabel("Removed regions \u2192"), 2, 0)
+        form.addWidget(self.baseline_combo, 2, 1, 1, 2)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.run_button)
+        buttons.addWidget(self.cancel_button)
+        left = QVBoxLayout()
+        left.addWidget(QLabel("Methods:"))
+        left.addWidget(self.method_list, 1)
+        left.addLayout(form)
+        left.addLayout(buttons)
+        left.addWidget(self.progress)
+
+        self.plot = pg.PlotWidget(background="w")
+        self.plot.setObjectName("faithfulnessPlot")
+        item = self.plot.getPlotItem()
+        style_plot(item)
+        item.setLabel("bottom", "regions removed (%)")
+        item.setLabel("left", "target logit")
+        item.showGrid(x=True, y=True, alpha=0.2)
+        self.legend = item.addLegend(offset=(-10, 10), labelTextColor="#222", brush=pg.mkBrush(255, 255, 255, 220))
+        self.curves: dict[str, pg.PlotDataItem] = {}
+        right = QVBoxLayout()
+        right.addWidget(self.plot, 1)
+        right.addWidget(self.status)
+
+        main = QHBoxLayout(self)
+        main.setContentsMargins(4, 4, 4, 4)
+        main.addLayout(left, 0)
+        main.addLayout(right, 1)
+
+        self.run_button.clicked.connect(self.run)
+        self.cancel_button.clicked.connect(self.cancel)
+
+    # ------------------------------------------------------------------ public
+    def checked_methods(self) -> list[str]:
+        return [self.method_list.item(i).text() for i in range(self.method_list.count())
+                if self.method_list.item(i).checkState() == Qt.CheckState.Checked]
+
+    def set_methods(self, methods: list[str]) -> None:
+        for i in range(self.method_list.count()):
+            item = self.method_list.item(i)
+            item.setCheckState(Qt.CheckState.Checked if item.text() in methods else Qt.CheckState.Unchecked)
+
+    def set_scope(self, batch: int | None) -> None:
+        """None: the current sample; an int: the first ``batch`` samples of the dataset."""
+        if batch is None:
+            self.sample_radio.setChecked(True)
+        else:
+            self.batch_radio.setChecked(True)
+            self.count_spin.setValue(int(batch))
+
+    def set_baseline(self, name: str) -> None:
+        index = self.baseline_combo.findData(name)
+        if index >= 0:
+            self.baseline_combo.setCurrentIndex(index)
+
+    def is_running(self) -> bool:
+        return self._run_id is not None
+
+    def legend_texts(self) -> dict[str, str]:
+        """Method -> its legend text (tests)."""
+        return {name: self._legend_text(name) for name in self.scores}
+
+    def run(self) -> None:
+        state = self.state
+        methods = self.checked_methods()
+        if not methods:
+            self.status.setText("Check at least one method.")
+            return
+        if self.sample_radio.isChecked():
+            if not state.input_fits():
+                self.status.setText("The model does not fit the current input.")
+                return
+            x = np.array(state.sample(), dtype=np.float32)[None]
+            scope = "the current sample"
+        else:
+            if not state.fits() or not len(state.dataset):
+                self.status.setText("The model does not fit the dataset.")
+                return
+            n = min(self.count_spin.value(), len(state.dataset))
+            x = np.array(state.dataset.x[:n], dtype=np.float32)
+            scope = f"the first {n} samples of {state.dataset.name}"
+        params = {}
+        for method in methods:
+            kwargs = explain_kwargs(method, state.params_by_method.get(method) or default_params(method, state.net), {})
+            kwargs.pop("method", None)
+            params[method] = kwargs
+        settings = EvaluationSettings(baseline=str(self.baseline_combo.currentData()), method_params=params)
+        self.scores = {}
+        self._methods = methods
+        self._clear_plot()
+        n_regions = region_cells(x.shape[1:], settings.region)[1]
+        self.x_axis = removed_percent(n_regions, settings.steps, settings.per_step)
+        self.progress.setRange(0, len(methods) + 1)
+        self.progress.setValue(0)
+        self.progress.setFormat(f"%v / %m ({methods[0]})")
+        self.status.setText(f"Evaluating {len(methods)} methods and the random order on {scope}, "
+                            f"regions \u2192 {self.baseline_combo.currentText()}\u2026")
+        self._scope = scope
+        self.run_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self._run_id = self.runner.start(state.net.copy(), x, methods, settings)
+
+    def cancel(self) -> None:
+        if self._run_id is None:
+            return
+        self.runner.cancel()
+        self.status.setText("Cancelling after the method in hand\u2026")
+        self.cancel_button.setEnabled(False)
+
+    def shutdown(self) -> None:
+        self.runner.cancel()
+        self._run_id = None
+
+    # ------------------------------------------------------------------ results
+    def _legend_text(self, name: str) -> str:
+        score = self.scores[name]
+        return f"{name}  AOPC {score.aopc:.3f}"
+
+    def _clear_plot(self) -> None:
+        for curve in self.curves.values():
+            self.plot.removeItem(curve)
+        self.curves = {}
+        self.legend.clear()
+
+    def _scored(self, run_id: int, score: MethodScore) -> None:
+        if run_id != self._run_id:
+            return
+        self.scores[score.method] = score
+        done = len(self.scores)
+        order = [*self._methods, RANDOM]
+        self.progress.setValue(done)
+        if done < len(order):
+            self.progress.setFormat(f"%v / %m ({order[done]})")
+        if score.method == RANDOM:
+            pen = pg.mkPen((120, 120, 120), width=2, style=Qt.PenStyle.DashLine)
+        else:
+            colour = PALETTE[(order.index(score.method) if score.method in order else done) % len(PALETTE)]
+            pen = pg.mkPen(colour, width=2)
+        x_axis = self.x_axis if self.x_axis is not None and len(self.x_axis) == score.curves.shape[1] else None
+        mean = score.curve_mean
+        curve = self.plot.plot(x_axis if x_axis is not None else np.arange(mean.size), mean, pen=pen,
+                               name=self._legend_text(score.method))
+        self.curves[score.method] = curve
+
+    def _finished(self, run_id: int, reason: str) -> None:
+        if run_id != self._run_id:
+            return
+        self._run_id = None
+        self.run_button.setEnabled(True)
+        self.cancel_button.setEnabled(False)
+        if reason == "cancelled":
+            self.status.setText(f"Cancelled after {len(self.scores)} of {len(self._methods) + 1} curves.")
+        else:
+            self.progress.setFormat("%v / %m")
+            best = max((s for s in self.scores.values() if s.method != RANDOM), key=lambda s: s.aopc, default=None)
+            seconds = sum(s.seconds for s in self.scores.values())
+            n = next(iter(self.scores.values())).curves.shape[0] if self.scores else 0
+            text = f"Mean MoRF curves on {self._scope} ({n} sample{'s' if n != 1 else ''}), {seconds:.1f} s."
+            if best is not None:
+                text += f" Highest AOPC: <b>{best.method}</b> ({best.aopc:.3f})"
+            if RANDOM in self.scores:
+                text += f"; random order: {self.scores[RANDOM].aopc:.3f}."
+            self.status.setText(text)
+        self.runFinished.emit(reason)
+
+    def _failed(self, run_id: int, message: str) -> None:
+        if run_id != self._run_id:
+            return
+        self._run_id = None
+        self.run_button.setEnabled(True)
+        self.cancel_button.setEnabled(False)
+        self.status.setText(f"Evaluation failed: {message.strip().splitlines()[-1]}")
+        self.runFinished.emit("failed")
+
+
+def install_faithfulness_dock(window: Any) -> FaithfulnessView:
+    """Add the "Faithfulness" dock, tabbed behind the conservation plot."""
+    from lrp_studio.gui.dock_tabs import tabify_when_shown
+
+    view = FaithfulnessView(window.state)
+    scroll = QScrollArea()  # the views' own minimum width must not widen the window while all docks show
+    scroll.setObjectName("faithfulnessScroll")
+    scroll.setWidget(view)
+    scroll.setWidgetResizable(True)
+    scroll.setFrameShape(QFrame.Shape.NoFrame)
+    dock = window._dock("faithfulness", "Faithfulness", scroll, Qt.DockWidgetArea.BottomDockWidgetArea,
+                        "Region perturbation: MoRF curves and AOPC of the chosen methods.")
+    front = window.docks.get("conservation")
+    if front is not None:
+        tabify_when_shown(window, front, dock)
+    window.faithfulness_view = view
+    return view
+
+
+__all__ = ["DEFAULT_METHODS", "EvaluationRunner", "FaithfulnessView", "install_faithfulness_dock"]

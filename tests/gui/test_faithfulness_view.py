@@ -1,0 +1,97 @@
+"""The "Faithfulness" dock: MoRF curves and AOPC computed in a thread, cancellable."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from lrp_studio.lrp.faithfulness import RANDOM, EvaluationSettings, aopc, evaluate_methods
+
+
+def run_and_tick(qtbot, view, timeout: float = 60.0) -> int:
+    """Start a run and count QTimer ticks until it ends (the event loop must keep answering)."""
+    from PySide6.QtCore import QTimer
+
+    ticks = [0]
+    timer = QTimer()
+    timer.setInterval(5)
+    timer.timeout.connect(lambda: ticks.__setitem__(0, ticks[0] + 1))
+    timer.start()
+    view.run()
+    assert view.is_running()
+    with qtbot.waitSignal(view.runFinished, timeout=int(timeout * 1000)) as blocker:
+        pass
+    timer.stop()
+    assert blocker.args == ["done"]
+    return ticks[0]
+
+
+def test_default_methods_are_the_composites_and_gradient(window):
+    from lrp_studio.lrp import COMPOSITES
+
+    assert window.faithfulness_view.checked_methods() == [*COMPOSITES, "gradient"]
+
+
+def test_current_sample(window, qtbot):
+    view = window.faithfulness_view
+    view.set_methods(["lrp0", "gradient"])
+    view.set_scope(None)
+    run_and_tick(qtbot, view)
+    assert list(view.scores) == ["lrp0", "gradient", RANDOM]
+    settings = EvaluationSettings()
+    for name, score in view.scores.items():
+        assert score.curves.shape == (1, settings.steps + 1)
+        x, y = view.curves[name].getData()
+        assert len(x) == len(y) == settings.steps + 1
+        assert np.allclose(y, score.curves.mean(axis=0))
+    expected = evaluate_methods(window.state.net, window.state.sample()[None], methods=["lrp0", "gradient"])
+    for name in view.scores:
+        assert view.scores[name].aopc == pytest.approx(expected[name].aopc)
+
+
+def test_small_batch_in_a_thread(window, qtbot):
+    view = window.faithfulness_view
+    view.set_methods(["epsilon-plus", "gradient"])
+    view.set_scope(5)
+    view.set_baseline("mean")
+    ticks = run_and_tick(qtbot, view)
+    assert ticks > 0  # the GUI thread kept serving its timers during the run
+    assert list(view.scores) == ["epsilon-plus", "gradient", RANDOM]
+    legend = {item[1].text: item for item in view.legend.items}
+    for name, score in view.scores.items():
+        assert score.curves.shape == (5, 51)
+        assert len(view.curves[name].getData()[1]) == 51
+        text = f"{name}  AOPC {aopc(score.curves):.3f}"
+        assert view.legend_texts()[name] == text
+        assert text in legend
+    x = window.state.dataset.x[:5]
+    expected = evaluate_methods(window.state.net, x, methods=["epsilon-plus", "gradient"], baseline="mean")
+    for name in view.scores:
+        assert view.scores[name].aopc == pytest.approx(expected[name].aopc)
+        assert np.allclose(view.scores[name].curves, expected[name].curves)
+
+
+def test_cancel_stops_the_run(window, qtbot, monkeypatch):
+    from lrp_studio.gui import faithfulness_view as module
+
+    real = module.iter_evaluation
+
+    def slow(*args, **kwargs):
+        for score in real(*args, **kwargs):
+            time.sleep(0.3)
+            yield score
+
+    monkeypatch.setattr(module, "iter_evaluation", slow)
+    view = window.faithfulness_view
+    view.set_methods(["lrp0", "gradient", "epsilon", "zplus"])
+    view.set_scope(3)
+    view.run()
+    qtbot.waitUntil(lambda: len(view.scores) >= 1, timeout=20000)
+    with qtbot.waitSignal(view.runFinished, timeout=20000) as blocker:
+        view.cancel_button.click()
+    assert blocker.args == ["cancelled"]
+    assert not view.is_running() and view.run_button.isEnabled()
+    assert len(view.scores) < 5
+    assert view.runner.wait(5)
