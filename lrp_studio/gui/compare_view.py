@@ -31,7 +31,8 @@ from lrp_studio.viz import get_colormap
 JOB_KEY = "compare"
 PERTURBATION = "perturbation"
 SCALES = {"shared": "one shared colour scale", "each": "one scale per heatmap"}
-CELL_PX = 120  # target cell width when choosing the number of columns
+WIDE_PX = 760  # from this width on the active map and the perturbation heatmap sit beside the grid
+TITLE_PX = 100  # the widest cell titles (e.g. "epsilon-alpha2-beta1" at 7 pt)
 
 
 @dataclass
@@ -131,6 +132,7 @@ class CompareView(QWidget):
         self.status = QLabel("")
         self.status.setObjectName("compareStatus")
         self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.status.setMaximumWidth(260)
         controls = QHBoxLayout()
         controls.addWidget(QLabel("Colour scale:"))
         controls.addWidget(self.scale_combo)
@@ -148,7 +150,7 @@ class CompareView(QWidget):
         self.check_graphics.setObjectName("comparePerturbation")
         self.check_graphics.setBackground("w")
         self.check_graphics.setFixedHeight(140)
-        self.check_graphics.setFixedWidth(250)
+        self.check_graphics.setFixedWidth(236)
         self._lrp_title = pg.LabelItem("LRP", color="#222222", size="8pt")
         self._pert_title = pg.LabelItem("perturbation", color="#222222", size="8pt")
         self._lrp_box = pg.ViewBox(invertY=True, lockAspect=True, enableMouse=False, enableMenu=False)
@@ -164,15 +166,17 @@ class CompareView(QWidget):
         layout.addItem(self._pert_box, row=1, col=1)
         self.correlation_label = QLabel("")
         self.correlation_label.setObjectName("comparePerturbationCorrelation")
-        self.correlation_label.setWordWrap(True)
+        self.correlation_label.setWordWrap(False)  # explicit line breaks: no height-for-width in the scroll area
         self.correlation_label.setToolTip(
             "Pearson correlation of the active explanation (Input heatmap) with the perturbation heatmap: "
-            "each input pixel set to the input's mean, drop of the explained logit.")
-        self.correlation_label.setFixedWidth(250)
+            "each input pixel set to the input's mean, drop of the explained logit (the last cell).")
+        self.correlation_label.setFixedWidth(236)
         check = QVBoxLayout()
         check.addWidget(self.check_graphics)
         check.addWidget(self.correlation_label)
         check.addStretch(1)
+        self._side, self._controls = check, controls
+        self._wide = True
 
         left = QVBoxLayout()
         left.addLayout(controls)
@@ -364,13 +368,31 @@ class CompareView(QWidget):
             grid.addItem(cell.box, row=row + 1, col=col)
 
     def resizeEvent(self, event: Any) -> None:  # noqa: N802 (Qt API)
-        width = max(40, event.size().width() - self.check_graphics.width() - 16)
+        wide = event.size().width() >= WIDE_PX  # room for the LRP/perturbation pair beside the grid
+        if wide != self._wide:
+            self._wide = wide
+            QTimer.singleShot(0, self._update_check)  # line breaks follow the placement
+            self.check_graphics.setVisible(wide)
+            self._side.removeWidget(self.correlation_label)
+            self._controls.removeWidget(self.correlation_label)
+            if wide:
+                self.correlation_label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
+                self.correlation_label.setFixedWidth(236)
+                self._side.insertWidget(1, self.correlation_label)
+            else:
+                self.correlation_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+                self.correlation_label.setMinimumWidth(0)
+                self.correlation_label.setMaximumWidth(16777215)
+                self._controls.addWidget(self.correlation_label, 2)
+        width = max(40, event.size().width() - (self.check_graphics.width() + 16 if wide else 8))
         height = max(40, event.size().height() - 40)
         count = len(self._cells)
         best, columns = -1.0, 1
         for c in range(1, count + 1):  # the column count that gives the largest square images
             rows = -(-count // c)
             side = min(width / c, height / rows - 24)  # 24 px: the two-line title
+            if c > 1 and width / c < TITLE_PX:  # the titles would overflow the cells
+                break
             if side > best:
                 best, columns = side, c
         self._arrange(columns)
@@ -384,14 +406,14 @@ class CompareView(QWidget):
         pert = self._cells[PERTURBATION].result
         if exp is None or pert is None or state.explained_index != current or int(exp.targets[0]) != pert.target:
             self.perturbation_r = None
-            self.correlation_label.setText("Perturbation check: waiting for the comparison of this sample.")
+            self.correlation_label.setText("Perturbation check: waiting for this sample's comparison.")
             return
         relevance = np.asarray(exp.relevance[0], dtype=np.float64)
         if relevance.size != pert.relevance.size:
             return
         self.perturbation_r = correlation(relevance, pert.relevance)
         for item, values, title, label in ((self.lrp_item, relevance, self._lrp_title, f"{exp.method} (active)"),
-                                           (self.pert_item, pert.relevance, self._pert_title, "perturbation (mean)")):
+                                           (self.pert_item, pert.relevance, self._pert_title, "perturbation")):
             image = as_image(values)
             vmax = float(np.max(np.abs(image), initial=0.0)) or 1.0
             item.setImage(image, autoLevels=False, levels=(-vmax, vmax), lut=self._lut)
@@ -399,9 +421,9 @@ class CompareView(QWidget):
         h, w = as_image(relevance).shape
         for box in (self._lrp_box, self._pert_box):
             box.setRange(xRange=(0, w), yRange=(0, h), padding=0.02)
-        self.correlation_label.setText(
-            f"<b>{exp.method}</b> vs perturbation heatmap (each pixel set to the input's mean, drop of the "
-            f"class-{self.state.net.classes[pert.target]} logit): Pearson <b>r = {self.perturbation_r:.3f}</b>")
+        brk = "<br>" if self._wide else " "
+        self.correlation_label.setText(f"<b>{exp.method}</b> (active){brk}vs the perturbation heatmap:{brk}"
+                                       f"Pearson <b>r = {self.perturbation_r:.3f}</b>")
 
     # ------------------------------------------------------------------ reacting
     def _cell_clicked(self, method: str) -> None:
@@ -452,9 +474,9 @@ def install_compare_dock(window: Any) -> CompareView:
 
 def _give_room(window: Any, dock: Any) -> None:
     """A docked grid of 19 heatmaps needs height: take half the window when it comes to the front."""
-    if dock.isFloating() or not window.isVisible() or dock.height() >= 0.42 * window.height():
+    if dock.isFloating() or not window.isVisible() or dock.height() >= 0.45 * window.height():
         return
-    window.resizeDocks([dock], [int(window.height() * 0.5)], Qt.Orientation.Vertical)
+    window.resizeDocks([dock], [int(window.height() * 0.55)], Qt.Orientation.Vertical)
     output = window.docks.get("output")
     if output is not None and output.isVisible() and not output.isFloating() and dock.width() < 0.6 * window.width():
         both = output.width() + dock.width()

@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QObject, QSize, Qt, Signal
 from PySide6.QtWidgets import (
-    QFrame, QScrollArea, QButtonGroup, QComboBox, QGridLayout, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QProgressBar,
+    QFrame, QListView, QScrollArea, QSizePolicy, QButtonGroup, QComboBox, QGridLayout, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QProgressBar,
     QPushButton, QRadioButton, QSpinBox, QVBoxLayout, QWidget,
 )
 
@@ -30,8 +30,7 @@ from lrp_studio.lrp.faithfulness import (
 from lrp_studio.viz.curves import PALETTE
 
 DEFAULT_METHODS = (*COMPOSITES, "gradient")
-BASELINE_LABELS = {"uniform": "uniform noise (Samek et al.)", "mean": "sample mean", "zero": "zero",
-                   "blur": "blurred sample"}
+BASELINE_LABELS = {"uniform": "uniform noise", "mean": "sample mean", "zero": "zero", "blur": "blurred sample"}
 
 
 class EvaluationRunner(QObject):
@@ -121,9 +120,8 @@ class FaithfulnessView(QWidget):
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
             item.setCheckState(Qt.CheckState.Checked if method in DEFAULT_METHODS else Qt.CheckState.Unchecked)
             self.method_list.addItem(item)
-        self.method_list.setMinimumWidth(150)
         self.sample_radio = QRadioButton("current sample")
-        self.batch_radio = QRadioButton("first N samples:")
+        self.batch_radio = QRadioButton("first N samples")
         self.sample_radio.setChecked(True)
         scope_group = QButtonGroup(self)
         scope_group.addButton(self.sample_radio)
@@ -136,50 +134,58 @@ class FaithfulnessView(QWidget):
         for name in ("uniform", "mean", "zero", "blur"):
             if name in BASELINE_VALUES:
                 self.baseline_combo.addItem(BASELINE_LABELS.get(name, name), name)
-        self.baseline_combo.setToolTip("What a removed 2x2 region is replaced by.")
+        self.baseline_combo.setToolTip("What a removed 2x2 region is replaced by (uniform noise: Samek et al. 2017).")
         self.run_button = QPushButton("Run")
         self.run_button.setObjectName("faithfulnessRun")
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
         self.progress = QProgressBar()
         self.progress.setTextVisible(True)
-        self.status = QLabel("Region perturbation (2x2 regions, most relevant first, L = 50 steps).")
-        self.status.setWordWrap(True)
+        self.progress.setMinimumWidth(60)
+        self.status = QLabel("Region perturbation: 2x2 regions, most relevant first, L = 50 steps.<br>Press Run.")
+        self.status.setWordWrap(False)  # word wrap would make the scroll area size the view by height-for-width
 
-        form = QGridLayout()
-        form.addWidget(QLabel("Scope:"), 0, 0)
-        form.addWidget(self.sample_radio, 0, 1, 1, 2)
-        form.addWidget(self.batch_radio, 1, 1)
-        form.addWidget(self.count_spin, 1, 2)
-        form.addWidget(QLabel("Removed regions \u2192"), 2, 0)
-        form.addWidget(self.baseline_combo, 2, 1, 1, 2)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.run_button)
-        buttons.addWidget(self.cancel_button)
-        left = QVBoxLayout()
-        left.addWidget(QLabel("Methods:"))
-        left.addWidget(self.method_list, 1)
-        left.addLayout(form)
-        left.addLayout(buttons)
-        left.addWidget(self.progress)
+        # methods as a wrapping grid of check boxes on top, the options in two rows, the plot below
+        self.method_list.setFlow(QListView.Flow.LeftToRight)
+        self.method_list.setWrapping(True)
+        self.method_list.setResizeMode(QListView.ResizeMode.Adjust)
+        self.method_list.setGridSize(QSize(150, 20))
+        self.method_list.setMinimumWidth(0)
+        self.method_list.setMinimumHeight(48)
+        self.method_list.setMaximumHeight(110)
+        scope = QHBoxLayout()
+        scope.addWidget(QLabel("Scope:"))
+        scope.addWidget(self.sample_radio)
+        scope.addWidget(self.batch_radio)
+        scope.addWidget(self.count_spin)
+        scope.addStretch(1)
+        options = QHBoxLayout()
+        options.addWidget(QLabel("Fill:"))
+        options.addWidget(self.baseline_combo)
+        options.addWidget(self.run_button)
+        options.addWidget(self.cancel_button)
+        options.addWidget(self.progress, 1)
 
         self.plot = pg.PlotWidget(background="w")
         self.plot.setObjectName("faithfulnessPlot")
+        self.plot.setMinimumHeight(160)
         item = self.plot.getPlotItem()
         style_plot(item)
         item.setLabel("bottom", "regions removed (%)")
         item.setLabel("left", "target logit")
         item.showGrid(x=True, y=True, alpha=0.2)
-        self.legend = item.addLegend(offset=(-10, 10), labelTextColor="#222", brush=pg.mkBrush(255, 255, 255, 220))
+        # MoRF curves fall from the top left: the legend goes bottom left
+        self.legend = item.addLegend(offset=(10, -10), labelTextColor="#222", brush=pg.mkBrush(255, 255, 255, 220))
         self.curves: dict[str, pg.PlotDataItem] = {}
-        right = QVBoxLayout()
-        right.addWidget(self.plot, 1)
-        right.addWidget(self.status)
+        self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
 
-        main = QHBoxLayout(self)
+        main = QVBoxLayout(self)
         main.setContentsMargins(4, 4, 4, 4)
-        main.addLayout(left, 0)
-        main.addLayout(right, 1)
+        main.addWidget(self.method_list)
+        main.addLayout(scope)
+        main.addLayout(options)
+        main.addWidget(self.plot, 1)
+        main.addWidget(self.status)
 
         self.run_button.clicked.connect(self.run)
         self.cancel_button.clicked.connect(self.cancel)
@@ -247,8 +253,8 @@ class FaithfulnessView(QWidget):
         self.progress.setRange(0, len(methods) + 1)
         self.progress.setValue(0)
         self.progress.setFormat(f"%v / %m ({methods[0]})")
-        self.status.setText(f"Evaluating {len(methods)} methods and the random order on {scope}, "
-                            f"regions \u2192 {self.baseline_combo.currentText()}\u2026")
+        self.status.setText(f"Evaluating {len(methods)} methods and the random order on {scope},<br>"
+                            f"removed regions \u2192 {self.baseline_combo.currentText()}\u2026")
         self._scope = scope
         self.run_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
@@ -311,7 +317,7 @@ class FaithfulnessView(QWidget):
             n = next(iter(self.scores.values())).curves.shape[0] if self.scores else 0
             text = f"Mean MoRF curves on {self._scope} ({n} sample{'s' if n != 1 else ''}), {seconds:.1f} s."
             if best is not None:
-                text += f" Highest AOPC: <b>{best.method}</b> ({best.aopc:.3f})"
+                text += f"<br>Highest AOPC: <b>{best.method}</b> ({best.aopc:.3f})"
             if RANDOM in self.scores:
                 text += f"; random order: {self.scores[RANDOM].aopc:.3f}."
             self.status.setText(text)
@@ -342,6 +348,16 @@ def install_faithfulness_dock(window: Any) -> FaithfulnessView:
     front = window.docks.get("conservation")
     if front is not None:
         tabify_when_shown(window, front, dock)
+    from lrp_studio.gui.compare_view import _give_room
+
+    dock.visibilityChanged.connect(lambda shown: _give_room(window, dock) if shown else None)
+    shutdown = window.shutdown
+
+    def shutdown_all() -> None:  # stop an evaluation with the window's other threads
+        view.shutdown()
+        shutdown()
+
+    window.shutdown = shutdown_all
     window.faithfulness_view = view
     return view
 
