@@ -245,6 +245,9 @@ class FaithfulnessView(QWidget):
             kwargs.pop("method", None)
             params[method] = kwargs
         settings = EvaluationSettings(baseline=str(self.baseline_combo.currentData()), method_params=params)
+        features = int(np.prod(x.shape[1:]))
+        if x.ndim == 2 and features < 2 * settings.steps:  # few flat features (2-D toy data): one per region
+            settings.region, settings.steps = 1, features
         self.scores = {}
         self._methods = methods
         self._clear_plot()

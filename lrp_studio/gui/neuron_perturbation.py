@@ -1,4 +1,4 @@
-"""Under the neuron inspector: the effect of replacing the selected unit by its layer mean.
+"""In the neuron inspector: the effect of replacing the selected unit by its layer mean.
 
 For the selected unit of a stage, :func:`lrp_studio.lrp.perturbation.neuron_perturbation` sets the
 unit (a whole feature map for a convolutional stage) to the mean of the stage's activations and
@@ -65,7 +65,7 @@ class NeuronPerturbationPanel(QWidget):
         self.label.setToolTip("The notes' perturbation analysis: replace a unit's activation by the mean of its "
                               "layer and record how much the explained logit drops.")
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(8, 2, 8, 6)
+        layout.setContentsMargins(0, 2, 0, 4)
         layout.addWidget(self.label)
         self.worker.finished.connect(self._job_finished)
         self.worker.failed.connect(self._job_failed)
@@ -121,28 +121,24 @@ class NeuronPerturbationPanel(QWidget):
         if result is None or effect is None:
             return
         net = self.state.net
-        what = "feature map" if len(net.shapes[result.stage]) == 3 and result.stage > 0 else "unit"
+        what = ("input value" if result.stage == 0 else
+                "feature map" if len(net.shapes[result.stage]) == 3 else "unit")
         text = (f"<b>Perturbation</b>: setting this {what} to its layer's mean changes the class-"
                 f"{net.classes[result.target]} logit by <b>{-effect:+.4g}</b> (drop {effect:.4g}).")
         if result.correlation is not None and np.isfinite(result.correlation):
-            text += (f" Over all {result.effects.size} {what}s of the layer, Pearson r(drop, relevance) = "
+            text += (f" Over all {result.effects.size} {what}s of the {'input' if result.stage == 0 else 'layer'}, "
+                     f"Pearson r(drop, relevance) = "
                      f"<b>{result.correlation:.3f}</b>.")
         self.label.setText(text)
 
 
 def install_neuron_perturbation(window: Any) -> NeuronPerturbationPanel:
-    """Put the panel under the neuron inspector (inside the inspector dock's scroll area)."""
+    """Put the panel into the neuron inspector, under its summary (activation, relevance, share)."""
     panel = NeuronPerturbationPanel(window)
-    scroll = window.docks["inspector"].widget()
-    inspector = scroll.takeWidget()
-    container = QWidget()
-    container.setObjectName("inspectorContainer")
-    layout = QVBoxLayout(container)
-    layout.setContentsMargins(0, 0, 0, 0)
-    layout.setSpacing(0)
-    layout.addWidget(inspector, 1)
-    layout.addWidget(panel, 0)
-    scroll.setWidget(container)
+    layout = window.inspector.layout()
+    summary = getattr(window.inspector, "_summary", None)
+    index = layout.indexOf(summary) + 1 if summary is not None and layout.indexOf(summary) >= 0 else layout.count()
+    layout.insertWidget(index, panel)
     window.graph.neuronSelected.connect(panel.show_unit)
     window.graph.neuronActivated.connect(panel.show_unit)
 

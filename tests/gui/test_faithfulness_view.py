@@ -95,3 +95,15 @@ def test_cancel_stops_the_run(window, qtbot, monkeypatch):
     assert not view.is_running() and view.run_button.isEnabled()
     assert len(view.scores) < 5
     assert view.runner.wait(5)
+
+
+def test_two_feature_inputs_use_one_region_per_feature(window, qtbot):
+    """On 2-D toy data every feature is its own region (2 steps), so the methods can differ."""
+    window.open_dataset("toy:moons")
+    assert window.wait_idle(30)
+    view = window.faithfulness_view
+    view.set_methods(["gradient"])
+    view.set_scope(5)
+    run_and_tick(qtbot, view)
+    assert view.scores["gradient"].curves.shape == (5, 3)
+    assert len(view.curves["gradient"].getData()[0]) == 3
