@@ -30,6 +30,7 @@ from lrp_studio.lrp.faithfulness import (
 from lrp_studio.viz.curves import PALETTE
 
 DEFAULT_METHODS = (*COMPOSITES, "gradient")
+OUTDATED = "<span style='color:#b35900'>Model, weights or dataset changed since this run; press Run.</span><br>"
 BASELINE_LABELS = {"uniform": "uniform noise", "mean": "sample mean", "zero": "zero", "blur": "blurred sample"}
 
 
@@ -189,6 +190,8 @@ class FaithfulnessView(QWidget):
 
         self.run_button.clicked.connect(self.run)
         self.cancel_button.clicked.connect(self.cancel)
+        for signal in (state.modelChanged, state.weightsChanged, state.datasetChanged):
+            signal.connect(self._outdated)
 
     # ------------------------------------------------------------------ public
     def checked_methods(self) -> list[str]:
@@ -275,6 +278,11 @@ class FaithfulnessView(QWidget):
         self._run_id = None
 
     # ------------------------------------------------------------------ results
+    def _outdated(self, *_: Any) -> None:
+        """The shown curves belong to the previous model, weights or dataset: say so (Run recomputes)."""
+        if self.scores and not self.status.text().startswith(OUTDATED):
+            self.status.setText(OUTDATED + self.status.text())
+
     def _legend_text(self, name: str) -> str:
         score = self.scores[name]
         return f"{name}  AOPC {score.aopc:.3f}"

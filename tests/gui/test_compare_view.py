@@ -134,3 +134,16 @@ def test_neuron_perturbation_replaces_a_whole_feature_map(make_window, qtbot):
     assert panel.unit_effect() == pytest.approx(drop, rel=1e-4, abs=1e-5)
     assert panel.result.effects.shape == (state.net.shapes[stage][0],)
     assert "feature map" in panel.label.text()
+
+
+def test_view_menu_toggles_and_colour_map(window, qtbot):
+    view_menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&View")
+    titles = [a.text() for a in view_menu.actions()]
+    assert "Compare methods" in titles and "Faithfulness" in titles
+    assert window.compare_view.objectName() == "compareView"
+    assert window.faithfulness_view.objectName() == "faithfulnessView"
+    view = show_compare(qtbot, window)
+    window.heatmap.set_colormap("gray")
+    from lrp_studio.viz import get_colormap
+
+    assert np.array_equal(view.cells()["lrp0"].image.lut, get_colormap("gray"))
