@@ -185,8 +185,13 @@ def run_bench(quick: bool = False, json_path: str | None = None, with_scaling: b
 
         report["gui"] = run_latency(15 if quick else 50)
     if json_path:
-        with open(json_path, "w", encoding="utf-8") as handle:
-            json.dump(report, handle, indent=2)
+        from lrp_studio.io import atomic_write
+
+        def write(temp: str) -> None:
+            with open(temp, "w", encoding="utf-8") as handle:
+                json.dump(report, handle, indent=2)
+
+        atomic_write(json_path, write)
     return 0
 
 

@@ -153,7 +153,9 @@ def _check_npz_member(path: Path, archive: np.lib.npyio.NpzFile, key: str) -> No
         info = archive.zip.getinfo(f"{key}.npy")
     except KeyError:  # a member named plain "x": NumPy would hand back its raw bytes
         raise DataError(f"{path.name}: entry {key!r} is not a NumPy array (.npy)") from None
-    with archive.zip.open(info) as handle:
+    with archive.zip.open(info) as handle, warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # a damaged header dict: bad escapes in its literal
+        warnings.simplefilter("ignore", SyntaxWarning)
         try:
             version = np.lib.format.read_magic(handle)
             if version == (1, 0):

@@ -76,8 +76,9 @@ def export_heatmaps(state: AppState, indices: np.ndarray, directory: str | Path,
         if progress is not None and progress(min(start + batch_size, total), total) is False:
             break
     if relevances:
-        from lrp_studio.io import save_relevance_npy
+        from lrp_studio.io import atomic_write, save_relevance_npy
 
         save_relevance_npy(directory / "relevance.npy", np.concatenate(relevances))
-        np.savetxt(directory / "indices.txt", np.asarray(indices[:len(written)]), fmt="%d")
+        atomic_write(directory / "indices.txt",  # never half-written, like every other file
+                     lambda temp: np.savetxt(temp, np.asarray(indices[:len(written)]), fmt="%d"))
     return written

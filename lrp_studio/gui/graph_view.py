@@ -52,6 +52,16 @@ def _format(value: float | None) -> str:
     return "n/a" if value is None else f"{value + 0.0:.4g}"
 
 
+_NEUTRAL_BRUSH: list[QtGui.QBrush] = []
+
+
+def _neutral_brush() -> QtGui.QBrush:
+    """The brush of units without values, made once (pyqtgraph's symbol atlas keys brushes by object)."""
+    if not _NEUTRAL_BRUSH:
+        _NEUTRAL_BRUSH.append(pg.mkBrush(NEUTRAL_RGB))
+    return _NEUTRAL_BRUSH[0]
+
+
 class _Label(QtWidgets.QGraphicsSimpleTextItem):
     """Cheap fixed-size text (no rich-text layout), anchored at a view position."""
 
@@ -251,9 +261,13 @@ class NetworkView(QtWidgets.QWidget):
         return self._selection
 
     def export_image(self, path: str, scale: float = 1.0) -> None:
-        """Save what the view shows as PNG/JPEG (raster, ``scale`` x the widget size) or SVG."""
-        path = str(path)
-        suffix = Path(path).suffix.lower()
+        """Save what the view shows as PNG/JPEG (raster, ``scale`` x the widget size) or SVG, atomically."""
+        from lrp_studio.io import atomic_write
+
+        atomic_write(str(path), lambda temp: self._write_image(temp, Path(path).suffix.lower(), scale))
+
+    def _write_image(self, path: str, suffix: str, scale: float) -> None:
+        """Render into ``path`` (a temporary file with the target's suffix)."""
         source = self._view.viewport().rect()
         if suffix == ".svg":
             from PySide6.QtSvg import QSvgGenerator
@@ -280,8 +294,8 @@ class NetworkView(QtWidgets.QWidget):
             self._view.render(painter, QtCore.QRectF(0, 0, width, height), source)
         finally:
             painter.end()
-        if not image.save(path):
-            raise ParameterError(f"could not write {path}")
+        if not image.save(path, suffix[1:].upper().replace("JPG", "JPEG")):
+            raise OSError(f"could not write {path}")
 
     # ------------------------------------------------------------------ extra helpers (tests, main window)
     def columns(self) -> list[Column]:
@@ -578,8 +592,8 @@ class NetworkView(QtWidgets.QWidget):
 
     def _color_dots(self, column: Column, values: np.ndarray | None, vmax: float) -> None:
         scatter = self._scatters[column.index]
-        if values is None:
-            brushes = [pg.mkBrush(NEUTRAL_RGB)] * column.n_nodes
+        if values is None:  # one cached brush: a new QBrush would add a symbol to the scatter's atlas every time
+            brushes = [_neutral_brush()] * column.n_nodes
         else:
             brushes = self._brush_lut[self._indices(values.reshape(-1), vmax)].tolist()
         scatter.setBrush(brushes)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import numpy as np
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QSignalBlocker, QSize, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QIcon, QImage, QPixmap
@@ -31,6 +33,10 @@ def thumbnail(sample: np.ndarray, input_range: tuple[float, float], size: int = 
                                                   Qt.TransformationMode.FastTransformation)
 
 
+#: Thumbnails kept for the sample list (a screenful is ~20; the rest are rebuilt when scrolled back to).
+ICON_CACHE_SIZE = 512
+
+
 class SampleListModel(QAbstractListModel):
     """Rows are dataset indices passing the current filter."""
 
@@ -38,7 +44,7 @@ class SampleListModel(QAbstractListModel):
         super().__init__()
         self.state = state
         self.rows = np.arange(len(state.dataset))
-        self._icons: dict[int, QIcon] = {}
+        self._icons: OrderedDict[int, QIcon] = OrderedDict()  # least recently shown first
 
     def set_rows(self, rows: np.ndarray) -> None:
         self.beginResetModel()
@@ -64,10 +70,15 @@ class SampleListModel(QAbstractListModel):
             mark = "  \u2717" if predicted is not None and predicted != label else ""
             return f"#{sample}   label {dataset.classes[label]}   pred {guess}{mark}"
         if role == Qt.ItemDataRole.DecorationRole:
-            if sample not in self._icons:
+            icon = self._icons.get(sample)
+            if icon is None:
                 pixmap = thumbnail(dataset.x[sample], dataset.input_range)
-                self._icons[sample] = QIcon(pixmap) if pixmap is not None else QIcon()
-            return self._icons[sample]
+                icon = self._icons[sample] = QIcon(pixmap) if pixmap is not None else QIcon()
+                if len(self._icons) > ICON_CACHE_SIZE:  # bounded: browsing 60,000 samples must not keep 60,000
+                    self._icons.popitem(last=False)
+            else:
+                self._icons.move_to_end(sample)
+            return icon
         if role == Qt.ItemDataRole.ForegroundRole and predicted is not None and predicted != label:
             return QBrush(QColor("#c0392b"))
         if role == Qt.ItemDataRole.UserRole:
@@ -171,6 +182,9 @@ class SampleBrowser(QWidget):
 
     def _dataset_changed(self) -> None:
         dataset = self.state.dataset
+        # the same dataset again (e.g. after a failed open): keep the user's filter
+        kept_filter = self.filter_combo.currentData() if dataset is getattr(self, "_listed_dataset", None) else None
+        self._listed_dataset = dataset
         with QSignalBlocker(self.dataset_combo):
             self.dataset_combo.clear()
             for title, spec in BUILTIN_DATASETS:
@@ -186,6 +200,8 @@ class SampleBrowser(QWidget):
             self.filter_combo.addItem("misclassified only", MISCLASSIFIED)
             for k, name in enumerate(dataset.classes):
                 self.filter_combo.addItem(f"class {name}", k)
+            if kept_filter is not None and self.filter_combo.findData(kept_filter) >= 0:
+                self.filter_combo.setCurrentIndex(self.filter_combo.findData(kept_filter))
         self.model.reset_cache()
         self.apply_filter()
 

@@ -227,6 +227,10 @@ class AppState(QObject):
                 self.sampleChanged.emit(self.index)
             return
         array = np.array(x, dtype=np.float32, copy=True)
+        if not np.isfinite(array).all():
+            from lrp_studio.errors import DataError
+
+            raise DataError("custom input contains NaN or infinite values")
         if array.size != int(np.prod(self.net.input_shape)):
             raise ValueError(f"custom input of {array.size} values does not fit the model's input {self.net.input_shape}")
         self.custom_input = array.reshape(self.net.input_shape)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -86,6 +87,18 @@ def save_relevance_csv(path: PathLike, relevance: Any) -> Path:
 MAX_INPUT_BYTES = 2**31
 
 
+def _read_npy_header(handle: Any) -> tuple[tuple[int, ...], np.dtype]:
+    """Shape and dtype from a ``.npy`` header (the data is not read)."""
+    version = np.lib.format.read_magic(handle)
+    if version == (1, 0):
+        shape, _, dtype = np.lib.format.read_array_header_1_0(handle)
+    elif version == (2, 0):
+        shape, _, dtype = np.lib.format.read_array_header_2_0(handle)
+    else:
+        raise ValueError(f"unsupported .npy format version {version}")
+    return tuple(shape), np.dtype(dtype)
+
+
 def _check_npy_header(target: Path, size: int) -> None:
     """Read only the ``.npy`` header: refuse archives, objects, absurd and truncated arrays before loading."""
     try:
@@ -97,15 +110,10 @@ def _check_npy_header(target: Path, size: int) -> None:
                 raise DataError(f"{target}: not a .npy array (pickled or unknown data is never loaded)")
             handle.seek(0)
             try:
-                version = np.lib.format.read_magic(handle)
-                if version == (1, 0):
-                    shape, _, dtype = np.lib.format.read_array_header_1_0(handle)
-                elif version == (2, 0):
-                    shape, _, dtype = np.lib.format.read_array_header_2_0(handle)
-                else:
-                    raise ValueError(f"unsupported .npy format version {version}")
-            except DataError:
-                raise
+                with warnings.catch_warnings():  # a damaged header dict: bad escapes in its literal
+                    warnings.simplefilter("ignore", DeprecationWarning)
+                    warnings.simplefilter("ignore", SyntaxWarning)
+                    shape, dtype = _read_npy_header(handle)
             except Exception as error:
                 message = str(error).splitlines()[0][:120] if str(error) else type(error).__name__
                 raise DataError(f"{target}: not a readable .npy array ({message})") from None
