@@ -114,6 +114,7 @@ class SampleBrowser(QWidget):
         self.prev_button.setToolTip("Previous sample in the list (P or Ctrl+Left)")
         self.next_button.setToolTip("Next sample in the list (N or Ctrl+Right)")
         self.count_label = QLabel()
+        self.count_label.setWordWrap(True)  # the accuracy text must not set the dock's minimum width
 
         top = QHBoxLayout()
         top.addWidget(self.dataset_combo, 1)
