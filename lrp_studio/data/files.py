@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lrp_studio.io.npy_header import read_npy_header
 from lrp_studio.data.dataset import Dataset, rounded_range
 from lrp_studio.data.idx import load_idx_dataset
 from lrp_studio.data.mnist import load_mnist_subset
@@ -157,13 +158,7 @@ def _check_npz_member(path: Path, archive: np.lib.npyio.NpzFile, key: str) -> No
         warnings.simplefilter("ignore", DeprecationWarning)  # a damaged header dict: bad escapes in its literal
         warnings.simplefilter("ignore", SyntaxWarning)
         try:
-            version = np.lib.format.read_magic(handle)
-            if version == (1, 0):
-                shape, _, dtype = np.lib.format.read_array_header_1_0(handle)
-            elif version == (2, 0):
-                shape, _, dtype = np.lib.format.read_array_header_2_0(handle)
-            else:
-                raise ValueError(f"unsupported .npy format version {version}")
+            shape, dtype = read_npy_header(handle)
             header_size = handle.tell()
         except Exception as exc:
             message = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__

@@ -13,6 +13,7 @@ import numpy as np
 from lrp_studio.backend import to_numpy
 from lrp_studio.errors import DataError
 from lrp_studio.io.atomic import PathLike, atomic_write, describe_os_error
+from lrp_studio.io.npy_header import read_npy_header
 
 __all__ = ["load_input_npy", "relevance_to_2d", "save_relevance_csv", "save_relevance_npy"]
 
@@ -87,16 +88,6 @@ def save_relevance_csv(path: PathLike, relevance: Any) -> Path:
 MAX_INPUT_BYTES = 2**31
 
 
-def _read_npy_header(handle: Any) -> tuple[tuple[int, ...], np.dtype]:
-    """Shape and dtype from a ``.npy`` header (the data is not read)."""
-    version = np.lib.format.read_magic(handle)
-    if version == (1, 0):
-        shape, _, dtype = np.lib.format.read_array_header_1_0(handle)
-    elif version == (2, 0):
-        shape, _, dtype = np.lib.format.read_array_header_2_0(handle)
-    else:
-        raise ValueError(f"unsupported .npy format version {version}")
-    return tuple(shape), np.dtype(dtype)
 
 
 def _check_npy_header(target: Path, size: int) -> None:
@@ -113,7 +104,7 @@ def _check_npy_header(target: Path, size: int) -> None:
                 with warnings.catch_warnings():  # a damaged header dict: bad escapes in its literal
                     warnings.simplefilter("ignore", DeprecationWarning)
                     warnings.simplefilter("ignore", SyntaxWarning)
-                    shape, dtype = _read_npy_header(handle)
+                    shape, dtype = read_npy_header(handle)
             except Exception as error:
                 message = str(error).splitlines()[0][:120] if str(error) else type(error).__name__
                 raise DataError(f"{target}: not a readable .npy array ({message})") from None

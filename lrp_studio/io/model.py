@@ -26,6 +26,7 @@ import numpy as np
 
 from lrp_studio.errors import ModelFileError, ParameterError
 from lrp_studio.io.atomic import PathLike, atomic_write, describe_os_error
+from lrp_studio.io.npy_header import read_npy_header
 from lrp_studio.nn.layers import LAYER_KEYS, MAX_LAYER_PARAMETERS
 from lrp_studio.nn.network import Network
 
@@ -102,19 +103,6 @@ def model_arrays(net: Network) -> dict[str, np.ndarray]:
 
 
 # --------------------------------------------------------------------------------------- loading
-def _read_header(handle: BinaryIO) -> tuple[tuple[int, ...], np.dtype]:
-    """Shape and dtype from a ``.npy`` header without reading (or allocating for) the data."""
-    version = np.lib.format.read_magic(handle)
-    if version == (1, 0):
-        shape, _, dtype = np.lib.format.read_array_header_1_0(handle)
-    elif version == (2, 0):
-        shape, _, dtype = np.lib.format.read_array_header_2_0(handle)
-    else:
-        reader = getattr(np.lib.format, "_read_array_header", None)
-        if reader is None:
-            raise ValueError(f"unsupported .npy format version {version}")
-        shape, _, dtype = reader(handle, version)
-    return tuple(int(v) for v in shape), np.dtype(dtype)
 
 
 def _member_headers(npz: Any) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
@@ -131,7 +119,7 @@ def _member_headers(npz: Any) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
             warnings.simplefilter("ignore", DeprecationWarning)
             warnings.simplefilter("ignore", SyntaxWarning)
             try:
-                headers[key] = _read_header(handle)
+                headers[key] = read_npy_header(handle)
             except Exception as error:
                 raise _Refused(f"entry {_short(key)} is not a valid NumPy array ({_short(str(error))})") from None
         if headers[key][1].hasobject:

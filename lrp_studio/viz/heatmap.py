@@ -8,13 +8,14 @@ colour map's centre.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from lrp_studio.backend import to_numpy
 from lrp_studio.errors import DataError, ParameterError
+from lrp_studio.io.atomic import atomic_write
 from lrp_studio.viz.colormaps import get_colormap, lut_indices
 
 __all__ = [
@@ -29,11 +30,7 @@ __all__ = [
 ]
 
 
-def as_numpy(array: object) -> np.ndarray:
-    """Return ``array`` as a NumPy array; device arrays (with ``.get()``) are copied to host."""
-    if not isinstance(array, np.ndarray) and hasattr(array, "get") and hasattr(array, "shape"):
-        array = array.get()
-    return np.asarray(array)
+as_numpy = to_numpy  # device arrays (CuPy) are copied to the host
 
 
 def relevance_to_2d(relevance: np.ndarray) -> np.ndarray:
@@ -254,23 +251,10 @@ def save_png(path: str | os.PathLike[str], image: np.ndarray) -> Path:
         raise ParameterError(
             f"PNG needs uint8 (H, W), (H, W, 3) or (H, W, 4), got {image.dtype} {image.shape}"
         )
-    directory = path.parent if str(path.parent) else Path(".")
     try:
-        handle = tempfile.NamedTemporaryFile(
-            dir=directory, prefix=f".{path.name}.", suffix=".tmp", delete=False
-        )
+        atomic_write(path, lambda temp: Image.fromarray(np.ascontiguousarray(image)).save(temp, format="PNG"))
     except OSError as exc:
         raise DataError(f"{path.name}: cannot write PNG: {exc.strerror or exc}") from exc
-    try:
-        with handle:
-            Image.fromarray(np.ascontiguousarray(image)).save(handle, format="PNG")
-        os.replace(handle.name, path)
-    except OSError as exc:
-        Path(handle.name).unlink(missing_ok=True)
-        raise DataError(f"{path.name}: cannot write PNG: {exc.strerror or exc}") from exc
-    except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
-        raise
     return path
 
 
