@@ -21,6 +21,10 @@ from lrp_studio.gui.graph_items import Column, GraphLayout, aggregate_messages, 
 from lrp_studio.viz.colormaps import get_colormap, lut_indices
 from lrp_studio.viz.graph_layout import bin_edges_by_sign_and_magnitude, top_k_edges
 
+#: Strongest edges drawn per pair of columns (of the top-k per target): painting cost grows with
+#: the line count (DESIGN.md 4: 300 lines ~12 ms, 900 ~37 ms on this machine).
+MAX_EDGES_PER_CONNECTION = 200
+
 __all__ = ["NetworkView", "COLOR_MODES", "SCALE_MODES"]
 
 COLOR_MODES = ("activation", "relevance")
@@ -668,6 +672,9 @@ class NetworkView(QtWidgets.QWidget):
                 if messages is None:
                     continue
                 src, dst, values = top_k_edges(messages, self._top_k, drop_zero=True)
+                if len(values) > MAX_EDGES_PER_CONNECTION:  # a few hundred lines: DESIGN.md 4 budget
+                    keep = np.argpartition(-np.abs(values), MAX_EDGES_PER_CONNECTION)[:MAX_EDGES_PER_CONNECTION]
+                    src, dst, values = src[keep], dst[keep], values[keep]
                 self._edges.append((conn.layer_index, src, dst, values))
                 selected.append((conn, src, dst, values))
             shared = max((float(np.max(np.abs(v), initial=0.0)) for *_, v in selected), default=0.0)
