@@ -20,8 +20,9 @@ from typing import Any, Callable
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import QComboBox, QFrame, QHBoxLayout, QLabel, QScrollArea, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
+from lrp_studio.gui.scrolling import scrolled
 from lrp_studio.gui.heatmap_widget import as_image
 from lrp_studio.gui.state import AppState, default_params, explain_kwargs
 from lrp_studio.lrp import METHODS, explain
@@ -453,11 +454,7 @@ class CompareView(QWidget):
 def install_compare_dock(window: Any) -> CompareView:
     """Add the "Compare methods" dock, tabbed behind the conservation plot."""
     view = CompareView(window.state, window.worker)
-    scroll = QScrollArea()  # the views' own minimum width must not widen the window while all docks show
-    scroll.setObjectName("compareScroll")
-    scroll.setWidget(view)
-    scroll.setWidgetResizable(True)
-    scroll.setFrameShape(QFrame.Shape.NoFrame)
+    scroll = scrolled(view, "compareScroll")
     dock = window._dock("compare", "Compare methods", scroll, Qt.DockWidgetArea.BottomDockWidgetArea,
                         "The current sample explained by every method; click a cell to use that method.")
     dock.visibilityChanged.connect(view.set_shown)

@@ -16,10 +16,11 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QObject, QSize, Qt, Signal
 from PySide6.QtWidgets import (
-    QFrame, QListView, QScrollArea, QSizePolicy, QButtonGroup, QComboBox, QGridLayout, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QProgressBar,
+    QListView, QSizePolicy, QButtonGroup, QComboBox, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QProgressBar,
     QPushButton, QRadioButton, QSpinBox, QVBoxLayout, QWidget,
 )
 
+from lrp_studio.gui.scrolling import scrolled
 from lrp_studio.errors import LRPStudioError
 from lrp_studio.gui.heatmap_widget import style_plot
 from lrp_studio.gui.state import AppState, default_params, explain_kwargs
@@ -349,11 +350,7 @@ def install_faithfulness_dock(window: Any) -> FaithfulnessView:
     from lrp_studio.gui.dock_tabs import tabify_when_shown
 
     view = FaithfulnessView(window.state)
-    scroll = QScrollArea()  # the views' own minimum width must not widen the window while all docks show
-    scroll.setObjectName("faithfulnessScroll")
-    scroll.setWidget(view)
-    scroll.setWidgetResizable(True)
-    scroll.setFrameShape(QFrame.Shape.NoFrame)
+    scroll = scrolled(view, "faithfulnessScroll")
     dock = window._dock("faithfulness", "Faithfulness", scroll, Qt.DockWidgetArea.BottomDockWidgetArea,
                         "Region perturbation: MoRF curves and AOPC of the chosen methods.")
     front = window.docks.get("conservation")

@@ -10,7 +10,7 @@ import numpy as np
 from PySide6.QtCore import QByteArray, QSettings, QSize, Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
-    QApplication, QDockWidget, QFrame, QLabel, QMainWindow, QMessageBox, QScrollArea, QTextBrowser, QWidget,
+    QApplication, QDockWidget, QLabel, QMainWindow, QMessageBox, QScrollArea, QTextBrowser, QWidget,
 )
 
 from lrp_studio import backend
@@ -33,6 +33,7 @@ from lrp_studio.gui.neuron_perturbation import install_neuron_perturbation
 from lrp_studio.gui.session import SessionActionsMixin
 from lrp_studio.gui.state import CUSTOM_INDEX, AppState, compute_explanation, method_names
 from lrp_studio.gui.training_panel import TrainingPanel
+from lrp_studio.gui.scrolling import scrolled
 from lrp_studio.gui.workers import ComputeWorker, limit_blas_threads
 from lrp_studio.nn import Network, mlp
 
@@ -163,11 +164,7 @@ class MainWindow(SessionActionsMixin, FileActionsMixin, QMainWindow):
         self.splitDockWidget(samples, method, Qt.Orientation.Vertical)
         heat = self._dock("heatmap", "Input heatmap", self.heatmap, right,
                           "Relevance of every input pixel for the explained class.")
-        inspector_scroll = QScrollArea()
-        inspector_scroll.setObjectName("inspectorScroll")
-        inspector_scroll.setWidget(self.inspector)
-        inspector_scroll.setWidgetResizable(True)
-        inspector_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        inspector_scroll = scrolled(self.inspector, "inspectorScroll")
         inspector = self._dock("inspector", "Neuron inspector", inspector_scroll, right,
                                "The selected neuron: activation, relevance, incoming messages, conditional heatmap.")
         self.splitDockWidget(heat, inspector, Qt.Orientation.Vertical)
@@ -175,11 +172,7 @@ class MainWindow(SessionActionsMixin, FileActionsMixin, QMainWindow):
                             "The network's output; click a bar to explain that class.")
         conservation = self._dock("conservation", "Conservation", self.conservation_plot, bottom,
                                   "Sum of relevance per layer vs the explained logit.")
-        scroll = _ResponsiveScroll()
-        scroll.setObjectName("trainingScroll")
-        scroll.setWidget(self.training_panel)
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll = scrolled(self.training_panel, "trainingScroll", _ResponsiveScroll())
         training = self._dock("training", "Training", scroll, bottom,
                               "Build and train a network; curves update live.")
         training.visibilityChanged.connect(self._training_shown)
