@@ -193,7 +193,9 @@ def max_windows(x: Array, kernel: int, stride: int) -> tuple[Array, Array]:
         xp.maximum(best, candidate, out=best)
     winner = xp.full_like(best, len(slices) - 1, dtype=np.uint8)
     for offset in range(len(slices) - 2, -1, -1):  # backwards, so the first maximal offset is written last
-        xp.copyto(winner, np.uint8(offset), where=slices[offset] == best)
+        # winner > offset here, so this moves it to ``offset`` exactly where the slice holds the maximum
+        # (arithmetic instead of copyto(where=), which is 5-10x slower on strided views)
+        winner -= (slices[offset] == best) * (winner - np.uint8(offset))
     return best, winner
 
 
@@ -201,12 +203,19 @@ def route_to_winners(values: Array, winner: Array, input_shape: tuple[int, ...],
     """Adjoint of :func:`max_windows`: each window's value goes to its winning input (N, C, H, W)."""
     xp = xp_of(values)
     n, c, h, w = input_shape
-    if values.flags.c_contiguous:
+    if winner.flags.c_contiguous:  # the pooled input's memory order
         out = xp.zeros(input_shape, dtype=values.dtype)
     else:  # batch-last memory, as conv outputs have: keep it
         out = xp.zeros((c, h, w, n), dtype=values.dtype).transpose(3, 0, 1, 2)
+    if values.flags.c_contiguous != winner.flags.c_contiguous:  # one copy into the winners' order
+        aligned = xp.empty_like(winner, dtype=values.dtype)  # beats 2k*k passes over mixed layouts
+        aligned[...] = values
+        values = aligned
     ho, wo = values.shape[2:]
-    zero = values.dtype.type(0)
     for offset in range(kernel * kernel):
-        out[_offset_slices(offset // kernel, offset % kernel, stride, ho, wo)] += xp.where(winner == offset, values, zero)
+        target = out[_offset_slices(offset // kernel, offset % kernel, stride, ho, wo)]
+        if stride >= kernel:  # windows do not overlap: every input is written at most once
+            xp.multiply(values, winner == offset, out=target)
+        else:
+            target += values * (winner == offset)
     return out
