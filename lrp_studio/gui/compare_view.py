@@ -338,7 +338,8 @@ class CompareView(QWidget):
         for name, cell in self._cells.items():
             result = cell.result
             if result is None:
-                cell.title.setText(f"{name}<br>\u2026")
+                if cell.title.text != f"{name}<br>\u2026":
+                    cell.title.setText(f"{name}<br>\u2026")
                 continue
             ratio = result.total / result.logit if result.logit else float("nan")
             if name == PERTURBATION:
@@ -352,7 +353,8 @@ class CompareView(QWidget):
                 text += f" &middot; &plusmn;{cell.levels[1]:.2g}"
             if name == active:
                 text = f"<b><span style='color:#c06000'>{text}</span></b>"
-            cell.title.setText(text)
+            if text != cell.title.text:  # a method change alters two titles; each setText re-lays out
+                cell.title.setText(text)
 
     def _arrange(self, columns: int) -> None:
         if columns == self._columns:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import Qt, QSignalBlocker
+from PySide6.QtCore import QSignalBlocker, Qt, QTimer
 from PySide6.QtWidgets import (
     QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHeaderView, QLabel, QSizePolicy, QSpinBox,
     QTableWidget, QTableWidgetItem, QTextBrowser, QVBoxLayout, QWidget,
@@ -34,6 +34,11 @@ def _int(minimum: int, maximum: int) -> QSpinBox:
     box.setRange(minimum, maximum)
     box.setKeyboardTracking(False)
     return box
+
+
+#: The formula pane is re-laid out this long after the last method or parameter change: the graph
+#: and heatmap are painted first, and spinning a parameter does not re-render it at every step.
+HELP_DELAY_MS = 80
 
 
 class ExplanationPanel(QWidget):
@@ -85,6 +90,11 @@ class ExplanationPanel(QWidget):
         rules_layout.addWidget(self.rule_table)
 
         self.help = QTextBrowser()
+        self._shown_html = ""
+        self._help_timer = QTimer(self)  # the formula pane follows the graph and heatmap (see sync)
+        self._help_timer.setSingleShot(True)
+        self._help_timer.setInterval(HELP_DELAY_MS)
+        self._help_timer.timeout.connect(self._show_help)
         self.help.setObjectName("methodHelp")
         self.help.setOpenExternalLinks(False)
 
@@ -174,14 +184,34 @@ class ExplanationPanel(QWidget):
         shown = set(params)
         if method == CUSTOM:  # only the parameters of the rules chosen in the table
             shown = {"bias"} | {p for rule in state.custom_rules.values() for p in RULES[rule].params}
-        for name, widget in self.widgets.items():
-            visible = name in shown
-            self.form.setRowVisible(widget, visible)
-            if visible:
-                self._set_widget(name, params[name])
-        self.form.setRowVisible(self.no_params, not shown)
+        rows = {widget: name in shown for name, widget in self.widgets.items()}
+        rows[self.no_params] = not shown
+        self._set_rows_visible(rows)
+        for name in shown:
+            self._set_widget(name, params[name])
         self.rules_box.setVisible(method == CUSTOM)
-        self.help.setHtml(self._help_html())
+        self._help_timer.start()
+
+    def help_pending(self) -> bool:
+        """True while the formula pane still waits to show the current method."""
+        return self._help_timer.isActive()
+
+    def _show_help(self) -> None:
+        html = self._help_html()
+        if html != self._shown_html:  # setHtml re-lays out and repaints the whole document
+            self._shown_html = html
+            self.help.setHtml(html)
+
+    def _set_rows_visible(self, rows: dict[QWidget, bool]) -> None:
+        """Show or hide form rows; the box is hidden meanwhile so the layout is redone once, not per row."""
+        changed = {widget: visible for widget, visible in rows.items() if self.form.isRowVisible(widget) != visible}
+        if not changed:
+            return
+        box_hidden = self.params_box.isHidden()  # hidden by us, not by a closed dock
+        self.params_box.setVisible(False)  # showing a row in a shown box costs a layout pass (~1 ms) each
+        for widget, visible in changed.items():
+            self.form.setRowVisible(widget, visible)
+        self.params_box.setVisible(not box_hidden)
 
     def _help_html(self) -> str:
         net = self.state.net

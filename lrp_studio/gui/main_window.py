@@ -348,7 +348,7 @@ class MainWindow(SessionActionsMixin, FileActionsMixin, QMainWindow):
 
     def is_busy(self) -> bool:
         return (self._explain_request is not None or self._predict_request is not None or not self.worker.is_idle()
-                or self._settle_timer.isActive())
+                or self._settle_timer.isActive() or self.explanation_panel.help_pending())
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """Process events until no computation is pending (tests, screenshots); False on timeout."""
