@@ -91,6 +91,8 @@ class HeatmapView(QWidget):
         self.colorbar = pg.ColorBarItem(values=(-1.0, 1.0), colorMap=pg_colormap("bwr"), interactive=False,
                                         width=14, label="relevance", colorMapMenu=False)
         style_plot(self.colorbar)
+        self._colorbar_ticks: list[tuple[float, str]] = []
+        self._label_colorbar(1.0)
         self.canvas.addItem(self.colorbar, row=0, col=2)
         self.canvas.ci.layout.setColumnStretchFactor(0, 2)
         self.canvas.ci.layout.setColumnStretchFactor(1, 3)
@@ -139,7 +141,7 @@ class HeatmapView(QWidget):
             rgba = overlay(rgba, input2d, alpha=0.65, input_range=self.state.dataset.input_range)
         self.rgba = rgba
         self.heat_item.setImage(rgba, autoLevels=False, levels=(0, 255))
-        self.colorbar.setLevels(values=(-self.vmax, self.vmax))
+        self._label_colorbar(self.vmax)
         self._set_input_image(input2d)
         target = int(exp.targets[0])
         classes = self.state.net.classes
@@ -155,6 +157,18 @@ class HeatmapView(QWidget):
         self.n_updates += 1
 
     # ------------------------------------------------------------------ internals
+    def _label_colorbar(self, vmax: float) -> None:
+        """Label the bar's fixed (-1, 1) range with -vmax .. vmax.
+
+        The bar keeps one range and only its five tick labels change: a new range would make
+        pyqtgraph re-derive the ticks of both bar axes on every explanation (~3 ms a repaint).
+        """
+        ticks = [(-1.0, f"{-vmax:.3g}"), (-0.5, f"{-vmax / 2:.3g}"), (0.0, "0"), (0.5, f"{vmax / 2:.3g}"),
+                 (1.0, f"{vmax:.3g}")]
+        if ticks != self._colorbar_ticks:
+            self._colorbar_ticks = ticks
+            self.colorbar.axis.setTicks([ticks])
+
     def _warning(self, exp: object) -> str:
         """A note when the picture is uniform by construction (flat rule on a dense first layer)."""
         net = self.state.net
