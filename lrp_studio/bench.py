@@ -71,7 +71,7 @@ def _torch_model(net: Network) -> Any:
     return model
 
 
-def _torch_times(model: Any, x: np.ndarray, y: np.ndarray, xs: dict[int, np.ndarray], repeats: int) -> dict[str, float]:
+def _torch_times(model: Any, xs: dict[int, np.ndarray], repeats: int) -> dict[str, float]:
     import torch
 
     results: dict[str, float] = {}
@@ -86,6 +86,53 @@ def _torch_times(model: Any, x: np.ndarray, y: np.ndarray, xs: dict[int, np.ndar
             out[torch.arange(batch), out.argmax(1)].sum().backward()
 
         results[f"gradient b{batch}"] = median_time(grad, repeats)
+    return results
+
+
+def _our_times(net: Network, xs: dict[int, np.ndarray], repeats: int) -> dict[str, float]:
+    results: dict[str, float] = {}
+    for batch, xb in xs.items():
+        prepared = net.prepare_input(xb)
+        targets = get_xp().asarray(np.zeros(batch, dtype=np.int64))
+        results[f"forward b{batch}"] = median_time(lambda: net.forward(prepared), repeats)
+        results[f"gradient b{batch}"] = median_time(lambda: gradient(net, prepared, targets), repeats)
+        for method in LRP_BENCH_METHODS:
+            results[f"lrp {method} b{batch}"] = median_time(lambda: explain(net, prepared, method=method), repeats)
+    return results
+
+
+def _epoch_times(net: Network, model: Any, x: np.ndarray, y: np.ndarray, per_block: int) -> tuple[float, float | None]:
+    """Median seconds of one training epoch (batch 64, SGD), ours and PyTorch's (None without torch).
+
+    Each framework runs in blocks (one untimed warm-up epoch, then timed epochs) and the blocks
+    alternate twice, ours first: both see the same drift of a shared machine, and neither is timed
+    right after the other released the cores (PyTorch's epoch measured 1.5-2x slower when the two
+    alternated epoch by epoch).
+    """
+    copy = net.copy()
+
+    def ours() -> None:
+        for _ in train(copy, x, y, 1, 64, 0.01, "sgd"):
+            pass
+
+    runs = [(ours, [])]
+    if model is not None:
+        runs.append((_torch_epoch(model, x, y), []))
+    for _ in range(2):
+        for epoch, times in runs:
+            epoch()  # warm-up
+            for _ in range(per_block):
+                start = time.perf_counter()
+                epoch()
+                times.append(time.perf_counter() - start)
+    medians = [float(np.median(times)) for _, times in runs]
+    return medians[0], (medians[1] if len(medians) > 1 else None)
+
+
+def _torch_epoch(model: Any, x: np.ndarray, y: np.ndarray) -> Callable[[], None]:
+    """One PyTorch training epoch over (x, y), batch 64, SGD lr 0.01, shuffled."""
+    import torch
+
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
     tx, ty = torch.from_numpy(x), torch.from_numpy(y)
 
@@ -97,23 +144,7 @@ def _torch_times(model: Any, x: np.ndarray, y: np.ndarray, xs: dict[int, np.ndar
             torch.nn.functional.cross_entropy(model(tx[idx]), ty[idx]).backward()
             opt.step()
 
-    results["train epoch"] = median_time(epoch, max(1, repeats // 10), warmup=1)
-    return results
-
-
-def _our_times(net: Network, x: np.ndarray, y: np.ndarray, xs: dict[int, np.ndarray], repeats: int) -> dict[str, float]:
-    results: dict[str, float] = {}
-    for batch, xb in xs.items():
-        prepared = net.prepare_input(xb)
-        targets = get_xp().asarray(np.zeros(batch, dtype=np.int64))
-        results[f"forward b{batch}"] = median_time(lambda: net.forward(prepared), repeats)
-        results[f"gradient b{batch}"] = median_time(lambda: gradient(net, prepared, targets), repeats)
-        for method in LRP_BENCH_METHODS:
-            results[f"lrp {method} b{batch}"] = median_time(lambda: explain(net, prepared, method=method), repeats)
-    copy = net.copy()
-    results["train epoch"] = median_time(lambda: sum(1 for _ in train(copy, x, y, 1, 64, 0.01, "sgd")),
-                                         max(1, repeats // 10), warmup=1)
-    return results
+    return epoch
 
 
 def scaling(repeats: int = 5, method: str = "epsilon-plus-flat") -> dict[str, Any]:
@@ -170,11 +201,16 @@ def run_bench(quick: bool = False, json_path: str | None = None, with_scaling: b
     repeats = 10 if quick else 50
     xs = {1: x[:1].copy(), 256: x[:256].copy()}
     report: dict[str, Any] = {"backend": describe(), "results": {}}
-    print(f"backend: {describe()}; medians of {repeats} runs (training: {max(1, repeats // 10)} epochs)")
+    per_block = 3 if not quick else 1
+    print(f"backend: {describe()}; medians of {repeats} runs (training: 2 alternating blocks of {per_block} "
+          "epochs per framework, after a warm-up epoch each)")
     for name, net in _networks().items():
-        ours = _our_times(net, x, y, xs, repeats)
+        ours = _our_times(net, xs, repeats)
         model = _torch_model(net)
-        theirs = _torch_times(model, x, y, xs, repeats) if model is not None else {}
+        theirs = _torch_times(model, xs, repeats) if model is not None else {}
+        ours["train epoch"], torch_epoch = _epoch_times(net, model, x, y, per_block)
+        if torch_epoch is not None:
+            theirs["train epoch"] = torch_epoch
         report["results"][name] = {"ours": ours, "torch": theirs}
         _print_table(name, ours, theirs)
     if with_scaling:

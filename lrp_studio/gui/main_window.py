@@ -289,6 +289,7 @@ class MainWindow(SessionActionsMixin, FileActionsMixin, QMainWindow):
         for signal in (state.sampleChanged, state.methodChanged, state.targetChanged, state.weightsChanged):
             signal.connect(self.request_explanation)
         state.weightsChanged.connect(self.request_predictions)
+        state.weightsChanged.connect(self._update_title)  # "trained in the app" once training updates the weights
         state.modelChanged.connect(self._model_changed)
         state.datasetChanged.connect(self._dataset_changed)
         state.explanationChanged.connect(self._explanation_changed)

@@ -83,6 +83,8 @@ def test_training_updates_curves_while_the_event_loop_answers(qtbot, window):
     assert any(not np.array_equal(before[k], after[k]) for k in before)
     assert window.wait_idle(10)
     assert window.heatmap.n_updates > explained_before
+    # title and status bar name the model as trained, not as the model the run started from
+    assert "trained in the app" in window.model_label.text() and "trained in the app" in window.windowTitle()
 
 
 def test_pause_resume_and_stop(qtbot, window):
