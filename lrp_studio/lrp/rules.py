@@ -289,12 +289,15 @@ class ZBox(Rule):
         return ctx.layer.unfold(xp.ascontiguousarray(full))
 
     def terms(self, ctx: LayerContext, relevance: Array) -> list[Term]:
-        low, high = self._bound_cols(ctx, self.low), self._bound_cols(ctx, self.high)
         w = ctx.weight
-        w_pos, w_neg = _pos(w), _neg(w)
-        z = ctx.out(ctx.cols, w) - ctx.out(low, w_pos) - ctx.out(high, w_neg)
+        bounds = [(bound, split) for bound, split in ((self.low, _pos), (self.high, _neg))
+                  if np.any(np.asarray(bound))]  # a bound of exactly 0 adds exactly 0: skip its products
+        bound_terms = [(self._bound_cols(ctx, bound), split(w)) for bound, split in bounds]
+        z = ctx.out(ctx.cols, w)
+        for cols, weight in bound_terms:
+            z = z - ctx.out(cols, weight)
         s = relevance / stabilize(z)
-        return [Term(1.0, ctx.cols, w, s), Term(-1.0, low, w_pos, s), Term(-1.0, high, w_neg, s)]
+        return [Term(1.0, ctx.cols, w, s)] + [Term(-1.0, cols, weight, s) for cols, weight in bound_terms]
 
 
 RULES: dict[str, type[Rule]] = {

@@ -426,6 +426,8 @@ RULE_CASES = [
     ("wsquare", "wsquare", {}),
     ("flat", "flat", {}),
     ("zbox-scalar", "zbox", {"low": -0.7, "high": 1.3}),
+    ("zbox-low0", "zbox", {"low": 0.0, "high": 1.0}),  # the code skips the zero bound's products
+    ("zbox-high0", "zbox", {"low": -1.0, "high": 0.0}),
     ("zbox-per-unit", "zbox", {"per_unit": True}),
 ]
 
