@@ -3,7 +3,7 @@
 Rendering follows the budget of DESIGN.md 4: the input is one image, conv layers are columns of
 feature-map thumbnails, dense layers are one ``ScatterPlotItem`` per column whose brushes come
 from a table of 256 pre-built ``QBrush`` objects, and edges are the top-k relevance messages
-per target neuron drawn as 16 ``PlotCurveItem(connect='pairs')`` items (sign x 8 magnitude
+per target neuron drawn as 16 ``PlotCurveItem(connect='pairs')`` items (:class:`EdgeCurve`, fixed bounds) (sign x 8 magnitude
 bins). Selecting a neuron draws only its fan-in / fan-out on an overlay.
 """
 
@@ -17,6 +17,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from PySide6.QtCore import Qt, Signal
 
 from lrp_studio.errors import ParameterError
+from lrp_studio.gui.edge_curve import EdgeCurve
 from lrp_studio.gui.graph_items import Column, GraphLayout, aggregate_messages, build_layout
 from lrp_studio.viz.colormaps import get_colormap, lut_indices
 from lrp_studio.viz.graph_layout import bin_edges_by_sign_and_magnitude, top_k_edges
@@ -393,18 +394,18 @@ class NetworkView(QtWidgets.QWidget):
     def _new_overlay_items(self) -> None:
         self._edge_curves = []
         for pen in self._pens:
-            curve = pg.PlotCurveItem(connect="pairs", pen=pen, antialias=False)
+            curve = EdgeCurve(pen, antialias=False)
             curve.setZValue(Z_EDGES)
             self._edge_curves.append(curve)
         self._overlay_curves = []
         for rgb in (NEGATIVE_RGB, POSITIVE_RGB):
-            curve = pg.PlotCurveItem(connect="pairs", pen=pg.mkPen(color=rgb, width=2.6), antialias=True)
+            curve = EdgeCurve(pg.mkPen(color=rgb, width=2.6), antialias=True)
             curve.setZValue(Z_OVERLAY)
             self._overlay_curves.append(curve)
         self._ring = pg.ScatterPlotItem(pxMode=True, symbol="o", brush=None,
                                         pen=pg.mkPen("#111111", width=2.0))
         self._ring.setZValue(Z_RING)
-        self._rect = pg.PlotCurveItem(connect="pairs", pen=pg.mkPen("#111111", width=2.5))
+        self._rect = EdgeCurve(pg.mkPen("#111111", width=2.5))
         self._rect.setZValue(Z_RING)
 
     def _build_items(self) -> None:
@@ -430,6 +431,8 @@ class NetworkView(QtWidgets.QWidget):
         right = layout.width + (150.0 if self._class_labels else 40.0)
         left = layout.columns[0].x - layout.columns[0].width / 2 - 70.0
         self._bounds = QtCore.QRectF(left, header_y - 150.0, right - left, layout.height + 170.0 - header_y)
+        for curve in self._edge_curves + self._overlay_curves + [self._rect]:
+            curve.set_extent(self._bounds)
         self.reset_zoom()
         self._update_overlay()
 

@@ -351,3 +351,21 @@ def test_flat_input_network(make_view, qtbot):
     assert not np.allclose(np.array(view.view_box().viewRange()), fitted)
     view.reset_zoom()
     np.testing.assert_allclose(np.array(view.view_box().viewRange()), fitted, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("net_name", ["small_mlp", "small_cnn"])
+def test_edge_and_overlay_segments_lie_inside_their_fixed_bounds(request, make_view, samples, net_name):
+    # the edge curves report the graph's extent instead of their data's bounds (pyqtgraph's is
+    # slow); Qt culls and repaints by that rectangle, so every segment must lie inside it
+    net = request.getfixturevalue(net_name)
+    view = make_view(net, _explain(net, samples[:1]))
+    view.set_top_k(5)
+    last = view.columns()[-1]
+    view.select(last.stage, int(np.argmax(np.abs(view._exp.layers[-1].relevance[0]))))
+    curves = [c for c in view.edge_curves() + view._overlay_curves if c.xData is not None and len(c.xData)]
+    assert len(curves) >= 3
+    for curve in curves:
+        rect = curve.boundingRect()
+        assert rect.width() > 0 and rect.height() > 0
+        assert rect.left() <= curve.xData.min() and curve.xData.max() <= rect.right()
+        assert rect.top() <= curve.yData.min() and curve.yData.max() <= rect.bottom()
