@@ -4,7 +4,8 @@ Rendering follows the budget of DESIGN.md 4: the input is one image, conv layers
 feature-map thumbnails, dense layers are one ``ScatterPlotItem`` per column whose brushes come
 from a table of 256 pre-built ``QBrush`` objects, and edges are the top-k relevance messages
 per target neuron drawn as 16 ``PlotCurveItem(connect='pairs')`` items (sign x 8 magnitude
-bins; :class:`EdgeCurve`, whose bounds are the graph's extent). Selecting a neuron draws only its fan-in / fan-out on an overlay.
+bins; :class:`EdgeCurve`, whose bounds are the graph's extent). Selecting a neuron draws only
+its fan-in / fan-out on an overlay.
 """
 
 from __future__ import annotations
