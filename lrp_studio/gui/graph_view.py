@@ -429,7 +429,8 @@ class NetworkView(QtWidgets.QWidget):
                 self._build_image(column)
             self._add_header(column, header_y)
         self._build_class_labels(layout.columns[-1])
-        right = layout.width + (170.0 if self._class_labels else 40.0)  # room for "9   -12.34  ◀" in pixels
+        # class labels are sized in pixels ("9   -12.34  ◀", ~110 px): leave room in proportion to the width
+        right = layout.width + (170.0 + 0.1 * layout.width if self._class_labels else 40.0)
         left = layout.columns[0].x - layout.columns[0].width / 2 - 70.0
         self._bounds = QtCore.QRectF(left, header_y - 150.0, right - left, layout.height + 170.0 - header_y)
         for curve in self._edge_curves + self._overlay_curves + [self._rect]:
