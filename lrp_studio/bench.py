@@ -202,8 +202,9 @@ def run_bench(quick: bool = False, json_path: str | None = None, with_scaling: b
     xs = {1: x[:1].copy(), 256: x[:256].copy()}
     report: dict[str, Any] = {"backend": describe(), "results": {}}
     per_block = 3 if not quick else 1
-    print(f"backend: {describe()}; medians of {repeats} runs (training: 2 alternating blocks of {per_block} "
-          "epochs per framework, after a warm-up epoch each)")
+    epochs = f"{per_block} epoch{'s' if per_block > 1 else ''}"
+    print(f"backend: {describe()}; medians of {repeats} runs (training: 2 alternating blocks of {epochs} "
+          "per framework, after a warm-up epoch each)")
     for name, net in _networks().items():
         ours = _our_times(net, xs, repeats)
         model = _torch_model(net)
