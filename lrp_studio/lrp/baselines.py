@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
 from lrp_studio.backend import xp_of
 from lrp_studio.errors import ParameterError
+from lrp_studio.lrp.params import NOISE, PATCH, SAMPLES, SEED, STEPS, Param, check_params
 from lrp_studio.nn.network import Network
 
 Array = Any
@@ -91,10 +93,63 @@ def _occlusion_masks(sample_shape: tuple[int, ...], patch: int, xp: Any) -> Arra
     return xp.asarray(np.broadcast_to(masks[:, None], (n_cells,) + tuple(sample_shape)).copy())
 
 
-BASELINES = {
-    "gradient": gradient,
-    "gradient-x-input": gradient_x_input,
-    "integrated-gradients": integrated_gradients,
-    "smoothgrad": smoothgrad,
-    "occlusion": occlusion,
+@dataclass(frozen=True)
+class Baseline:
+    """A non-LRP attribution method: its function, declared parameters and formula.
+
+    Attributes
+    ----------
+    name : str
+    function : callable ``(net, x, targets, **params) -> relevance`` shaped like ``x``
+    params : tuple of Param
+    title, formula, about : str
+        Display title, formula and explanation (HTML) for the formula pane.
+    needs_input_range : bool
+        Whether ``function`` takes the model's ``input_range`` keyword (SmoothGrad's noise scale).
+    """
+
+    name: str
+    function: Callable[..., Array]
+    params: tuple[Param, ...] = ()
+    title: str = ""
+    formula: str = ""
+    about: str = ""
+    needs_input_range: bool = False
+
+    def __call__(self, net: Network, x: Array, targets: Array, params: Mapping[str, Any]) -> Array:
+        """Relevance (N, ...) for validated ``params`` (see :meth:`check`)."""
+        kwargs = dict(params)
+        if self.needs_input_range:
+            kwargs["input_range"] = net.input_range
+        return self.function(net, x, targets, **kwargs)
+
+    def check(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Validated parameters; raises ParameterError for unknown or out-of-range ones."""
+        return check_params(self.name, self.params, params)
+
+
+BASELINES: dict[str, Baseline] = {
+    b.name: b
+    for b in (
+        Baseline("gradient", gradient, (), "Gradient (saliency)",
+                 "R<sub>i</sub> = &part;f<sub>c</sub>(x) / &part;x<sub>i</sub>",
+                 "How sensitive the logit is to each input; says nothing about the input's own value."),
+        Baseline("gradient-x-input", gradient_x_input, (), "Gradient &times; input",
+                 "R<sub>i</sub> = x<sub>i</sub> &middot; &part;f<sub>c</sub>/&part;x<sub>i</sub>",
+                 "Equals LRP-0 on ReLU networks without bias; noisy for deep networks."),
+        Baseline("integrated-gradients", integrated_gradients, (STEPS,), "Integrated gradients",
+                 "R<sub>i</sub> = x<sub>i</sub> &middot; (1/m) &sum;<sub>s=1..m</sub> &part;f<sub>c</sub>(s/m &middot; x)"
+                 "/&part;x<sub>i</sub>",
+                 "Averages gradients along the straight path from a zero image; sums to f(x) &minus; f(0) "
+                 "as the number of steps m grows (Sundararajan et al. 2017)."),
+        Baseline("smoothgrad", smoothgrad, (SAMPLES, NOISE, SEED), "SmoothGrad",
+                 "R = mean over n noisy copies of &part;f<sub>c</sub>(x + &eta;)/&part;x, "
+                 "&eta; ~ N(0, (noise&middot;range)<sup>2</sup>)",
+                 "Averaging gradients of noisy copies removes their high-frequency noise (Smilkov et al. 2017).",
+                 needs_input_range=True),
+        Baseline("occlusion", occlusion, (PATCH,), "Occlusion",
+                 "R<sub>patch</sub> = f<sub>c</sub>(x) &minus; f<sub>c</sub>(x with patch := mean)",
+                 "Replaces one patch (or one feature of a flat input) by the sample's mean and measures how much "
+                 "the logit drops &mdash; the perturbation check of the notes. Slow: one forward pass per patch."),
+    )
 }

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from lrp_studio.errors import ParameterError
-from lrp_studio.lrp.rules import RULES, Rule, make_rule
+from lrp_studio.lrp.params import EPSILON, GAMMA, HIGH, LOW, Param, check_params, merge_params
+from lrp_studio.lrp.rules import RULES, Epsilon, Rule
 from lrp_studio.nn.layers import Conv2d
 
 BY_TYPE = "by type"
@@ -19,25 +20,55 @@ BY_TYPE = "by type"
 
 @dataclass(frozen=True)
 class RuleChoice:
-    """A rule name with its fixed parameters (user parameters fill in the rest)."""
+    """A rule name with the parameters the composite fixes (the user cannot change those).
+
+    Attributes
+    ----------
+    name : str
+        A key of :data:`lrp_studio.lrp.rules.RULES`.
+    fixed : tuple of (name, value)
+        E.g. ``(("alpha", 2.0), ("beta", 1.0))`` for epsilon-alpha2-beta1's conv layers.
+    """
 
     name: str
     fixed: tuple[tuple[str, Any], ...] = ()
 
     def build(self, params: Mapping[str, Any]) -> Rule:
-        merged = {**dict(self.fixed), **{k: v for k, v in params.items() if v is not None}}
-        return make_rule(self.name, **merged)
+        """The rule from the composite's (validated) ``params``; fixed values always win."""
+        return RULES[self.name].from_params({**params, **dict(self.fixed)})
+
+    def describe(self) -> str:
+        values = ", ".join(f"{v:g}" for _, v in self.fixed)
+        return f"{self.name}({values})" if values else self.name
 
 
 @dataclass(frozen=True)
 class Composite:
-    """Rules for the first layer, other conv layers and other dense layers."""
+    """Rules for the first dense/conv layer, the other conv layers and the other dense layers.
+
+    Attributes
+    ----------
+    name : str
+    first : RuleChoice or ``"by type"``
+        ``"by type"``: the first layer gets the rule of its type (``conv`` or ``dense``).
+    conv, dense : RuleChoice
+    params : tuple of Param
+        The parameters a user may set, with the composite's defaults (e.g. epsilon 1e-6 on dense
+        layers). Everything else is fixed by the composite's name.
+    about : str
+        One line (HTML) for the formula pane.
+    """
 
     name: str
     first: RuleChoice | str
     conv: RuleChoice
     dense: RuleChoice
-    description: str = ""
+    params: tuple[Param, ...] = ()
+    about: str = ""
+
+    @property
+    def title(self) -> str:
+        return f"Composite {self.name}"
 
     def choices(self, net: Any) -> dict[int, RuleChoice]:
         """Layer index -> rule choice for every dense/conv layer of ``net``."""
@@ -48,35 +79,65 @@ class Composite:
         return mapping
 
     def rules(self, net: Any, params: Mapping[str, Any]) -> dict[int, Rule]:
-        """Layer index -> rule object; user ``params`` (epsilon, gamma, low, high...) override defaults."""
-        return {index: choice.build(params) for index, choice in self.choices(net).items()}
+        """Layer index -> rule object.
+
+        Raises
+        ------
+        ParameterError
+            For a parameter the composite does not take (its fixed ones included) or a bad value.
+        """
+        values = {p.name: p.default for p in self.params if p.default is not None}
+        values.update(check_params(self.name, self.params, params))
+        return {index: choice.build(values) for index, choice in self.choices(net).items()}
 
 
-EPS_SMALL = RuleChoice("epsilon", (("epsilon", 1e-6),))
+EPSILON_RULE = RuleChoice("epsilon")
 ZPLUS = RuleChoice("zplus")
 ZBOX = RuleChoice("zbox")
+#: Composites use a tiny epsilon on dense layers (Zennit's EpsilonPlus default).
+SMALL_EPSILON = EPSILON.with_default(1e-6)
 
 COMPOSITES: dict[str, Composite] = {
     c.name: c
     for c in (
-        Composite("epsilon-plus", BY_TYPE, ZPLUS, EPS_SMALL, "zplus on conv layers, epsilon (1e-6) on dense layers"),
-        Composite("epsilon-plus-flat", RuleChoice("flat"), ZPLUS, EPS_SMALL,
-                  "flat on the first layer, zplus on conv, epsilon (1e-6) on dense"),
-        Composite("epsilon-alpha2-beta1", BY_TYPE, RuleChoice("alphabeta", (("alpha", 2.0), ("beta", 1.0))), EPS_SMALL,
-                  "alpha2-beta1 on conv layers, epsilon (1e-6) on dense layers"),
-        Composite("epsilon-gamma-box", ZBOX, RuleChoice("gamma", (("gamma", 0.25),)), EPS_SMALL,
-                  "zbox on the first layer, gamma (0.25) on conv, epsilon (1e-6) on dense"),
-        Composite("deep-taylor", ZBOX, ZPLUS, ZPLUS, "zbox on the first layer, zplus everywhere else"),
+        Composite("epsilon-plus", BY_TYPE, ZPLUS, EPSILON_RULE, (SMALL_EPSILON,),
+                  "first layer by its type; conv layers: z<sup>+</sup>; dense layers: &epsilon; (1e-6)."),
+        Composite("epsilon-plus-flat", RuleChoice("flat"), ZPLUS, EPSILON_RULE, (SMALL_EPSILON,),
+                  "first layer: flat; other conv layers: z<sup>+</sup>; dense layers: &epsilon; (1e-6). "
+                  "A good default for images."),
+        Composite("epsilon-alpha2-beta1", BY_TYPE, RuleChoice("alphabeta", (("alpha", 2.0), ("beta", 1.0))),
+                  EPSILON_RULE, (SMALL_EPSILON,),
+                  "first layer by its type; conv layers: &alpha;2&beta;1 (fixed); dense layers: &epsilon; (1e-6)."),
+        Composite("epsilon-gamma-box", ZBOX, RuleChoice("gamma"), EPSILON_RULE, (SMALL_EPSILON, GAMMA, LOW, HIGH),
+                  "first layer: z<sup>B</sup>(low, high); conv layers: &gamma; (0.25); dense layers: &epsilon; (1e-6)."),
+        Composite("deep-taylor", ZBOX, ZPLUS, ZPLUS, (LOW, HIGH),
+                  "first layer: z<sup>B</sup>(low, high); every other layer: z<sup>+</sup>."),
     )
 }
+
+
+def custom_params(mapping: Mapping[Any, Any]) -> tuple[Param, ...]:
+    """Parameters a custom composite takes: those of its named rules, plus epsilon (the default rule)."""
+    names = [value for value in mapping.values() if not isinstance(value, Rule)]
+    unknown = [str(n) for n in names if str(n) not in RULES]
+    if unknown:
+        raise ParameterError(f"unknown rule {unknown[0]!r} in custom composite; choose one of {', '.join(RULES)}")
+    return merge_params([RULES[str(n)].params for n in names] + [Epsilon.params])
 
 
 def custom_rules(net: Any, mapping: Mapping[Any, Any], params: Mapping[str, Any]) -> dict[int, Rule]:
     """Rules of a custom composite: ``{layer index: rule name or Rule}`` for every dense/conv layer.
 
     Dense/conv layers missing from the mapping get ``epsilon`` with the user's (or default) epsilon.
+
+    Raises
+    ------
+    ParameterError
+        For a key that is not a dense/conv layer index, an unknown rule, or a parameter that none
+        of the named rules takes.
     """
     linear = set(net.linear_indices)
+    values = check_params("custom", custom_params(mapping), params)
     result: dict[int, Rule] = {}
     for key, value in mapping.items():
         try:
@@ -85,15 +146,10 @@ def custom_rules(net: Any, mapping: Mapping[Any, Any], params: Mapping[str, Any]
             raise ParameterError(f"custom composite keys must be layer indices, got {key!r}") from None
         if index not in linear:
             raise ParameterError(f"layer {index} is not a dense or conv layer (those are {sorted(linear)})")
-        result[index] = value if isinstance(value, Rule) else make_rule(str(value), **params)
+        result[index] = value if isinstance(value, Rule) else RULES[str(value)].from_params(values)
     for index in linear - set(result):
-        result[index] = make_rule("epsilon", **params)
+        result[index] = Epsilon.from_params(values)
     return result
-
-
-def rule_names() -> list[str]:
-    """Names of the single rules usable as methods."""
-    return list(RULES)
 
 
 def default_method(net: Any) -> str:

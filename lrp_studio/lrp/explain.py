@@ -1,8 +1,8 @@
-"""``explain()``: one call from a network and inputs to relevance, logits and per-layer records."""
+"""``explain()``: one call from a network and inputs to relevance, logits and per-stage records."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import time
 from typing import Any, Mapping
 
 import numpy as np
@@ -10,81 +10,27 @@ import numpy as np
 from lrp_studio.backend import get_xp, to_numpy
 from lrp_studio.errors import ParameterError
 from lrp_studio.lrp.baselines import BASELINES
-from lrp_studio.lrp.composites import COMPOSITES, custom_rules
+from lrp_studio.lrp.composites import COMPOSITES, custom_rules, default_method
+from lrp_studio.lrp.explanation import Explanation, LayerRecord
+from lrp_studio.lrp.methods import CUSTOM, LRP_METHODS, METHODS, method_info
 from lrp_studio.lrp.propagate import one_hot_start, propagate
 from lrp_studio.lrp.rules import RULES, Rule, make_rule
-from lrp_studio.nn.network import Network
+from lrp_studio.nn.network import Network, Trace
 
 Array = Any
 
-LRP_METHODS = list(RULES) + list(COMPOSITES)
-METHODS = LRP_METHODS + list(BASELINES)
-
-
-@dataclass
-class LayerRecord:
-    """Activation and relevance at one stage of the network, as NumPy arrays.
-
-    Stage 0 is the input; stage i + 1 is the output of layer i.
-
-    Attributes
-    ----------
-    stage : int
-    name : str
-        E.g. ``"input"``, ``"dense 300"``, ``"relu"``, ``"conv2d 16"``.
-    activation : ndarray (N, ...)
-    relevance : ndarray (N, ...) or None
-        None for baselines (they give input relevance only) and above a start neuron.
-    rule : str or None
-        The rule of the layer that produced this stage (dense/conv layers).
-    """
-
-    stage: int
-    name: str
-    activation: np.ndarray
-    relevance: np.ndarray | None
-    rule: str | None = None
-
-
-@dataclass
-class Explanation:
-    """Result of :func:`explain` (all NumPy).
-
-    Attributes
-    ----------
-    relevance : ndarray, same shape as the given ``x``
-    logits : ndarray (N, classes)
-    targets : ndarray (N,)
-    method : str
-    layers : list of LayerRecord, one per stage (input, then each layer's output)
-    rules : dict layer index -> rule description (LRP methods)
-    messages : dict layer index -> ndarray
-        With ``messages=True``: sample 0's relevance messages of each dense layer (in, out) and
-        conv layer (in_channels, out_channels); summing over the last axis gives the input relevance.
-    """
-
-    relevance: np.ndarray
-    logits: np.ndarray
-    targets: np.ndarray
-    method: str
-    layers: list[LayerRecord] = field(default_factory=list)
-    rules: dict[int, str] = field(default_factory=dict)
-    messages: dict[int, np.ndarray] = field(default_factory=dict)
-
-    @property
-    def explained(self) -> np.ndarray:
-        """The explained output value per sample (N,), the logit of the target."""
-        return self.logits[np.arange(len(self.targets)), self.targets]
-
-    def conservation(self) -> "ConservationReport":
-        """Sum of relevance per stage vs the explained logit."""
-        from lrp_studio.lrp.metrics import conservation_report
-
-        return conservation_report(self)
+__all__ = ["Explanation", "LayerRecord", "LRP_METHODS", "METHODS", "chunk_size", "explain", "explain_neuron",
+           "resolve_rules", "resolve_targets"]
 
 
 def resolve_targets(target: Any, logits: Array) -> Array:
-    """Per-sample target indices (N,) from None (prediction), an int or a sequence of ints."""
+    """Per-sample target indices (N,) from None (prediction), an int or a sequence of ints.
+
+    Raises
+    ------
+    ParameterError
+        For a target that is not an int, not N ints, or not a class index.
+    """
     xp = get_xp()
     n, n_classes = logits.shape
     if target is None:
@@ -98,10 +44,18 @@ def resolve_targets(target: Any, logits: Array) -> Array:
 
 
 def resolve_rules(net: Network, method: Any, params: Mapping[str, Any]) -> dict[int, Rule]:
-    """Layer index -> rule for a rule name, composite name, or custom mapping {layer index: rule}."""
-    params = dict(params)
-    if _uses_zbox(method):
-        _fill_box(net, params)
+    """Layer index -> rule for a rule name, composite name, or custom mapping {layer index: rule}.
+
+    z-box bounds the user did not give default to the model's input range, else [0, 1].
+
+    Raises
+    ------
+    ParameterError
+        For an unknown method, a parameter the method does not take, or an out-of-range value.
+    """
+    if isinstance(method, str) and method in BASELINES:
+        raise ParameterError(f"{method!r} is a baseline, not an LRP method: it has no per-layer rules")
+    params = _with_box_defaults(net, method, params)
     if isinstance(method, Mapping):
         return custom_rules(net, method, params)
     if method in COMPOSITES:
@@ -112,64 +66,99 @@ def resolve_rules(net: Network, method: Any, params: Mapping[str, Any]) -> dict[
     raise ParameterError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
 
 
-def _uses_zbox(method: Any) -> bool:
-    if isinstance(method, Mapping):
-        return any(getattr(v, "name", v) == "zbox" for v in method.values())
-    return method == "zbox" or (method in COMPOSITES and "box" in method) or method == "deep-taylor"
+def _with_box_defaults(net: Network, method: Any, params: Mapping[str, Any]) -> dict[str, Any]:
+    takes = {p.name for p in method_info(method).params}
+    filled = dict(params)
+    if {"low", "high"} <= takes:
+        low, high = net.input_range if net.input_range is not None else (0.0, 1.0)
+        filled["low"] = low if filled.get("low") is None else filled["low"]
+        filled["high"] = high if filled.get("high") is None else filled["high"]
+    return filled
 
 
-def _fill_box(net: Network, params: dict[str, Any]) -> None:
-    """zbox bounds default to the model's input range, else [0, 1]."""
-    low, high = net.input_range if net.input_range is not None else (0.0, 1.0)
-    if params.get("low") is None:
-        params["low"] = low
-    if params.get("high") is None:
-        params["high"] = high
+def _method_name(method: Any) -> str:
+    return method if isinstance(method, str) else CUSTOM
 
 
-def explain(net: Network, x: Any, target: Any = None, method: Any = "epsilon-plus-flat", *,
-            bias: bool = True, messages: bool = False, **params: Any) -> Explanation:
+def explain(net: Network, x: Any, target: Any = None, method: Any = None, *, bias: bool | None = None,
+            messages: bool = False, keep_layers: bool = True, **params: Any) -> Explanation:
     """Explain ``net``'s output for inputs ``x``.
 
     Parameters
     ----------
     net : Network
-    x : array (N, features) or (N, C, H, W) (a single sample without batch axis is accepted)
-    target : None (predicted class), int, or (N,) ints
-    method : str or mapping
-        A rule name (applied to every dense/conv layer), a composite name, a baseline name,
-        or a custom composite ``{layer index: rule name or Rule}``.
-    bias : bool
-        Whether biases take part in the rules' denominators.
+    x : array (N, features) or (N, C, H, W)
+        A single sample without batch axis is accepted too. Values in the model's input units.
+    target : None, int or (N,) ints
+        The class to explain; None (default) explains the predicted class.
+    method : str or mapping, optional
+        A rule name (applied to every dense/conv layer), a composite name, a baseline name, or a
+        custom composite ``{layer index: rule name or Rule}``. Default: :func:`default_method`
+        of ``net`` (``epsilon-plus-flat`` for CNNs, ``epsilon-plus`` for dense-first networks).
+    bias : bool, optional
+        Whether biases take part in the rules' denominators (default True). Baselines have no
+        denominators: ``bias=False`` with a baseline raises.
     messages : bool
         Also keep sample 0's per-connection relevance messages (for the network graph).
+    keep_layers : bool
+        Keep every stage's activation and relevance in :attr:`Explanation.layers` (default True).
+        False is the lean path for batches: only the input relevance is copied to NumPy, and
+        :meth:`Explanation.conservation` still works (per-stage sums are always kept).
     **params
-        Rule parameters (epsilon, alpha, beta, gamma, low, high) or baseline parameters
-        (steps, samples, noise, seed, patch).
+        The method's parameters, as declared in :func:`lrp_studio.lrp.method_info` (epsilon,
+        alpha, beta, gamma, low, high; steps, samples, noise, seed, patch). None means default.
 
     Returns
     -------
     Explanation
-        ``relevance`` has the shape of ``x``; relevance starts at the output as
-        logit x one-hot(target).
+        ``relevance`` has the shape of ``x``; LRP starts at the output as logit x one-hot(target),
+        so relevance is in the units of the logit.
+
+    Raises
+    ------
+    ParameterError
+        For an unknown method, a parameter the method does not take (named, with the list of
+        those it takes), a composite's fixed parameter, an out-of-range value, or a bad target.
+    DataError
+        For an input whose shape does not fit the network.
     """
+    method = default_method(net) if method is None else method
+    if isinstance(method, str) and method in BASELINES:
+        return _explain_baseline(net, x, target, method, bias, keep_layers, params)
+    rules = resolve_rules(net, method, params)
+    use_bias = True if bias is None else bool(bias)
     original_shape = np.shape(x)
     xb = net.prepare_input(x)
-    if isinstance(method, str) and method in BASELINES:
-        return _explain_baseline(net, xb, target, method, params, original_shape)
-    rules = resolve_rules(net, method, params)
     chunk = chunk_size(net)
     if xb.shape[0] > chunk:
-        return _explain_in_chunks(net, xb, target, method, chunk, original_shape, bias, messages, params)
+        return _explain_in_chunks(net, xb, target, method, chunk, original_shape,
+                                  dict(bias=bias, messages=messages, keep_layers=keep_layers, **params))
+    t0 = time.perf_counter()
     trace = net.trace(xb)
+    t1 = time.perf_counter()
     targets = resolve_targets(target, trace.output)
     start = one_hot_start(trace.output, targets)
-    kept: dict[int, Array] | None = {} if messages else None
-    stages = propagate(net, trace, start, rules, bias=bias, messages=kept)
-    name = method if isinstance(method, str) else "custom"
-    result = _package(net, trace.inputs, stages, trace.output, targets, name, rules, original_shape)
-    result.messages = {i: to_numpy(m) for i, m in (kept or {}).items()}
+    result = _run_lrp(net, trace, start, len(net.layers), rules, use_bias, messages, keep_layers)
+    result.targets, result.method = to_numpy(targets), _method_name(method)
+    result.relevance = result.relevance.reshape(original_shape)
+    result.timings = {"forward": (t1 - t0) * 1e3, "relevance": (time.perf_counter() - t1) * 1e3}
     return result
+
+
+def _run_lrp(net: Network, trace: Trace, start: Array, top: int, rules: Mapping[int, Rule], bias: bool,
+             messages: bool, keep_layers: bool) -> Explanation:
+    """Propagate from stage ``top`` and package the result (targets and method filled by the caller)."""
+    kept: dict[int, Array] | None = {} if messages else None
+    sums: list[Array | None] = [None] * (len(net.layers) + 1)
+    stages = propagate(net, trace, start, rules, start=top, bias=bias, messages=kept, keep=keep_layers, sums=sums)
+    n = start.shape[0]
+    sums_np = np.stack([np.full(n, np.nan) if s is None else to_numpy(s) for s in sums])
+    records = _records(net, trace.inputs, stages, rules) if keep_layers else []
+    return Explanation(
+        relevance=to_numpy(stages[0]), logits=to_numpy(trace.output), targets=np.zeros(n, np.int64), method="",
+        layers=records, rules={i: r.describe() for i, r in rules.items()},
+        messages={i: to_numpy(m) for i, m in (kept or {}).items()},
+        stage_names=stage_names(net), stage_sums=sums_np)
 
 
 CHUNK_BUDGET = 4_000_000  # float32 values of activations and im2col columns kept per chunk (~16 MB)
@@ -190,17 +179,16 @@ def chunk_size(net: Network) -> int:
 
 
 def _explain_in_chunks(net: Network, xb: Array, target: Any, method: Any, chunk: int,
-                       original_shape: tuple[int, ...], bias: bool, messages: bool,
-                       params: Mapping[str, Any]) -> Explanation:
+                       original_shape: tuple[int, ...], options: dict[str, Any]) -> Explanation:
     """Explain ``xb`` chunk by chunk and join the results (messages from sample 0 only)."""
     n = xb.shape[0]
     if np.ndim(target) == 1 and len(target) != n:
         raise ParameterError(f"target must be an int or {n} ints, got {len(target)} values")
-    parts = [
-        explain(net, xb[i : i + chunk], target if np.ndim(target) == 0 else np.asarray(target)[i : i + chunk],
-                method, bias=bias, messages=messages and i == 0, **params)
-        for i in range(0, n, chunk)
-    ]
+    parts = []
+    for i in range(0, n, chunk):
+        part_target = target if np.ndim(target) == 0 else np.asarray(target)[i : i + chunk]
+        part_options = {**options, "messages": options["messages"] and i == 0}
+        parts.append(explain(net, xb[i : i + chunk], part_target, method, **part_options))
     first = parts[0]
     layers = [
         LayerRecord(record.stage, record.name, np.concatenate([p.layers[k].activation for p in parts]),
@@ -209,42 +197,59 @@ def _explain_in_chunks(net: Network, xb: Array, target: Any, method: Any, chunk:
         for k, record in enumerate(first.layers)
     ]
     relevance = np.concatenate([p.relevance.reshape((-1,) + net.input_shape) for p in parts]).reshape(original_shape)
+    timings = {key: sum(p.timings[key] for p in parts) for key in first.timings}
     return Explanation(relevance, np.concatenate([p.logits for p in parts]), np.concatenate([p.targets for p in parts]),
-                       first.method, layers, first.rules, first.messages)
+                       first.method, layers, first.rules, first.messages, first.stage_names,
+                       np.concatenate([p.stage_sums for p in parts], axis=1), timings)
 
 
-def explain_neuron(net: Network, x: Any, stage: int, unit: int, method: Any = "epsilon-plus-flat", *,
-                   bias: bool = True, messages: bool = False, **params: Any) -> Explanation:
+def explain_neuron(net: Network, x: Any, stage: int, unit: int, method: Any = None, *, bias: bool | None = None,
+                   messages: bool = False, keep_layers: bool = True, **params: Any) -> Explanation:
     """Conditional explanation: relevance starts at one unit of one stage (its activation), zero elsewhere.
 
     Parameters
     ----------
+    x : array (N, features) or (N, C, H, W)
     stage : int
         1..len(layers): the output of layer ``stage - 1``.
     unit : int
         Flat index of the unit within one sample of that stage (for conv maps: c*H*W + i*W + j).
+    method, bias, messages, keep_layers, **params
+        As in :func:`explain` (LRP methods only; default: :func:`default_method` of ``net``).
+
+    Returns
+    -------
+    Explanation
+        ``targets`` holds the predicted classes; stages above ``stage`` have no relevance.
+
+    Raises
+    ------
+    ParameterError
+        For a stage or unit out of range, or any parameter error of :func:`explain`.
     """
     if not 1 <= stage <= len(net.layers):
         raise ParameterError(f"stage must be in 1..{len(net.layers)}, got {stage}")
     size = int(np.prod(net.shapes[stage]))
     if not 0 <= unit < size:
         raise ParameterError(f"unit must be in 0..{size - 1} for stage {stage}, got {unit}")
+    method = default_method(net) if method is None else method
+    rules = resolve_rules(net, method, params)
     original_shape = np.shape(x)
     xb = net.prepare_input(x)
-    rules = resolve_rules(net, method, params)
+    t0 = time.perf_counter()
     trace = net.trace(xb)
+    t1 = time.perf_counter()
     units = get_xp().full(xb.shape[0], unit, dtype=np.int64)
     start = one_hot_start(trace.inputs[stage], units)
-    kept: dict[int, Array] | None = {} if messages else None
-    stages = propagate(net, trace, start, rules, start=stage, bias=bias, messages=kept)
-    targets = trace.output.argmax(axis=1)
-    name = method if isinstance(method, str) else "custom"
-    result = _package(net, trace.inputs, stages, trace.output, targets, name, rules, original_shape)
-    result.messages = {i: to_numpy(m) for i, m in (kept or {}).items()}
+    result = _run_lrp(net, trace, start, stage, rules, True if bias is None else bool(bias), messages, keep_layers)
+    result.targets, result.method = to_numpy(trace.output.argmax(axis=1)), _method_name(method)
+    result.relevance = result.relevance.reshape(original_shape)
+    result.timings = {"forward": (t1 - t0) * 1e3, "relevance": (time.perf_counter() - t1) * 1e3}
     return result
 
 
-def _stage_names(net: Network) -> list[str]:
+def stage_names(net: Network) -> list[str]:
+    """Display names of the stages: ``"input"``, then e.g. ``"dense 300"``, ``"relu"``."""
     names = ["input"]
     for layer in net.layers:
         spec = layer.spec()
@@ -253,27 +258,39 @@ def _stage_names(net: Network) -> list[str]:
     return names
 
 
-def _package(net: Network, inputs: list[Array], stages: list[Array | None], logits: Array, targets: Array,
-             method: str, rules: Mapping[int, Rule], original_shape: tuple[int, ...]) -> Explanation:
-    names = _stage_names(net)
-    records = [
+def _records(net: Network, inputs: list[Array], stages: list[Array | None], rules: Mapping[int, Rule]) -> list[LayerRecord]:
+    names = stage_names(net)
+    return [
         LayerRecord(i, names[i], to_numpy(inputs[i]), None if stages[i] is None else to_numpy(stages[i]),
                     rules[i - 1].describe() if (i - 1) in rules else None)
         for i in range(len(inputs))
     ]
-    relevance = records[0].relevance.reshape(original_shape)
-    return Explanation(relevance, to_numpy(logits), to_numpy(targets), method, records,
-                       {i: r.describe() for i, r in rules.items()})
 
 
-def _explain_baseline(net: Network, xb: Array, target: Any, method: str, params: Mapping[str, Any],
-                      original_shape: tuple[int, ...]) -> Explanation:
-    logits = net.forward(xb)
+def _explain_baseline(net: Network, x: Any, target: Any, method: str, bias: bool | None, keep_layers: bool,
+                      params: Mapping[str, Any]) -> Explanation:
+    """A baseline's input relevance; with ``keep_layers`` also every stage's activation (no relevance)."""
+    if bias is False:
+        raise ParameterError(f"{method!r} is a baseline and has no bias term to leave out (bias=False)")
+    baseline = BASELINES[method]
+    checked = baseline.check(params)
+    original_shape = np.shape(x)
+    xb = net.prepare_input(x)
+    t0 = time.perf_counter()
+    trace = net.trace(xb) if keep_layers else None
+    logits = trace.output if trace is not None else net.forward(xb)
+    t1 = time.perf_counter()
     targets = resolve_targets(target, logits)
-    allowed = {"integrated-gradients": ("steps",), "smoothgrad": ("samples", "noise", "seed"), "occlusion": ("patch",)}
-    kwargs = {k: v for k, v in params.items() if k in allowed.get(method, ()) and v is not None}
-    if method == "smoothgrad":
-        kwargs["input_range"] = net.input_range
-    relevance = BASELINES[method](net, xb, targets, **kwargs)
-    records = [LayerRecord(0, "input", to_numpy(xb), to_numpy(relevance))]
-    return Explanation(to_numpy(relevance).reshape(original_shape), to_numpy(logits), to_numpy(targets), method, records)
+    relevance = baseline(net, xb, targets, checked)
+    elapsed = (time.perf_counter() - t1) * 1e3
+    relevance_np = to_numpy(relevance)
+    n = relevance_np.shape[0]
+    names = stage_names(net)
+    records = []
+    if trace is not None:
+        records = [LayerRecord(i, names[i], to_numpy(a), relevance_np if i == 0 else None)
+                   for i, a in enumerate(trace.inputs)]
+    sums = np.full((len(names), n), np.nan)
+    sums[0] = relevance_np.reshape(n, -1).sum(axis=1, dtype=np.float64)
+    return Explanation(relevance_np.reshape(original_shape), to_numpy(logits), to_numpy(targets), method, records,
+                       stage_names=names, stage_sums=sums, timings={"forward": (t1 - t0) * 1e3, "relevance": elapsed})

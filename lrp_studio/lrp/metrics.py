@@ -3,12 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
 import numpy as np
-
-if TYPE_CHECKING:
-    from lrp_studio.lrp.explain import Explanation
 
 
 @dataclass
@@ -49,14 +44,3 @@ class ConservationReport:
         total, logit = float(self.sums[0, sample]), float(self.explained[sample])
         share = f" ({100 * total / logit:.1f} %)" if logit != 0 else ""
         return f"sum of input relevance = {total:.6g} vs explained logit {logit:.6g}{share}"
-
-
-def conservation_report(explanation: "Explanation") -> ConservationReport:
-    """Build the report from an explanation's per-stage records."""
-    n = len(explanation.targets)
-    sums = np.array([
-        record.relevance.reshape(n, -1).sum(axis=1, dtype=np.float64) if record.relevance is not None
-        else np.full(n, np.nan)
-        for record in explanation.layers
-    ])
-    return ConservationReport([r.name for r in explanation.layers], sums, explanation.explained.astype(np.float64))

@@ -48,23 +48,45 @@ def relevance_through(net: Network, trace: Trace, index: int, relevance: Array,
 
 def propagate(net: Network, trace: Trace, relevance: Array, rules: Mapping[int, Rule],
               start: int | None = None, bias: bool = True,
-              messages: dict[int, Array] | None = None) -> list[Array | None]:
+              messages: dict[int, Array] | None = None, keep: bool = True,
+              sums: list[Array | None] | None = None) -> list[Array | None]:
     """Propagate ``relevance`` given at stage ``start`` down to the input.
 
     Stage i is the input of layer i; stage ``len(layers)`` is the network output.
 
+    Parameters
+    ----------
+    keep : bool
+        Keep every stage's relevance (default). With False only the input relevance (stage 0)
+        and the top stage are kept; the others are None and freed as soon as the next is known.
+
     Returns
     -------
     list of arrays
-        ``stages[i]`` is the relevance at stage i (None above ``start``).
+        ``stages[i]`` is the relevance at stage i (None above ``start`` and, with ``keep=False``,
+        between the top and the input).
+    sums : list, optional
+        A list of ``len(layers) + 1`` entries that receives each computed stage's per-sample
+        relevance sums (N,) float64, also for stages that are not kept.
     """
     top = len(net.layers) if start is None else start
     stages: list[Array | None] = [None] * (len(net.layers) + 1)
     stages[top] = relevance
+    n = relevance.shape[0]
+    if sums is not None:
+        sums[top] = _sample_sums(relevance, n)
     for index in range(top - 1, -1, -1):
         relevance = relevance_through(net, trace, index, relevance, rules, bias, messages)
-        stages[index] = relevance
+        if sums is not None:
+            passes_unchanged = isinstance(net.layers[index], (Activation, Flatten))
+            sums[index] = sums[index + 1] if passes_unchanged else _sample_sums(relevance, n)
+        if keep or index == 0:
+            stages[index] = relevance
     return stages
+
+
+def _sample_sums(relevance: Array, n: int) -> Array:
+    return relevance.reshape(n, -1).sum(axis=1, dtype="float64")
 
 
 def one_hot_start(activation: Array, targets: Array) -> Array:

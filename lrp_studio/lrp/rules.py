@@ -15,12 +15,13 @@ s the sign and s(0) = +1.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar, Mapping, NamedTuple
 
 import numpy as np
 
 from lrp_studio.backend import xp_of
 from lrp_studio.errors import ParameterError
+from lrp_studio.lrp.params import ALPHA, BETA, EPSILON, GAMMA, HIGH, LOW, Param, check_params
 
 Array = Any
 DEFAULT_STABILIZER = 1e-6
@@ -109,10 +110,35 @@ def _add(*outputs: Array | None) -> Array:
 
 
 class Rule:
-    """Base class. Subclasses set ``name`` and implement :meth:`terms`."""
+    """Base class of the LRP rules: a name, declared parameters, the formula, and :meth:`terms`.
+
+    Subclasses set the class attributes and implement :meth:`terms`; registering the class in
+    :data:`RULES` makes it a method of the GUI, the CLI and :func:`lrp_studio.explain`.
+
+    Attributes
+    ----------
+    name : str
+        The method name (DESIGN.md 3.3).
+    params : tuple of Param
+        The parameters the constructor takes, with defaults, ranges and help.
+    uses_bias : bool
+        Whether the ``bias`` switch of :func:`lrp_studio.explain` changes the rule.
+    title, formula, about : str
+        Display title, the formula and a short explanation (HTML) for the formula pane.
+    """
 
     name: ClassVar[str] = ""
-    params: ClassVar[tuple[str, ...]] = ()
+    params: ClassVar[tuple[Param, ...]] = ()
+    uses_bias: ClassVar[bool] = True
+    title: ClassVar[str] = ""
+    formula: ClassVar[str] = ""
+    about: ClassVar[str] = ""
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> "Rule":
+        """The rule built from the entries of ``params`` it declares (others are ignored)."""
+        names = {p.name for p in cls.params}
+        return cls(**{k: v for k, v in params.items() if k in names and v is not None})
 
     def terms(self, ctx: LayerContext, relevance: Array) -> list[Term]:
         """The rule's terms for output relevance ``relevance`` (shaped like ``ctx.z``)."""
@@ -122,21 +148,39 @@ class Rule:
         """Input relevance, shaped like ``ctx.x``."""
         return apply_terms(ctx, self.terms(ctx, relevance))
 
+    def values(self) -> dict[str, Any]:
+        """The rule's parameter values by name."""
+        return {p.name: getattr(self, p.name) for p in self.params}
+
     def describe(self) -> str:
-        values = ", ".join(f"{p}={getattr(self, p)}" for p in self.params)
+        """E.g. ``"epsilon(epsilon=0.25)"`` or ``"zplus"``."""
+        values = ", ".join(f"{k}={_short(v)}" for k, v in self.values().items())
         return f"{self.name}({values})" if values else self.name
+
+
+def _short(value: Any) -> str:
+    array = np.asarray(value)
+    return f"{float(array):g}" if array.ndim == 0 else "[" + ", ".join(f"{v:g}" for v in array.ravel()) + "]"
+
+
+def _checked(cls: type[Rule], **values: Any) -> dict[str, Any]:
+    return check_params(cls.name, cls.params, values)
 
 
 class Epsilon(Rule):
     """R_j = sum_k x_j w_jk / stab_eps(z_k) R_k, z_k = sum_j x_j w_jk + b_k."""
 
     name = "epsilon"
-    params = ("epsilon",)
+    params = (EPSILON,)
+    title = "LRP-&epsilon;"
+    formula = ("R<sub>j</sub> = &sum;<sub>k</sub> x<sub>j</sub>w<sub>jk</sub> / (z<sub>k</sub> + &epsilon;&middot;sign(z<sub>k</sub>))"
+               " &middot; R<sub>k</sub>")
+    about = ("&epsilon; absorbs part of the relevance of weakly activated neurons: larger &epsilon; gives "
+             "sparser, less noisy heatmaps and a conservation gap (relevance lost in the denominators). "
+             "&epsilon; is at least 1e-9, so no denominator is 0 and relevance stays finite.")
 
-    def __init__(self, epsilon: float = 0.25) -> None:
-        if not (np.isfinite(epsilon) and epsilon >= 0):
-            raise ParameterError(f"epsilon must be a finite number >= 0, got {epsilon}")
-        self.epsilon = float(epsilon)
+    def __init__(self, epsilon: float = EPSILON.default) -> None:
+        self.epsilon = _checked(Epsilon, epsilon=epsilon)["epsilon"]
 
     def terms(self, ctx: LayerContext, relevance: Array) -> list[Term]:
         z = ctx.z if ctx.bias else ctx.out(ctx.cols, ctx.weight)
@@ -148,15 +192,29 @@ class LRP0(Epsilon):
 
     name = "lrp0"
     params = ()
+    title = "LRP-0 (basic rule)"
+    formula = ("R<sub>j</sub> = &sum;<sub>k</sub> x<sub>j</sub>w<sub>jk</sub> / z<sub>k</sub> &middot; R<sub>k</sub>,"
+               " &nbsp; z<sub>k</sub> = &sum;<sub>j</sub> x<sub>j</sub>w<sub>jk</sub> + b<sub>k</sub>")
+    about = ("Each input gets the share it contributed to z<sub>k</sub>. Equivalent to gradient&times;input for "
+             "ReLU networks: faithful but noisy; tiny z<sub>k</sub> can blow up relevance.")
 
     def __init__(self) -> None:
-        super().__init__(DEFAULT_STABILIZER)
+        self.epsilon = DEFAULT_STABILIZER
+
+    def describe(self) -> str:
+        return self.name
 
 
 class ZPlus(Rule):
     """R_j = sum_k (x+_j w+_jk + x-_j w-_jk) / stab(sum_j (x+ w+ + x- w-) + b+_k) R_k."""
 
     name = "zplus"
+    title = "z<sup>+</sup> (&alpha;1-&beta;0)"
+    formula = ("R<sub>j</sub> = &sum;<sub>k</sub> (x<sup>+</sup><sub>j</sub>w<sup>+</sup><sub>jk</sub> + "
+               "x<sup>&minus;</sup><sub>j</sub>w<sup>&minus;</sup><sub>jk</sub>) / (&sum;<sub>j</sub>(same) + "
+               "b<sup>+</sup><sub>k</sub>) &middot; R<sub>k</sub>")
+    about = ("Only contributions that push z<sub>k</sub> up are credited, so all relevance stays positive "
+             "(deep Taylor decomposition for ReLU layers).")
 
     def terms(self, ctx: LayerContext, relevance: Array) -> list[Term]:
         u_pos, u_neg = ctx.split_input()
@@ -177,12 +235,21 @@ class AlphaBeta(Rule):
     """
 
     name = "alphabeta"
-    params = ("alpha", "beta")
+    params = (ALPHA, BETA)
+    title = "LRP-&alpha;&beta;"
+    formula = ("R<sub>j</sub> = &sum;<sub>k</sub> [&alpha; (x<sup>+</sup>w<sup>+</sup> + x<sup>&minus;</sup>w<sup>&minus;</sup>)<sub>jk</sub>"
+               " / P<sub>k</sub> &minus; &beta; (x<sup>+</sup>w<sup>&minus;</sup> + x<sup>&minus;</sup>w<sup>+</sup>)<sub>jk</sub>"
+               " / N<sub>k</sub>] R<sub>k</sub>, &nbsp; &alpha; &minus; &beta; = 1")
+    about = ("P<sub>k</sub> and N<sub>k</sub> are the sums of the positive and negative contributions "
+             "(with b<sup>+</sup> and b<sup>&minus;</sup>). &alpha; weights evidence for the class, &beta; "
+             "evidence against it; &alpha;=1, &beta;=0 is z<sup>+</sup>. Raising &beta; shows more negative (blue) relevance.")
 
-    def __init__(self, alpha: float = 2.0, beta: float = 1.0) -> None:
-        if alpha < 0 or beta < 0 or not np.isclose(alpha - beta, 1.0):
-            raise ParameterError(f"alpha-beta needs alpha, beta >= 0 and alpha - beta = 1, got alpha={alpha}, beta={beta}")
-        self.alpha, self.beta = float(alpha), float(beta)
+    def __init__(self, alpha: float = ALPHA.default, beta: float | None = None) -> None:
+        """``beta`` defaults to ``alpha - 1``; any other pair must satisfy alpha - beta = 1."""
+        values = _checked(AlphaBeta, alpha=alpha, beta=float(alpha) - 1.0 if beta is None else beta)
+        if not np.isclose(values["alpha"] - values["beta"], 1.0):
+            raise ParameterError(f"alpha-beta needs alpha - beta = 1, got alpha={alpha:g}, beta={beta:g}")
+        self.alpha, self.beta = values["alpha"], values["beta"]
 
     def terms(self, ctx: LayerContext, relevance: Array) -> list[Term]:
         u_pos, u_neg = ctx.split_input()
@@ -211,12 +278,16 @@ class Gamma(Rule):
     """
 
     name = "gamma"
-    params = ("gamma",)
+    params = (GAMMA,)
+    title = "LRP-&gamma;"
+    formula = ("z<sub>k</sub> &gt; 0: numerator x<sup>+</sup>(w + &gamma;w<sup>+</sup>) + x<sup>&minus;</sup>(w + &gamma;w<sup>&minus;</sup>);"
+               " z<sub>k</sub> &lt; 0: x<sup>+</sup>(w + &gamma;w<sup>&minus;</sup>) + x<sup>&minus;</sup>(w + &gamma;w<sup>+</sup>)")
+    about = ("Denominator: the sum of the numerator plus b<sub>k</sub> + &gamma;b<sup>&plusmn;</sup><sub>k</sub>. "
+             "&gamma; &gt; 0 favours contributions that agree in sign with z<sub>k</sub>: &gamma;=0 is LRP-0, "
+             "large &gamma; approaches z<sup>+</sup>; more stable, less noisy heatmaps.")
 
-    def __init__(self, gamma: float = 0.25) -> None:
-        if not (np.isfinite(gamma) and gamma >= 0):
-            raise ParameterError(f"gamma must be a finite number >= 0, got {gamma}")
-        self.gamma = float(gamma)
+    def __init__(self, gamma: float = GAMMA.default) -> None:
+        self.gamma = _checked(Gamma, gamma=gamma)["gamma"]
 
     def terms(self, ctx: LayerContext, relevance: Array) -> list[Term]:
         g = self.gamma
@@ -243,6 +314,11 @@ class WSquare(Rule):
     """R_j = sum_k w_jk^2 / stab(sum_j w_jk^2 + b_k^2) R_k (no input factor; deep Taylor input rule)."""
 
     name = "wsquare"
+    title = "w<sup>2</sup> rule"
+    formula = ("R<sub>j</sub> = &sum;<sub>k</sub> w<sub>jk</sub><sup>2</sup> / (&sum;<sub>j</sub> w<sub>jk</sub><sup>2</sup> + "
+               "b<sub>k</sub><sup>2</sup>) &middot; R<sub>k</sub>")
+    about = ("Ignores the input values: relevance follows the squared weights (deep Taylor rule for an "
+             "unbounded input layer). The heatmap shows where the model looks, not what the sample holds.")
 
     def terms(self, ctx: LayerContext, relevance: Array) -> list[Term]:
         ones = ctx.ones_cols()
@@ -255,6 +331,11 @@ class Flat(Rule):
     """R_j = sum_k 1 / (number of non-padding inputs of k) R_k (bias ignored)."""
 
     name = "flat"
+    uses_bias = False
+    title = "flat rule"
+    formula = "R<sub>j</sub> = &sum;<sub>k</sub> 1 / (number of inputs of k) &middot; R<sub>k</sub>"
+    about = ("Spreads each output's relevance evenly over its receptive field (bias ignored); used on the first "
+             "layer of epsilon-plus-flat to give smooth input maps.")
 
     def terms(self, ctx: LayerContext, relevance: Array) -> list[Term]:
         ones = ctx.ones_cols()
@@ -270,15 +351,19 @@ class ZBox(Rule):
     """
 
     name = "zbox"
-    params = ("low", "high")
+    params = (LOW, HIGH)
+    uses_bias = False
+    title = "z<sup>B</sup> (bounded input)"
+    formula = ("R<sub>j</sub> = &sum;<sub>k</sub> (x<sub>j</sub>w<sub>jk</sub> &minus; l<sub>j</sub>w<sup>+</sup><sub>jk</sub> &minus; "
+               "h<sub>j</sub>w<sup>&minus;</sup><sub>jk</sub>) / &sum;<sub>j</sub>(same) &middot; R<sub>k</sub>")
+    about = ("Deep Taylor rule for inputs confined to [low, high] (pixels in [0, 1]): also a dark pixel "
+             "can be relevant when the weight says it should be bright or dark.")
 
     def __init__(self, low: Any = 0.0, high: Any = 1.0) -> None:
-        low_arr, high_arr = np.asarray(low, dtype=np.float32), np.asarray(high, dtype=np.float32)
-        if not (np.isfinite(low_arr).all() and np.isfinite(high_arr).all()):
-            raise ParameterError("zbox bounds low and high must be finite")
-        if np.any(low_arr > high_arr):
-            raise ParameterError(f"zbox needs low <= high, got low={low}, high={high}")
-        self.low, self.high = low, high
+        values = _checked(ZBox, low=low, high=high)
+        if np.any(np.asarray(values["low"]) > np.asarray(values["high"])):
+            raise ParameterError(f"zbox needs low <= high, got low={_short(low)}, high={_short(high)}")
+        self.low, self.high = values["low"], values["high"]
 
     def _bound_cols(self, ctx: LayerContext, bound: Any) -> Array:
         xp = xp_of(ctx.x)
@@ -306,11 +391,18 @@ RULES: dict[str, type[Rule]] = {
 
 
 def make_rule(name: str, **params: Any) -> Rule:
-    """Create a rule by name, taking the parameters it knows from ``params`` and ignoring others."""
+    """Create a rule by name with its declared parameters.
+
+    Raises
+    ------
+    ParameterError
+        For an unknown rule, a parameter the rule does not take, or an out-of-range value.
+    """
     if name not in RULES:
         raise ParameterError(f"unknown rule {name!r}; choose one of {', '.join(RULES)}")
     cls = RULES[name]
-    return cls(**{key: params[key] for key in cls.params if params.get(key) is not None})
+    check_params(name, cls.params, params)
+    return cls.from_params(params)
 
 
 def apply_terms(ctx: LayerContext, terms: list[Term]) -> Array:
