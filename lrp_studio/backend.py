@@ -33,6 +33,9 @@ def tune_host_allocator() -> bool:
     of a training epoch. Raising the mmap and trim thresholds (glibc ``mallopt``) lets the
     buffers be reused, as the caching allocators of deep-learning frameworks do. Returns
     True when the settings were applied (Linux with glibc), False elsewhere.
+
+    Process-wide: ``import lrp_studio`` never calls it; the ``lrp-studio`` command line, the GUI
+    and the benchmarks do, at start-up.
     """
     if not sys.platform.startswith("linux"):
         return False
@@ -46,8 +49,6 @@ def tune_host_allocator() -> bool:
     ok &= libc.mallopt(m_top_pad, 64 * 2**20)
     return bool(ok)
 
-
-tune_host_allocator()
 
 
 def _load_cupy() -> ModuleType | None:
