@@ -22,6 +22,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
+from lrp_studio.gui.dock_tabs import give_room, tabify_when_shown
 from lrp_studio.gui.scrolling import scrolled
 from lrp_studio.gui.heatmap_widget import as_image
 from lrp_studio.gui.state import AppState, default_params, explain_kwargs
@@ -460,32 +461,15 @@ def install_compare_dock(window: Any) -> CompareView:
     dock = window._dock("compare", "Compare methods", scroll, Qt.DockWidgetArea.BottomDockWidgetArea,
                         "The current sample explained by every method; click a cell to use that method.")
     dock.visibilityChanged.connect(view.set_shown)
-    dock.visibilityChanged.connect(lambda shown: _give_room(window, dock) if shown else None)
+    dock.visibilityChanged.connect(lambda shown: give_room(window, dock) if shown else None)
     front = window.docks.get("conservation")
     if front is not None:
-        tabify_when_shown_safe(window, front, dock)
+        tabify_when_shown(window, front, dock)
     heatmap = getattr(window, "heatmap", None)
     if heatmap is not None:
         heatmap.colormapChanged.connect(view.set_colormap)
     window.compare_view = view
     return view
-
-
-def _give_room(window: Any, dock: Any) -> None:
-    """A docked grid of 19 heatmaps needs height: take half the window when it comes to the front."""
-    if dock.isFloating() or not window.isVisible() or dock.height() >= 0.45 * window.height():
-        return
-    window.resizeDocks([dock], [int(window.height() * 0.55)], Qt.Orientation.Vertical)
-    output = window.docks.get("output")
-    if output is not None and output.isVisible() and not output.isFloating() and dock.width() < 0.6 * window.width():
-        both = output.width() + dock.width()
-        window.resizeDocks([output, dock], [int(both * 0.3), int(both * 0.7)], Qt.Orientation.Horizontal)
-
-
-def tabify_when_shown_safe(window: Any, front: Any, dock: Any) -> None:
-    from lrp_studio.gui.dock_tabs import tabify_when_shown
-
-    tabify_when_shown(window, front, dock)
 
 
 __all__ = ["CellResult", "CompareView", "JOB_KEY", "PERTURBATION", "explain_one", "install_compare_dock", "perturb_one"]

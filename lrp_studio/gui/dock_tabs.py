@@ -12,8 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QEvent, QObject
+from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtWidgets import QDockWidget, QMainWindow
+
+from lrp_studio.gui.settings import STATE_VERSION
 
 
 class _ShowHook(QObject):
@@ -40,8 +42,6 @@ class _ShowHook(QObject):
             front.raise_()
             changed = True
         if changed and hasattr(window, "_default_state"):
-            from lrp_studio.gui.main_window import STATE_VERSION
-
             window._default_state = window.saveState(STATE_VERSION)
             if hasattr(window, "apply_default_dock_sizes"):
                 window.apply_default_dock_sizes()
@@ -59,4 +59,16 @@ def tabify_when_shown(window: QMainWindow, front: QDockWidget, dock: QDockWidget
     hook.pending.append((front, dock))
 
 
-__all__ = ["tabify_when_shown"]
+def give_room(window: QMainWindow, dock: QDockWidget) -> None:
+    """Give a docked grid of plots height: half the window when it comes to the front."""
+    if dock.isFloating() or not window.isVisible() or dock.height() >= 0.45 * window.height():
+        return
+    window.resizeDocks([dock], [int(window.height() * 0.55)], Qt.Orientation.Vertical)
+    docks = getattr(window, "docks", {})
+    output = docks.get("output")
+    if output is not None and output.isVisible() and not output.isFloating() and dock.width() < 0.6 * window.width():
+        both = output.width() + dock.width()
+        window.resizeDocks([output, dock], [int(both * 0.3), int(both * 0.7)], Qt.Orientation.Horizontal)
+
+
+__all__ = ["give_room", "tabify_when_shown"]

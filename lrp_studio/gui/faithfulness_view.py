@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QPushButton, QRadioButton, QSpinBox, QVBoxLayout, QWidget,
 )
 
+from lrp_studio.gui.dock_tabs import give_room, tabify_when_shown
 from lrp_studio.gui.scrolling import scrolled
 from lrp_studio.errors import LRPStudioError
 from lrp_studio.gui.heatmap_widget import style_plot
@@ -347,8 +348,6 @@ class FaithfulnessView(QWidget):
 
 def install_faithfulness_dock(window: Any) -> FaithfulnessView:
     """Add the "Faithfulness" dock, tabbed behind the conservation plot."""
-    from lrp_studio.gui.dock_tabs import tabify_when_shown
-
     view = FaithfulnessView(window.state)
     scroll = scrolled(view, "faithfulnessScroll")
     dock = window._dock("faithfulness", "Faithfulness", scroll, Qt.DockWidgetArea.BottomDockWidgetArea,
@@ -356,9 +355,7 @@ def install_faithfulness_dock(window: Any) -> FaithfulnessView:
     front = window.docks.get("conservation")
     if front is not None:
         tabify_when_shown(window, front, dock)
-    from lrp_studio.gui.compare_view import _give_room
-
-    dock.visibilityChanged.connect(lambda shown: _give_room(window, dock) if shown else None)
+    dock.visibilityChanged.connect(lambda shown: give_room(window, dock) if shown else None)
     shutdown = window.shutdown
 
     def shutdown_all() -> None:  # stop an evaluation with the window's other threads

@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QByteArray, QSettings, QSize, Qt, QTimer
+from PySide6.QtCore import QByteArray, QSize, Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication, QDockWidget, QLabel, QMainWindow, QMessageBox, QScrollArea, QTextBrowser, QWidget,
@@ -34,12 +34,10 @@ from lrp_studio.gui.session import SessionActionsMixin
 from lrp_studio.gui.state import CUSTOM_INDEX, AppState, compute_explanation, method_names
 from lrp_studio.gui.training_panel import TrainingPanel
 from lrp_studio.gui.scrolling import scrolled
+from lrp_studio.gui.settings import STATE_VERSION, open_settings
 from lrp_studio.gui.workers import ComputeWorker, limit_blas_threads
 from lrp_studio.nn import Network, mlp
 
-SETTINGS_ORG = "lrp-studio"
-SETTINGS_APP = "lrp-studio"
-STATE_VERSION = 1
 SETTLE_MS = 40  # secondary views update this long after the last explanation (smooth fast browsing)
 
 
@@ -63,10 +61,6 @@ class _ResponsiveScroll(QScrollArea):
         if hasattr(panel, "arrange_for_width"):
             panel.arrange_for_width(event.size().width())
         super().resizeEvent(event)
-
-
-def open_settings() -> QSettings:
-    return QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, SETTINGS_ORG, SETTINGS_APP)
 
 
 class MainWindow(SessionActionsMixin, FileActionsMixin, QMainWindow):

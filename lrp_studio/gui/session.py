@@ -22,6 +22,7 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QInputDialog, QLineEdit, QMenu, QWidget
 
 from lrp_studio.gui import dialogs
+from lrp_studio.gui.settings import open_settings
 from lrp_studio.gui.state import CUSTOM, default_params, method_names
 
 SESSION_FILTER = "LRP Studio sessions (*.lrpsession);;All files (*)"
@@ -77,8 +78,6 @@ class SessionActionsMixin:
 
     # ------------------------------------------------------------------ recent files
     def recent_files(self) -> list[dict[str, str]]:
-        from lrp_studio.gui.main_window import open_settings
-
         raw = open_settings().value(RECENT_KEY, "[]")
         try:
             entries = json.loads(str(raw))
@@ -90,8 +89,6 @@ class SessionActionsMixin:
                 and e.get("kind") in KIND_TITLES][:MAX_RECENT]
 
     def _store_recent(self, entries: list[dict[str, str]]) -> None:
-        from lrp_studio.gui.main_window import open_settings
-
         settings = open_settings()
         settings.setValue(RECENT_KEY, json.dumps(entries[:MAX_RECENT]))
         settings.sync()
