@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import math
 import os
 import warnings
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
@@ -15,7 +17,7 @@ from lrp_studio.errors import DataError
 from lrp_studio.io.atomic import PathLike, atomic_write, describe_os_error
 from lrp_studio.io.npy_header import read_npy_header
 
-__all__ = ["load_input_npy", "relevance_to_2d", "save_relevance_csv", "save_relevance_npy"]
+__all__ = ["load_input_npy", "relevance_to_2d", "save_relevance_csv", "save_relevance_npy", "save_table_csv"]
 
 
 def _write(path: Path, write_fn: Any) -> Path:
@@ -84,10 +86,42 @@ def save_relevance_csv(path: PathLike, relevance: Any) -> Path:
     return _write(target, write)
 
 
+def save_table_csv(path: PathLike, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Path:
+    """Save a table with a header row as CSV (UTF-8, ``csv`` module quoting), atomically.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file to create or replace (written exactly there).
+    header : sequence of str
+        Column names, written as the first row.
+    rows : iterable of sequences
+        One sequence of values per row (formatted with ``str``); each as long as ``header``.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    DataError
+        When a row's length differs from the header's, or the file cannot be written (naming it).
+    """
+    target = Path(os.fspath(path))
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(list(header))
+    for number, row in enumerate(rows):
+        if len(row) != len(header):
+            raise DataError(f"{target}: row {number} has {len(row)} values for {len(header)} columns")
+        writer.writerow(list(row))
+    text = buffer.getvalue()
+    return _write(target, lambda temp: Path(temp).write_text(text, encoding="utf-8"))
+
+
 #: ``--input`` arrays whose header promises more bytes than this are refused before anything is allocated.
 MAX_INPUT_BYTES = 2**31
-
-
 
 
 def _check_npy_header(target: Path, size: int) -> None:

@@ -1,0 +1,238 @@
+"""Batch export: many samples explained in chunks, one heatmap PNG each, ``relevance.npy`` and ``index.csv``.
+
+The one implementation behind ``lrp-studio export`` and the GUI's *Export heatmaps of many
+samples*; both therefore write the same files:
+
+- ``sample_{index:05d}_label{label}_pred{prediction}.png`` per sample (class names with characters
+  other than letters, digits, ``.``, ``_`` and ``-`` have them replaced by ``_``);
+- ``relevance.npy``: the input relevance of every exported sample, (N, *net.input_shape) float32,
+  in the order of ``index.csv``;
+- ``index.csv``: columns ``index, label, prediction, target, png`` (class names, one row per sample).
+
+Every file is written atomically (a temporary file, then a rename), so an interrupted export
+leaves only complete files. Samples are explained ``batch_size`` at a time through the lean path
+(``explain(..., keep_layers=False)``): no per-stage records are built.
+
+Signature::
+
+    export_batch(net, data, indices, out_dir, *, method=None, target=None, bias=None, params=None,
+                 image=ImageOptions(), batch_size=256, progress=None) -> ExportResult
+
+``progress(done, total)`` is called after every chunk; returning ``False`` cancels the export
+after that chunk (``relevance.npy`` and ``index.csv`` then hold the samples done so far and
+``ExportResult.cancelled`` is True).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from lrp_studio.data import Dataset
+from lrp_studio.errors import DataError, ParameterError
+from lrp_studio.io.export import save_relevance_npy, save_table_csv
+from lrp_studio.lrp import explain
+from lrp_studio.nn import Network
+from lrp_studio.viz import COLORMAPS, heatmap_png
+
+#: Columns of ``index.csv``.
+INDEX_COLUMNS = ("index", "label", "prediction", "target", "png")
+
+ProgressFn = Callable[[int, int], "bool | None"]
+
+
+@dataclass(frozen=True)
+class ImageOptions:
+    """How heatmap PNGs look.
+
+    Attributes
+    ----------
+    cmap : str
+        A colour map of :data:`lrp_studio.viz.COLORMAPS` (default ``"bwr"``).
+    level : float
+        Contrast: > 1 saturates sooner (default 1).
+    upscale : int
+        Nearest-neighbour upscaling factor, pixels per input pixel (default 8).
+    overlay : bool
+        Blend the heatmap over the input image (image inputs only; default False).
+    """
+
+    cmap: str = "bwr"
+    level: float = 1.0
+    upscale: int = 8
+    overlay: bool = False
+
+    def check(self) -> None:
+        """Raise :class:`ParameterError` for an unknown colour map or a non-positive level or factor."""
+        if self.cmap not in COLORMAPS:
+            raise ParameterError(f"unknown colour map {self.cmap!r}; choose from {', '.join(sorted(COLORMAPS))}")
+        if not self.level > 0:
+            raise ParameterError(f"level must be > 0, got {self.level}")
+        if int(self.upscale) != self.upscale or self.upscale < 1:
+            raise ParameterError(f"upscale must be a whole number >= 1, got {self.upscale}")
+
+
+@dataclass
+class ExportResult:
+    """What :func:`export_batch` wrote.
+
+    Attributes
+    ----------
+    out_dir : pathlib.Path
+    indices : numpy.ndarray, (N,) int64
+        Dataset indices exported, in file order (fewer than asked for when cancelled).
+    pngs : list of pathlib.Path
+        One heatmap per exported sample, in the same order.
+    relevance_shape : tuple of int
+        Shape of ``relevance.npy``: (N, *input_shape).
+    cancelled : bool
+        True when ``progress`` returned False before every sample was done.
+    """
+
+    out_dir: Path
+    indices: np.ndarray
+    pngs: list[Path] = field(default_factory=list)
+    relevance_shape: tuple[int, ...] = ()
+    cancelled: bool = False
+
+
+def sample_image(values: Any) -> np.ndarray:
+    """One sample (input or relevance) as the array a heatmap is drawn from.
+
+    Parameters
+    ----------
+    values : array, (C, H, W), (H, W) or (F,)
+        Flat samples whose length is a square > 4 (e.g. 784) become (side, side); other flat
+        samples stay (F,) (drawn as one row); images are returned as they are.
+
+    Returns
+    -------
+    numpy.ndarray, float32
+    """
+    array = np.asarray(values, dtype=np.float32)
+    if array.ndim == 1:
+        side = int(round(np.sqrt(array.size)))
+        if side > 2 and side * side == array.size:
+            return array.reshape(side, side)
+    return array
+
+
+def safe_name(text: str) -> str:
+    """``text`` with every character other than letters, digits, ``.``, ``_`` and ``-`` replaced by ``_``."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", str(text)) or "_"
+
+
+def png_name(index: int, label: str, prediction: str) -> str:
+    """File name of one sample's heatmap, e.g. ``sample_00007_label0_pred0.png``."""
+    return f"sample_{int(index):05d}_label{safe_name(label)}_pred{safe_name(prediction)}.png"
+
+
+def write_heatmap(path: Path, relevance: Any, x: Any, image: ImageOptions,
+                  input_range: tuple[float, float] | None) -> None:
+    """Write one sample's heatmap PNG (atomically), blended over ``x`` when ``image.overlay`` and shapes agree."""
+    heat = sample_image(relevance)
+    under = sample_image(x) if image.overlay else None
+    if under is not None and under.shape != heat.shape:
+        under = None
+    heatmap_png(path, heat, cmap=image.cmap, level=image.level, scale=int(image.upscale), overlay_image=under,
+                input_range=input_range)
+
+
+def _chunk_targets(target: Any, start: int, stop: int) -> Any:
+    if target is None or np.ndim(target) == 0:
+        return target
+    return np.asarray(target)[start:stop]
+
+
+def _check_request(net: Network, data: Dataset, indices: np.ndarray, target: Any, batch_size: int) -> None:
+    if int(np.prod(data.sample_shape)) != int(np.prod(net.input_shape)):
+        raise DataError(f"{data.name}: samples of shape {tuple(data.sample_shape)} do not fit the model's input "
+                        f"shape {tuple(net.input_shape)}")
+    if indices.size and (indices.min() < 0 or indices.max() >= len(data)):
+        raise DataError(f"{data.name}: indices must be in 0..{len(data) - 1}")
+    if target is not None and np.ndim(target) != 0 and np.shape(target) != indices.shape:
+        raise ParameterError(f"target must be one class or one per exported sample ({indices.size}), "
+                             f"got shape {np.shape(target)}")
+    if int(batch_size) != batch_size or batch_size < 1:
+        raise ParameterError(f"batch size must be a whole number >= 1, got {batch_size}")
+
+
+def export_batch(net: Network, data: Dataset, indices: Sequence[int] | np.ndarray, out_dir: str | Path, *,
+                 method: Any = None, target: Any = None, bias: bool | None = None,
+                 params: Mapping[str, Any] | None = None, image: ImageOptions = ImageOptions(),
+                 batch_size: int = 256, progress: ProgressFn | None = None) -> ExportResult:
+    """Explain ``data.x[indices]`` in chunks and write the heatmaps, ``relevance.npy`` and ``index.csv``.
+
+    Parameters
+    ----------
+    net : Network
+    data : Dataset
+        Samples (N_data, ...) whose size per sample matches ``net.input_shape``; labels name the files.
+    indices : sequence of int, (N,)
+        Dataset indices to export, in order.
+    out_dir : str or path-like
+        Folder for the files (created with its parents when missing).
+    method : str or mapping, optional
+        As in :func:`lrp_studio.explain`; None: the model's default method.
+    target : None, int or (N,) ints
+        Class explained: None (default) the prediction, one class for all, or one per sample.
+    bias : bool, optional
+        As in :func:`lrp_studio.explain` (None: the default, biases included).
+    params : mapping, optional
+        The method's parameters (only those the user gave; see :func:`lrp_studio.lrp.method_info`).
+    image : ImageOptions
+        Colour map, contrast, upscaling and overlay of the PNGs.
+    batch_size : int
+        Samples explained per call (default 256).
+    progress : callable, optional
+        ``progress(done, total)`` after each chunk; returning False cancels after that chunk.
+
+    Returns
+    -------
+    ExportResult
+
+    Raises
+    ------
+    ParameterError
+        For a bad method, parameter, target, image option or batch size (before any file is written).
+    DataError
+        When the samples do not fit the model, an index is out of range, or a file cannot be written.
+    """
+    chosen = np.asarray(indices, dtype=np.int64).reshape(-1)
+    _check_request(net, data, chosen, target, batch_size)
+    image.check()
+    folder = Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    shape = tuple(int(v) for v in net.input_shape)
+    relevance = np.zeros((chosen.size,) + shape, dtype=np.float32)
+    rows: list[tuple[Any, ...]] = []
+    result = ExportResult(folder, chosen)
+    for start in range(0, chosen.size, int(batch_size)):
+        chunk = chosen[start : start + int(batch_size)]
+        exp = explain(net, data.x[chunk], target=_chunk_targets(target, start, start + chunk.size), method=method,
+                      bias=bias, keep_layers=False, **dict(params or {}))
+        relevance[start : start + chunk.size] = exp.relevance.reshape((chunk.size,) + shape)
+        for offset, index in enumerate(chunk):
+            label = data.classes[int(data.y[index])] if int(data.y[index]) < len(data.classes) else "?"
+            predicted = net.classes[int(exp.logits[offset].argmax())]
+            name = png_name(int(index), label, predicted)
+            write_heatmap(folder / name, exp.relevance[offset], data.x[index], image, data.input_range)
+            rows.append((int(index), label, predicted, net.classes[int(exp.targets[offset])], name))
+            result.pngs.append(folder / name)
+        if progress is not None and progress(start + chunk.size, chosen.size) is False:
+            result.cancelled = start + chunk.size < chosen.size
+            break
+    done = len(rows)
+    result.indices = chosen[:done]
+    result.relevance_shape = (done,) + shape
+    save_relevance_npy(folder / "relevance.npy", relevance[:done])
+    save_table_csv(folder / "index.csv", INDEX_COLUMNS, rows)
+    return result
+
+
+__all__ = ["INDEX_COLUMNS", "ExportResult", "ImageOptions", "export_batch", "png_name", "safe_name",
+           "sample_image", "write_heatmap"]
