@@ -1,113 +1,173 @@
-"""Bundled models and named architectures (``mlp``, ``cnn``, or a short text spec)."""
+"""Bundled models (``mlp``, ``cnn``), named architectures, and :func:`load_model` for every model source.
+
+The zoo sits above :mod:`lrp_studio.io` and :mod:`lrp_studio.nn`: it knows the bundled files and the
+MNIST class names, the layers below it know neither.
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from lrp_studio.data import MNIST_CLASSES, resource_path
 from lrp_studio.errors import ModelFileError, ParameterError
-from lrp_studio.nn import Network, lenet, mlp
+from lrp_studio.io import MissingModelInfo, import_model
+from lrp_studio.io import load_model as load_model_file
+from lrp_studio.nn import Network
+from lrp_studio.nn.builders import architecture_layers
+
+__all__ = ["BUNDLED_MODELS", "build_architecture", "bundled_model_path", "load_any_model", "load_model"]
 
 BUNDLED_MODELS = {"mlp": "mlp_mnist.npz", "cnn": "cnn_mnist.npz"}
 
-# How the bundled models were trained (``lrp-studio train`` reproduces them bit for bit on NumPy).
-BUNDLED_RECIPES = {
-    "mlp": dict(arch="mlp", epochs=15, batch_size=64, lr=0.05, optimizer="momentum", seed=0),
-    "cnn": dict(arch="cnn", epochs=15, batch_size=64, lr=0.02, optimizer="momentum", seed=0),
-}
+# What ``lrp-studio`` flags supply each piece of information a file may lack.
+_CLI_FLAGS = {"input_shape": "--input-shape C,H,W", "arch": "--arch SPEC"}
 
 
-def load_any_model(spec: str | Path) -> Network:
-    """Load a bundled model by name (``mlp``, ``cnn``), a model file (``.npz``) or, imported on the
-    fly, an ``.onnx`` / ``.safetensors`` model (see :func:`lrp_studio.io.import_model`)."""
-    from lrp_studio.io import MissingModelInfo, import_model, load_model
+def bundled_model_path(name: str) -> Path:
+    """The file of a bundled model (``"mlp"`` or ``"cnn"``).
 
-    name = str(spec)
-    if name in BUNDLED_MODELS:
-        try:
-            path = resource_path(BUNDLED_MODELS[name])
-        except Exception as error:
-            raise ModelFileError(f"bundled model {name!r} is missing from this installation ({error})") from None
-        return load_model(path)
-    if Path(name).suffix.lower() == ".npz":
-        return load_model(name)
+    Raises
+    ------
+    ModelFileError
+        ``name`` is not bundled, or its file is missing from this installation.
+    """
+    if name not in BUNDLED_MODELS:
+        raise ModelFileError(f"{name!r} is not a bundled model; bundled: {', '.join(BUNDLED_MODELS)}")
     try:
-        return import_model(name)
+        return resource_path(BUNDLED_MODELS[name])
+    except Exception as error:
+        raise ModelFileError(f"bundled model {name!r} is missing from this installation ({error})") from None
+
+
+def load_model(source: str | os.PathLike[str], *, arch: str | None = None, input_shape: Any = None,
+               input_range: Any = None, classes: Any = None) -> Network:
+    """Open a network from any source ``lrp-studio --model`` accepts.
+
+    Parameters
+    ----------
+    source : str or path-like
+        One of
+
+        - a bundled model name: ``"mlp"`` (784-300-100-10) or ``"cnn"`` (LeNet-style, 1 x 28 x 28 inputs);
+        - an LRP Studio model file (``.npz``, DESIGN.md 3.1);
+        - an ONNX graph (``.onnx``, needs the optional ``onnx`` package);
+        - a PyTorch ``torch.nn.Sequential`` state dict (``.safetensors`` or ``.npz``) with its architecture
+          in ``arch``, in the file's metadata or in a ``.json`` file of the same stem next to it.
+
+        Pickled files (``.pt``, ``.pth``, ``.ckpt``, ...) are refused: unpickling runs code.
+    arch : str, optional
+        State dicts only: a text spec such as ``"conv:8:5,bn,relu,maxpool:2,flatten,dense:10"`` (the
+        vocabulary of :mod:`lrp_studio.nn.builders`), ``"mlp"``/``"cnn"``, or JSON (text or a ``.json`` path).
+    input_shape : sequence of int or str, optional
+        One sample's shape, e.g. ``(1, 28, 28)`` or ``"1,28,28"``, where the file does not fix it.
+    input_range : (low, high) or str, optional
+        Value range of the inputs (used by the zbox rule); overrides what the file says.
+    classes : list of str or str, optional
+        Class names; override the stored names.
+
+    Returns
+    -------
+    Network
+
+    Raises
+    ------
+    MissingModelInfo
+        The file lacks its architecture or input shape; ``error.what`` names the keyword to give.
+    ModelFileError
+        Unknown name or missing file, a damaged, pickled or unsupported file, or weights that do not fit
+        the architecture (the message names the file and the problem).
+    ParameterError
+        Unreadable keywords (``arch``, ``input_shape``, ...), or keywords given with a bundled model.
+
+    Examples
+    --------
+    >>> import lrp_studio
+    >>> net = lrp_studio.load_model("cnn")
+    >>> net.input_shape
+    (1, 28, 28)
+    """
+    keywords = {"arch": arch, "input_shape": input_shape, "input_range": input_range, "classes": classes}
+    given = {name: value for name, value in keywords.items() if value is not None}
+    if isinstance(source, str) and source in BUNDLED_MODELS:
+        if given:
+            raise ParameterError(f"bundled model {source!r} takes no {', '.join(given)}")
+        return load_model_file(bundled_model_path(source))
+    try:
+        path = Path(os.fspath(source))
+    except TypeError:
+        raise ModelFileError(f"{source!r}: not a model name or file path") from None
+    if not path.suffix and not path.exists():
+        raise ModelFileError(f"{path}: no such file, and not a bundled model ({', '.join(BUNDLED_MODELS)})")
+    if path.suffix.lower() == ".npz" and not given:
+        try:
+            return load_model_file(path)
+        except ModelFileError:
+            if not _is_state_dict(path):
+                raise
+    return import_model(path, **keywords)
+
+
+def _is_state_dict(path: Path) -> bool:
+    """Whether an ``.npz`` has no ``architecture`` member (so it may be a state dict)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()[:100_000]
+    except (OSError, zipfile.BadZipFile, ValueError):
+        return False
+    return bool(names) and "architecture.npy" not in names
+
+
+def load_any_model(spec: str | os.PathLike[str]) -> Network:
+    """:func:`load_model` with the command line's advice when the file lacks information.
+
+    Raises
+    ------
+    ModelFileError
+        As :func:`load_model`; a missing architecture or input shape is reported with the
+        ``lrp-studio import`` command that converts the file once.
+    """
+    try:
+        return load_model(spec)
     except MissingModelInfo as missing:
-        flag = {"input_shape": "--input-shape C,H,W", "arch": "--arch SPEC"}.get(missing.what, missing.what)
+        flag = _CLI_FLAGS.get(missing.what, missing.what)
         raise ModelFileError(missing.with_hint(
-            f"convert it once with: lrp-studio import {name} {flag} --out model.npz")) from None
+            f"convert it once with: lrp-studio import {spec} {flag} --out model.npz")) from None
 
 
-def build_architecture(spec: str, input_shape: tuple[int, ...] = (1, 28, 28), n_classes: int = 10,
+def build_architecture(spec: str, input_shape: Sequence[int] = (1, 28, 28), n_classes: int = 10,
                        classes: list[str] | None = None, input_range: tuple[float, float] | None = (0.0, 1.0),
                        seed: int = 0) -> Network:
-    """A fresh network from a name or text spec.
+    """A fresh network from a shortcut or layer list (:mod:`lrp_studio.nn.builders`).
 
-    ``mlp`` = 784-300-100-10 ReLU, ``cnn`` = conv5x5(16)-pool-conv5x5(32)-pool-100-10 ReLU,
-    ``mlp:H1,H2,...`` = an MLP with the given hidden widths, or a layer list such as
-    ``conv:8:5,relu,maxpool:2,flatten,dense:64,relu,dense:10`` (``conv:C:K[:S[:P]]``, ``dense:N``,
-    ``maxpool:K[:S]``, ``avgpool:K[:S]``, ``flatten``, ``relu``, ``sigmoid``, ``tanh``).
+    Parameters
+    ----------
+    spec : str
+        ``mlp`` = 784-300-100-10 ReLU, ``cnn`` = conv5x5(16)-pool-conv5x5(32)-pool-100-10 ReLU,
+        ``mlp:H1,H2,...`` = an MLP with the given hidden widths, or a layer list such as
+        ``conv:8:5,relu,maxpool:2,flatten,dense:64,relu,dense:10``.
+    input_shape : sequence of int
+        One sample's shape (default 1 x 28 x 28).
+    n_classes : int
+        Outputs of a shortcut (default 10).
+    classes : list of str, optional
+        Default: the MNIST digit names for 10 outputs, else "0", "1", ...
+    input_range : (low, high) or None
+        Default (0, 1).
+    seed : int
+        Weight initialisation seed.
+
+    Raises
+    ------
+    ParameterError
+        Unreadable spec or layers that do not fit the input shape.
     """
-    classes = classes or (list(MNIST_CLASSES) if n_classes == 10 else [str(i) for i in range(n_classes)])
-    features = _prod(input_shape)
-    spec = spec.strip()
-    if spec == "mlp":
-        return mlp([features, 300, 100, n_classes], seed=seed, input_shape=input_shape, classes=classes, input_range=input_range)
-    if spec == "cnn":
-        return lenet(n_classes=n_classes, seed=seed, input_shape=input_shape, classes=classes, input_range=input_range)
-    if spec.startswith("mlp:"):
-        hidden = [_int(v, spec) for v in spec[4:].split(",") if v.strip()]
-        return mlp([features, *hidden, n_classes], seed=seed, input_shape=input_shape, classes=classes, input_range=input_range)
-    layers = _parse_layers(spec, input_shape)
+    layers = architecture_layers(spec, input_shape, n_classes)
+    if classes is None:
+        outputs = Network.from_spec({"input_shape": list(input_shape), "layers": layers}, seed=None).n_classes
+        classes = list(MNIST_CLASSES) if outputs == 10 else [str(i) for i in range(outputs)]
     arch = {"input_shape": list(input_shape), "layers": layers, "classes": classes, "input_range": input_range}
     return Network.from_spec(arch, seed=seed)
-
-
-def _int(text: str, spec: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise ParameterError(f"architecture {spec!r}: {text!r} is not an integer") from None
-
-
-def _parse_layers(spec: str, input_shape: tuple[int, ...]) -> list[dict[str, Any]]:
-    """Text layer list -> model-file layer entries, filling in input sizes from the running shape."""
-    from lrp_studio.nn.layers import layer_from_spec
-
-    shape = tuple(input_shape)
-    layers: list[dict[str, Any]] = []
-    for token in (t.strip() for t in spec.split(",") if t.strip()):
-        kind, *args = token.split(":")
-        numbers = [_int(a, spec) for a in args]
-        if kind == "conv" and 2 <= len(numbers) <= 4:
-            stride = numbers[2] if len(numbers) > 2 else 1
-            padding = numbers[3] if len(numbers) > 3 else 0
-            entry = {"type": "conv2d", "in_channels": shape[0], "out_channels": numbers[0], "kernel_size": numbers[1],
-                     "stride": stride, "padding": padding}
-        elif kind == "dense" and len(numbers) == 1:
-            if len(shape) != 1:
-                layers.append({"type": "flatten"})
-                shape = (int(_prod(shape)),)
-            entry = {"type": "dense", "in_features": shape[0], "out_features": numbers[0]}
-        elif kind in ("maxpool", "avgpool") and 1 <= len(numbers) <= 2:
-            entry = {"type": f"{kind}2d", "kernel_size": numbers[0], "stride": numbers[-1]}
-        elif kind in ("flatten", "relu", "sigmoid", "tanh") and not numbers:
-            entry = {"type": kind}
-        else:
-            raise ParameterError(f"architecture {spec!r}: cannot read layer {token!r}")
-        try:
-            shape = layer_from_spec(entry).output_shape(shape) if kind in ("conv", "maxpool", "avgpool", "flatten") else (
-                (entry["out_features"],) if kind == "dense" else shape)
-        except ParameterError as error:
-            raise ParameterError(f"architecture {spec!r}: layer {token!r}: {error}") from None
-        layers.append(entry)
-    return layers
-
-
-def _prod(values: tuple[int, ...]) -> int:
-    result = 1
-    for v in values:
-        result *= v
-    return result

@@ -33,7 +33,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from lrp_studio.errors import ModelFileError, ParameterError
-from lrp_studio.io.importing import (
+from lrp_studio.io.import_common import (
     MissingModelInfo, build_network, entry_output_shape, fold_batchnorm, parse_classes, parse_input_range,
 )
 from lrp_studio.nn.layers import MAX_LAYER_PARAMETERS

@@ -5,8 +5,8 @@ A ``torch.nn.Sequential``'s state dict holds only weights, so the layers come fr
 - a text spec, one token per module: ``conv:C:K[:S[:P]]``, ``dense:N``, ``maxpool:K[:S]``,
   ``avgpool:K[:S]``, ``flatten``, ``relu``, ``sigmoid``, ``tanh``, ``batchnorm[:EPS]`` (or ``bn``),
   ``dropout[:P]``, ``identity``, ``softmax`` (last only), or the shortcuts ``mlp``, ``mlp:H1,H2,...``
-  and ``cnn`` of :func:`lrp_studio.zoo.build_architecture`; a ``flatten`` is added before a dense
-  layer that gets image data;
+  and ``cnn`` (the one vocabulary of :mod:`lrp_studio.nn.builders`, shared with ``lrp-studio train
+  --arch``); a ``flatten`` is added before a dense layer that gets image data;
 - JSON (text, or the path of a ``.json`` file): a list of layer entries or an object with ``layers``
   and optionally ``input_shape``, ``classes``, ``input_range``. Entries follow the model file
   (DESIGN.md 3.1) plus ``{"type": "batchnorm", "eps": 1e-5}``, ``dropout``, ``identity``,
@@ -29,17 +29,17 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
 from lrp_studio.errors import ModelFileError, ParameterError
-from lrp_studio.io.importing import (
+from lrp_studio.io.import_common import (
     MissingModelInfo, build_network, entry_output_shape, fold_batchnorm, parse_classes, parse_input_range,
     parse_input_shape,
 )
+from lrp_studio.nn.builders import is_shortcut, parse_layer_tokens, shortcut_layers
 from lrp_studio.nn.layers import MAX_LAYER_PARAMETERS
 from lrp_studio.nn.network import Network
 
@@ -167,37 +167,6 @@ def _read_npz_state(path: Path) -> dict[str, np.ndarray] | None:
 
 
 # ----------------------------------------------------------------------------- architecture
-def _parse_text_spec(spec: str) -> list[dict[str, Any]]:
-    """Text spec -> layer items (sizes that the weights give are left out)."""
-    items: list[dict[str, Any]] = []
-    for token in (t.strip() for t in spec.split(",") if t.strip()):
-        kind, *args = (part.strip() for part in token.split(":"))
-        kind = kind.lower()
-        try:
-            numbers = [float(a) if kind in ("batchnorm", "bn", "dropout") else int(a) for a in args]
-        except ValueError:
-            raise ParameterError(f"architecture {spec!r}: cannot read the numbers in {token!r}") from None
-        if kind == "conv" and 2 <= len(numbers) <= 4:
-            items.append({"type": "conv2d", "out_channels": numbers[0], "kernel_size": numbers[1],
-                          "stride": numbers[2] if len(numbers) > 2 else 1,
-                          "padding": numbers[3] if len(numbers) > 3 else 0})
-        elif kind == "dense" and len(numbers) == 1:
-            items.append({"type": "dense", "out_features": numbers[0]})
-        elif kind in ("maxpool", "avgpool") and 1 <= len(numbers) <= 2:
-            items.append({"type": f"{kind}2d", "kernel_size": numbers[0], "stride": numbers[-1]})
-        elif kind in ("flatten", "relu", "sigmoid", "tanh", "identity", "softmax", "logsoftmax") and not numbers:
-            items.append({"type": "softmax" if kind == "logsoftmax" else kind})
-        elif kind in ("batchnorm", "bn", "batchnorm1d", "batchnorm2d") and len(numbers) <= 1:
-            items.append({"type": "batchnorm", "eps": numbers[0] if numbers else 1e-5})
-        elif kind == "dropout" and len(numbers) <= 1:
-            items.append({"type": "dropout"})
-        else:
-            raise ParameterError(f"architecture {spec!r}: cannot read layer {token!r}")
-    if not items:
-        raise ParameterError("the architecture is empty")
-    return items
-
-
 def _parse_arch(arch: str, groups: list[tuple[str, dict[str, np.ndarray]]],
                 input_shape: tuple[int, ...] | None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """``arch`` (JSON text, a .json path or a text spec) -> layer items and extra settings."""
@@ -224,17 +193,15 @@ def _parse_arch(arch: str, groups: list[tuple[str, dict[str, np.ndarray]]],
             if item["type"] in ("batchnorm1d", "batchnorm2d", "bn"):
                 item["type"] = "batchnorm"
         return items, settings
-    if re.fullmatch(r"(mlp(:[\d,\s]+)?|cnn)", text):
+    if is_shortcut(text):
         return _shortcut(text, groups, input_shape)
-    return _parse_text_spec(text), {}
+    return parse_layer_tokens(text), {}
 
 
 def _shortcut(spec: str, groups: list[tuple[str, dict[str, np.ndarray]]],
               input_shape: tuple[int, ...] | None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """``mlp``, ``mlp:H1,...``, ``cnn`` (for 28x28 images unless ``input_shape`` says otherwise): the layers
-    of :func:`lrp_studio.zoo.build_architecture` and the input shape they assume."""
-    from lrp_studio.zoo import build_architecture
-
+    of :func:`lrp_studio.nn.builders.shortcut_layers` and the input shape they assume."""
     weights = [g["weight"] for _, g in groups if "weight" in g and "running_mean" not in g]
     if not weights:
         raise ParameterError("the file holds no weights")
@@ -244,10 +211,10 @@ def _shortcut(spec: str, groups: list[tuple[str, dict[str, np.ndarray]]],
         else:
             input_shape = (int(weights[0].shape[-1]),)
     try:
-        net = build_architecture(spec, input_shape, n_classes=int(weights[-1].shape[0]), input_range=None)
+        layers = shortcut_layers(spec, input_shape, n_classes=int(weights[-1].shape[0]))
     except ParameterError as error:
         raise ParameterError(f"architecture {spec!r} for input shape {input_shape}: {error}") from None
-    return net.spec()["layers"], {"input_shape": list(input_shape)}
+    return layers, {"input_shape": list(input_shape)}
 
 
 # ----------------------------------------------------------------------------- parameters
