@@ -13,6 +13,7 @@ from lrp_studio.lrp.baselines import BASELINES
 from lrp_studio.lrp.composites import COMPOSITES, custom_rules, default_method
 from lrp_studio.lrp.explanation import Explanation, LayerRecord
 from lrp_studio.lrp.methods import CUSTOM, LRP_METHODS, METHODS, method_info
+from lrp_studio.lrp.outputs import resolve_targets
 from lrp_studio.lrp.propagate import one_hot_start, propagate
 from lrp_studio.lrp.rules import RULES, Rule, make_rule
 from lrp_studio.nn.network import Network, Trace
@@ -21,26 +22,6 @@ Array = Any
 
 __all__ = ["Explanation", "LayerRecord", "LRP_METHODS", "METHODS", "chunk_size", "explain", "explain_neuron",
            "resolve_rules", "resolve_targets"]
-
-
-def resolve_targets(target: Any, logits: Array) -> Array:
-    """Per-sample target indices (N,) from None (prediction), an int or a sequence of ints.
-
-    Raises
-    ------
-    ParameterError
-        For a target that is not an int, not N ints, or not a class index.
-    """
-    xp = get_xp()
-    n, n_classes = logits.shape
-    if target is None:
-        return logits.argmax(axis=1)
-    values = np.broadcast_to(np.asarray(target), (n,)) if np.ndim(target) == 0 else np.asarray(target)
-    if values.shape != (n,) or not np.issubdtype(values.dtype, np.integer):
-        raise ParameterError(f"target must be an int or {n} ints, got {target!r}")
-    if values.min() < 0 or values.max() >= n_classes:
-        raise ParameterError(f"target must be a class index in 0..{n_classes - 1}, got {target!r}")
-    return xp.asarray(values.astype(np.int64))
 
 
 def resolve_rules(net: Network, method: Any, params: Mapping[str, Any]) -> dict[int, Rule]:
