@@ -76,10 +76,14 @@ def gui_parser() -> argparse.ArgumentParser:
 
 
 def _application() -> Any:
+    """The QApplication (created on first use, with the host allocator tuned once for the GUI's process)."""
     from PySide6.QtWidgets import QApplication
+
+    from lrp_studio.backend import tune_host_allocator
 
     app = QApplication.instance()
     if app is None:
+        tune_host_allocator()  # an explicit call of the entry point: importing lrp_studio changes nothing
         app = QApplication(sys.argv[:1] or ["lrp-studio"])
         app.setApplicationName("LRP Studio")
         app.setOrganizationName("lrp-studio")

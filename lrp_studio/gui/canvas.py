@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 
 from lrp_studio.gui.dock_tabs import tabify_when_shown
 from lrp_studio.gui.state import CUSTOM_INDEX, AppState
+from lrp_studio.nn import sigmoid, softmax
 
 SIDE = 28
 SEND_MS = 40  # while drawing, the drawing is explained at most this often
@@ -313,11 +314,10 @@ class DrawPanel(QWidget):
         logits = np.asarray(exp.logits[0], np.float64)
         classes = self.state.net.classes
         if logits.size == 1:
-            probability = 1.0 / (1.0 + np.exp(-logits[0]))
+            probability = float(sigmoid(np.asarray(logits[0], dtype=np.float64)))
             text = f"class 1 with probability {probability:.2f}"
         else:
-            shifted = np.exp(logits - logits.max())
-            probabilities = shifted / shifted.sum()
+            probabilities = softmax(np.asarray(logits, dtype=np.float64))
             order = np.argsort(-probabilities)[:3]
             text = f"<b>{classes[order[0]]}</b> ({probabilities[order[0]] * 100:.0f} %)"
             others = [f"{classes[k]} ({probabilities[k] * 100:.0f} %)" for k in order[1:] if probabilities[k] >= 0.01]

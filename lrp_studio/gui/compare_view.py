@@ -274,10 +274,10 @@ class CompareView(QWidget):
         net, x = job["net"], job["x"]
         if method == PERTURBATION:
             target = job.get("resolved", 0)
-            self._request = self.worker.submit(JOB_KEY, lambda rid: perturb_one(net, x, target))
+            self._request = self.worker.submit(JOB_KEY, perturb_one, net, x, target)
         else:
             target, kwargs = job.get("resolved", job["target"]), job["kwargs"][method]
-            self._request = self.worker.submit(JOB_KEY, lambda rid: explain_one(net, x, target, method, kwargs))
+            self._request = self.worker.submit(JOB_KEY, explain_one, net, x, target, method, kwargs)
 
     def _job_finished(self, key: str, request_id: int, result: Any) -> None:
         if key != JOB_KEY or request_id != self._request or not self.worker.is_current(key, request_id):
@@ -456,7 +456,7 @@ class CompareView(QWidget):
 
 def install_compare_dock(window: Any) -> CompareView:
     """Add the "Compare methods" dock, tabbed behind the conservation plot."""
-    view = CompareView(window.state, window.worker)
+    view = CompareView(window.state, window.controller)
     scroll = scrolled(view, "compareScroll")
     dock = window._dock("compare", "Compare methods", scroll, Qt.DockWidgetArea.BottomDockWidgetArea,
                         "The current sample explained by every method; click a cell to use that method.")

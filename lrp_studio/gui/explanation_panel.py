@@ -1,39 +1,85 @@
-"""Method choice: the method list, its parameter widgets, the per-layer rule table and the help pane."""
+"""Method choice: the method list, its parameter widgets, the per-layer rule table and the formula pane.
+
+Nothing here knows a method or a parameter by name: the list comes from the registries, each
+parameter's spin box is built from its :class:`~lrp_studio.lrp.params.Param` (label, range,
+default, int or float, tooltip = help) the first time a method that takes it is shown, the
+bias checkbox shows when the method's ``uses_bias`` says so, and the formula pane is
+:func:`~lrp_studio.gui.method_help.method_html` of the method's declaration.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from PySide6.QtCore import QSignalBlocker, Qt, QTimer
+from PySide6.QtGui import QValidator
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHeaderView, QLabel, QSizePolicy, QSpinBox,
-    QTableWidget, QTableWidgetItem, QTextBrowser, QVBoxLayout, QWidget,
+    QAbstractSpinBox, QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHeaderView, QLabel,
+    QSizePolicy, QSpinBox, QTableWidget, QTableWidgetItem, QTextBrowser, QVBoxLayout, QWidget,
 )
 
-from lrp_studio.gui.method_help import PARAM_HELP, method_html, method_title
-from lrp_studio.gui.state import CUSTOM, AppState
-from lrp_studio.lrp import BASELINES, COMPOSITES, RULES
+from lrp_studio.gui.method_help import method_html, plain_text
+from lrp_studio.gui.state import BIAS, CUSTOM, AppState, method_names, method_params
+from lrp_studio.lrp import BASELINES, COMPOSITES, RULES, Param
+from lrp_studio.lrp.params import BIAS_HELP
 from lrp_studio.lrp.explain import resolve_rules
 
-PARAM_LABELS = {"epsilon": "\u03b5 (epsilon)", "alpha": "\u03b1 (alpha)", "beta": "\u03b2 (beta = \u03b1 \u2212 1)",
-                "gamma": "\u03b3 (gamma)", "low": "low (z-box)", "high": "high (z-box)", "bias": "",
-                "steps": "steps", "samples": "samples", "noise": "noise (\u00d7 range)", "patch": "patch size"}
+#: Spin-box limits for a parameter declared without bounds (Qt needs finite ones).
+UNBOUNDED = 1e6
+INT_LIMIT = 2**31 - 1
 
 
-def _double(minimum: float, maximum: float, step: float, decimals: int) -> QDoubleSpinBox:
-    box = QDoubleSpinBox()
-    box.setRange(minimum, maximum)
-    box.setSingleStep(step)
-    box.setDecimals(decimals)
+class NumberBox(QDoubleSpinBox):
+    """A float spin box that shows values in ``%g`` form (1e-06, 0.25, 100) and steps by decades."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setDecimals(12)  # Qt rounds values to this many decimals: keeps epsilon = 1e-9
+        self.setStepType(QAbstractSpinBox.StepType.AdaptiveDecimalStepType)
+
+    def textFromValue(self, value: float) -> str:  # noqa: N802 (Qt API)
+        return f"{value:.6g}"
+
+    def valueFromText(self, text: str) -> float:  # noqa: N802 (Qt API)
+        try:
+            return float(text)
+        except ValueError:
+            return self.value()
+
+    def validate(self, text: str, pos: int) -> Any:  # noqa: D102 (Qt API)
+        stripped = text.strip()
+        try:
+            value = float(stripped)
+        except ValueError:
+            partial = stripped in ("", "-", "+", ".") or stripped[-1:] in ("e", "E", "-", "+", ".")
+            return QValidator.State.Intermediate if partial else QValidator.State.Invalid
+        inside = self.minimum() <= value <= self.maximum()
+        return QValidator.State.Acceptable if inside else QValidator.State.Intermediate
+
+
+def param_widget(param: Param) -> QAbstractSpinBox:
+    """A spin box for ``param``: QSpinBox for ``kind == "int"``, else :class:`NumberBox`; range and
+    tooltip from the declaration, keyboard tracking off (a value counts once typing ends)."""
+    if param.kind == "int":
+        box: QAbstractSpinBox = QSpinBox()
+        low = int(param.minimum) if param.minimum is not None else -INT_LIMIT
+        high = int(min(param.maximum, INT_LIMIT)) if param.maximum is not None else INT_LIMIT
+        box.setRange(low, high)
+    else:
+        box = NumberBox()
+        box.setRange(param.minimum if param.minimum is not None else -UNBOUNDED,
+                     param.maximum if param.maximum is not None else UNBOUNDED)
+    box.setObjectName(f"param_{param.name}")
+    unit = f" ({param.unit})" if param.unit else ""
+    box.setToolTip(f"{param.help}{unit}. Range: {param.range_text()}.")
     box.setKeyboardTracking(False)
     return box
 
 
-def _int(minimum: int, maximum: int) -> QSpinBox:
-    box = QSpinBox()
-    box.setRange(minimum, maximum)
-    box.setKeyboardTracking(False)
-    return box
+def param_label(param: Param) -> QLabel:
+    label = QLabel(param.display)
+    label.setToolTip(param.help)
+    return label
 
 
 #: The formula pane is re-laid out this long after the last method or parameter change: the graph
@@ -42,7 +88,14 @@ HELP_DELAY_MS = 80
 
 
 class ExplanationPanel(QWidget):
-    """Choose the explanation method and its parameters; changes go to :class:`AppState`."""
+    """Choose the explanation method and its parameters; changes go to :class:`AppState`.
+
+    Attributes
+    ----------
+    widgets : dict name -> QWidget
+        The parameter widgets made so far (``"bias"``: the checkbox); a parameter's widget is
+        made the first time a method that declares it is shown.
+    """
 
     def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -55,25 +108,16 @@ class ExplanationPanel(QWidget):
                                         "a baseline, or a custom rule per layer.")
         self._fill_methods()
 
-        self.widgets: dict[str, QWidget] = {
-            "epsilon": _double(0.0, 100.0, 0.05, 6), "alpha": _double(1.0, 20.0, 0.5, 2),
-            "beta": _double(0.0, 19.0, 0.5, 2), "gamma": _double(0.0, 100.0, 0.05, 3),
-            "low": _double(-1e6, 1e6, 0.1, 3), "high": _double(-1e6, 1e6, 0.1, 3),
-            "bias": QCheckBox("bias takes part in z"), "steps": _int(1, 1024), "samples": _int(1, 1024),
-            "noise": _double(0.0, 10.0, 0.05, 3), "patch": _int(1, 64),
-        }
         self.form = QFormLayout()
         self.form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-        for name, widget in self.widgets.items():
-            widget.setObjectName(f"param_{name}")
-            widget.setToolTip(PARAM_HELP.get(name, ""))
-            self.form.addRow(PARAM_LABELS[name], widget)
-            if isinstance(widget, QCheckBox):
-                widget.toggled.connect(lambda value, n=name: self._param_edited(n, bool(value)))
-            else:
-                widget.valueChanged.connect(lambda value, n=name: self._param_edited(n, value))
         self.params_box = QGroupBox("Parameters")
         self.params_box.setLayout(self.form)
+        bias = QCheckBox("bias takes part in z")
+        bias.setObjectName(f"param_{BIAS}")
+        bias.setToolTip(BIAS_HELP)
+        bias.toggled.connect(lambda value: self._param_edited(BIAS, bool(value)))
+        self.widgets: dict[str, QWidget] = {BIAS: bias}
+        self.form.addRow(bias)
         self.no_params = QLabel("This method has no parameters.")
         self.form.addRow(self.no_params)
 
@@ -122,11 +166,13 @@ class ExplanationPanel(QWidget):
             if box.count():
                 box.insertSeparator(box.count())
             for name in names:
-                box.addItem(f"{name}  \u2014  {method_title(name)}".replace("<sub>", "").replace("</sub>", "")
-                            .replace("<sup>", "").replace("</sup>", "").replace("&epsilon;", "\u03b5")
-                            .replace("&alpha;", "\u03b1").replace("&beta;", "\u03b2").replace("&gamma;", "\u03b3")
-                            .replace("&times;", "\u00d7").replace("&minus;", "-"), name)
+                box.addItem(f"{name}  \u2014  {plain_text(method_params(name).title)}", name)
                 box.setItemData(box.count() - 1, title, Qt.ItemDataRole.ToolTipRole)
+
+    def _layer_name(self, index: int) -> str:
+        layer = self.state.net.layers[index]
+        spec = layer.spec()
+        return f"{index}: {layer.type_name} {spec.get('out_features', spec.get('out_channels'))}"
 
     def _fill_rule_table(self) -> None:
         net = self.state.net
@@ -135,9 +181,7 @@ class ExplanationPanel(QWidget):
             table.setRowCount(0)
             for row, index in enumerate(net.linear_indices):
                 table.insertRow(row)
-                spec = net.layers[index].spec()
-                width = spec.get("out_features", spec.get("out_channels"))
-                item = QTableWidgetItem(f"{index}: {net.layers[index].type_name} {width}")
+                item = QTableWidgetItem(self._layer_name(index))
                 item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
                 table.setItem(row, 0, item)
                 combo = QComboBox()
@@ -146,6 +190,16 @@ class ExplanationPanel(QWidget):
                 combo.currentTextChanged.connect(lambda rule, i=index: self.state.set_custom_rule(i, rule))
                 table.setCellWidget(row, 1, combo)
         table.resizeRowsToContents()
+
+    def param_widget(self, param: Param) -> QWidget:
+        """The widget of ``param`` (made and added to the form on first use); its range follows ``param``."""
+        widget = self.widgets.get(param.name)
+        if widget is None:
+            widget = param_widget(param)
+            widget.valueChanged.connect(lambda value, n=param.name: self._param_edited(n, value))
+            self.form.insertRow(self.form.rowCount() - 2, param_label(param), widget)  # above bias and "no params"
+            self.widgets[param.name] = widget
+        return widget
 
     # ------------------------------------------------------------------ reacting
     def _model_changed(self) -> None:
@@ -158,39 +212,59 @@ class ExplanationPanel(QWidget):
             self.state.set_method(str(name))
 
     def _param_edited(self, name: str, value: Any) -> None:
-        if name == "alpha":
+        if name == "alpha" and "beta" in self.state.params:  # alpha-beta keeps alpha - beta = 1
             self._set_widget("beta", float(value) - 1.0)
             self.state.params["beta"] = float(value) - 1.0
-        elif name == "beta":
+        elif name == "beta" and "alpha" in self.state.params:
             self._set_widget("alpha", float(value) + 1.0)
             self.state.params["alpha"] = float(value) + 1.0
         self.state.set_param(name, value)
 
     def _set_widget(self, name: str, value: Any) -> None:
-        widget = self.widgets[name]
+        widget = self.widgets.get(name)
+        if widget is None:
+            return
         with QSignalBlocker(widget):
             if isinstance(widget, QCheckBox):
                 widget.setChecked(bool(value))
             else:
                 widget.setValue(value)
 
-    def sync(self) -> None:
-        """Show the state's method, its parameter widgets and its help text."""
+    def shown_params(self) -> tuple[tuple[Param, ...], bool]:
+        """The parameters the current method declares (for ``custom``: those of the chosen rules)
+        and whether it shows the bias checkbox."""
         state = self.state
-        method = state.method
+        info = method_params(state.method, state.custom_rules if state.method == CUSTOM else None)
+        return info.params, info.uses_bias
+
+    def sync(self) -> None:
+        """Show the state's method, its parameter widgets and its formula pane."""
+        state = self.state
         with QSignalBlocker(self.method_selector):
-            self.method_selector.setCurrentIndex(self.method_selector.findData(method))
-        params = state.params
-        shown = set(params)
-        if method == CUSTOM:  # only the parameters of the rules chosen in the table
-            shown = {"bias"} | {p for rule in state.custom_rules.values() for p in RULES[rule].params}
-        rows = {widget: name in shown for name, widget in self.widgets.items()}
+            self.method_selector.setCurrentIndex(self.method_selector.findData(state.method))
+        params, uses_bias = self.shown_params()
+        for param in params:
+            self._configure(param)
+        shown = {p.name for p in params} | ({BIAS} if uses_bias else set())
+        rows: dict[QWidget, bool] = {widget: name in shown for name, widget in self.widgets.items()}
         rows[self.no_params] = not shown
         self._set_rows_visible(rows)
+        values = state.params
         for name in shown:
-            self._set_widget(name, params[name])
-        self.rules_box.setVisible(method == CUSTOM)
+            if name in values:
+                self._set_widget(name, values[name])
+        self.rules_box.setVisible(state.method == CUSTOM)
         self._help_timer.start()
+
+    def _configure(self, param: Param) -> None:
+        """Make sure ``param``'s widget exists and has the declared range (declarations may differ)."""
+        widget = self.param_widget(param)
+        if isinstance(widget, QAbstractSpinBox) and param.kind != "int":
+            low = param.minimum if param.minimum is not None else -UNBOUNDED
+            high = param.maximum if param.maximum is not None else UNBOUNDED
+            if (widget.minimum(), widget.maximum()) != (low, high):
+                with QSignalBlocker(widget):
+                    widget.setRange(low, high)
 
     def help_pending(self) -> bool:
         """True while the formula pane still waits to show the current method."""
@@ -214,18 +288,21 @@ class ExplanationPanel(QWidget):
         self.params_box.setVisible(not box_hidden)
 
     def _help_html(self) -> str:
-        net = self.state.net
-        method = self.state.method
-        rules: dict[int, str] | None = None
-        if method not in BASELINES:
+        """The formula pane of the current method, with the per-layer rules it resolves to."""
+        state = self.state
+        net = state.net
+        info = method_params(state.method, state.custom_rules if state.method == CUSTOM else None)
+        rules = None
+        if info.kind != "baseline":
+            arguments = state.explain_arguments()
+            method = arguments.pop("method")
+            arguments.pop(BIAS, None)
             try:
-                arguments = self.state.explain_arguments()
-                params = {k: v for k, v in arguments.items() if k not in ("method", "bias")}
-                rules = {i: r.describe() for i, r in resolve_rules(net, arguments["method"], params).items()}
+                rules = resolve_rules(net, method, arguments)
             except Exception:  # invalid parameters are reported by the explanation itself
                 rules = None
-        names = {}
-        for index in net.linear_indices:
-            spec = net.layers[index].spec()
-            names[index] = f"{index}: {net.layers[index].type_name} {spec.get('out_features', spec.get('out_channels'))}"
-        return method_html(method, rules, names)
+        names = {index: self._layer_name(index) for index in net.linear_indices}
+        return method_html(state.method, rules, names, info)
+
+
+__all__ = ["ExplanationPanel", "HELP_DELAY_MS", "NumberBox", "param_label", "param_widget"]

@@ -3,19 +3,20 @@ conditional heatmap (input relevance when propagation starts at this unit only).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 from PySide6.QtCore import Qt
 
-from lrp_studio.errors import LRPStudioError
 from lrp_studio.gui.graph_items import build_layout
 from lrp_studio.lrp.explain import explain_neuron
 from lrp_studio.nn.layers import Flatten
 from lrp_studio.viz.colormaps import get_colormap
 from lrp_studio.viz.heatmap import relevance_to_2d
 
-__all__ = ["NeuronInspector", "TOP_CONTRIBUTIONS"]
+__all__ = ["ConditionalHeatmap", "NeuronInspector", "TOP_CONTRIBUTIONS", "conditional_heatmap"]
 
 #: Rows of the incoming-contributions table.
 TOP_CONTRIBUTIONS = 8
@@ -172,16 +173,17 @@ class NeuronInspector(QtWidgets.QWidget):
         self._cmap = name
         self._set_colorbar_map()
 
-    def show_neuron(self, net, x_sample: np.ndarray, exp, stage: int, unit: int, method, params: dict) -> None:
-        """Show unit ``unit`` of ``stage`` (a channel for (C, H, W) hidden stages).
+    def show_neuron(self, net, exp, stage: int, unit: int) -> None:
+        """Show unit ``unit`` of ``stage`` (a channel for (C, H, W) hidden stages) from ``exp``.
+
+        Nothing is computed here: the values and messages come from ``exp``; the conditional
+        heatmap is cleared until :meth:`show_conditional` gets the worker's result.
 
         Parameters
         ----------
         net : Network
-        x_sample : ndarray, one sample without batch axis (the sample ``exp`` explains first)
-        exp : Explanation of that sample (with ``messages=True`` for the contributions table)
+        exp : Explanation of the sample (with ``messages=True`` for the contributions table)
         stage, unit : the selected unit (see :class:`~lrp_studio.gui.graph_view.NetworkView`)
-        method, params : the method and parameters used for the conditional heatmap
         """
         stage, unit = int(stage), int(unit)
         shape = tuple(net.shapes[stage])
@@ -196,7 +198,7 @@ class NeuronInspector(QtWidgets.QWidget):
         if is_map:
             self._feature.show(None if activation is None else activation[unit], self._lut, f"activation, channel {unit}")
             self._relevance_map.show(None if relevance is None else relevance[unit], self._lut, f"relevance, channel {unit}")
-        self._show_conditional(net, x_sample, stage, unit, shape, activation, is_map, method, params or {})
+        self.show_pending_conditional(stage)
 
     # ------------------------------------------------------------------ read-outs (tests, main window)
     def conditional_relevance(self) -> np.ndarray | None:
@@ -331,33 +333,83 @@ class NeuronInspector(QtWidgets.QWidget):
                     item.setForeground(pg.mkColor("#b01e1e" if value >= 0 else "#1e4fb0"))
                 self._table.setItem(row, col, item)
 
-    def _show_conditional(self, net, x_sample, stage, unit, shape, activation, is_map, method, params) -> None:
+    def show_pending_conditional(self, stage: int) -> None:
+        """Clear the conditional heatmap while the worker computes the new one."""
         self._conditional = None
-        if stage == 0:
+        self._heatmap.show(None, self._lut, "conditional heatmap")
+        self._caption.setText("Select a hidden or output unit to see its conditional heatmap." if stage == 0
+                              else "Computing the conditional heatmap\u2026")
+
+    def show_conditional(self, result: "ConditionalHeatmap | None", error: str | None = None) -> None:
+        """Show a conditional heatmap computed by :func:`conditional_heatmap` (in the worker), or why not."""
+        self._conditional = None
+        if result is None:
             self._heatmap.show(None, self._lut, "conditional heatmap")
-            self._caption.setText("Select a hidden or output unit to see its conditional heatmap.")
+            self._caption.setText(f"No conditional heatmap: {error}" if error else
+                                  "Select a hidden or output unit to see its conditional heatmap.")
             return
-        flat_unit, where = unit, ""
-        if is_map:
-            channel = activation[unit] if activation is not None else np.zeros(shape[1:])
-            i, j = np.unravel_index(int(np.argmax(channel)), channel.shape)
-            flat_unit = unit * shape[1] * shape[2] + int(i) * shape[2] + int(j)
-            where = f" at its strongest position ({i}, {j})"
-        try:
-            result = explain_neuron(net, np.asarray(x_sample)[None], stage, flat_unit, method, **params)
-        except LRPStudioError as error:
-            self._heatmap.show(None, self._lut, "conditional heatmap")
-            self._caption.setText(f"No conditional heatmap: {error}")
-            return
-        relevance = np.asarray(result.relevance)[0]
-        self._conditional = _as_image(relevance_to_2d(relevance))
+        self._conditional = _as_image(relevance_to_2d(result.relevance))
         vmax = self._heatmap.show(self._conditional, self._lut, "conditional heatmap")
         self._colorbar.setLevels((-vmax, vmax))
-        name = method if isinstance(method, str) else "custom composite"
-        start = float(np.asarray(result.layers[stage].activation).reshape(-1)[flat_unit])
-        note = "" if start != 0 else " The unit is inactive here (activation 0), so nothing is propagated."
+        note = "" if result.start != 0 else " The unit is inactive here (activation 0), so nothing is propagated."
         self._caption.setText(
-            f"Conditional heatmap: input relevance ({name}) when propagation starts at this "
-            f"{'channel' + where if is_map else 'unit'} only (value {start:.4g}); "
-            f"input relevance sums to {float(relevance.sum()):.4g}.{note}"
+            f"Conditional heatmap: input relevance ({result.method_name}) when propagation starts at this "
+            f"{'channel' + result.where if result.is_map else 'unit'} only (value {result.start:.4g}); "
+            f"input relevance sums to {float(result.relevance.sum()):.4g}.{note}"
         )
+
+
+@dataclass(frozen=True)
+class ConditionalHeatmap:
+    """Input relevance when propagation starts at one unit only (see :func:`conditional_heatmap`).
+
+    Attributes
+    ----------
+    relevance : ndarray, the sample's input shape
+    start : float
+        The unit's value the propagation starts from.
+    is_map : bool
+        Whether the unit is a conv channel (started at its strongest position ``where``).
+    where : str
+    method_name : str
+    """
+
+    relevance: np.ndarray
+    start: float
+    is_map: bool
+    where: str
+    method_name: str
+
+
+def conditional_heatmap(net, x_sample: np.ndarray, stage: int, unit: int, method, params: dict,
+                        channel: np.ndarray | None = None) -> ConditionalHeatmap | None:
+    """The conditional heatmap of unit ``unit`` of ``stage`` for one sample ``x_sample`` (no batch
+    axis); None for the input stage.
+
+    For a (C, H, W) hidden stage ``unit`` is a channel, and propagation starts at the strongest
+    position of ``channel`` (that channel's activation map (H, W), from the shown explanation).
+
+    Runs :func:`lrp_studio.lrp.explain_neuron` (one forward pass and one propagation): call it in
+    the worker thread, and show the result with :meth:`NeuronInspector.show_conditional`.
+
+    Raises
+    ------
+    LRPStudioError
+        When the method cannot explain the unit (e.g. invalid parameters).
+    """
+    stage, unit = int(stage), int(unit)
+    if stage == 0:
+        return None
+    shape = tuple(net.shapes[stage])
+    is_map = len(shape) == 3
+    x = np.asarray(x_sample)[None]
+    flat_unit, where = unit, ""
+    if is_map:
+        channel = np.zeros(shape[1:]) if channel is None else np.asarray(channel)
+        i, j = np.unravel_index(int(np.argmax(channel)), channel.shape)
+        flat_unit = unit * shape[1] * shape[2] + int(i) * shape[2] + int(j)
+        where = f" at its strongest position ({i}, {j})"
+    result = explain_neuron(net, x, stage, flat_unit, method, **params)
+    start = float(np.asarray(result.layers[stage].activation).reshape(-1)[flat_unit])
+    name = method if isinstance(method, str) else "custom composite"
+    return ConditionalHeatmap(np.asarray(result.relevance)[0], start, is_map, where, name)

@@ -21,7 +21,7 @@ from lrp_studio.gui.explanation_panel import ExplanationPanel
 from lrp_studio.gui.file_actions import FileActionsMixin
 from lrp_studio.gui.graph_view import NetworkView
 from lrp_studio.gui.heatmap_widget import HeatmapView
-from lrp_studio.gui.inspector import NeuronInspector
+from lrp_studio.gui.inspector import NeuronInspector, conditional_heatmap
 from lrp_studio.gui.method_help import method_html
 from lrp_studio.gui.plots import ConservationPlot, OutputBars
 from lrp_studio.gui.sample_browser import SampleBrowser
@@ -32,12 +32,15 @@ from lrp_studio.gui.faithfulness_view import install_faithfulness_dock
 from lrp_studio.gui.neuron_perturbation import install_neuron_perturbation
 from lrp_studio.gui.session import SessionActionsMixin
 from lrp_studio.gui.state import CUSTOM_INDEX, AppState, compute_explanation, method_names
+from lrp_studio.lrp import BASELINES, default_method
 from lrp_studio.gui.training_panel import TrainingPanel
 from lrp_studio.gui.scrolling import scrolled
 from lrp_studio.gui.settings import STATE_VERSION, open_settings
-from lrp_studio.gui.workers import ComputeWorker, limit_blas_threads
+from lrp_studio.gui.controller import Controller
+from lrp_studio.gui.workers import limit_blas_threads
 from lrp_studio.nn import Network, mlp
 
+INSPECT_KEY = "inspect"  # the inspector's conditional heatmap (explain_neuron in the worker)
 SETTLE_MS = 40  # secondary views update this long after the last explanation (smooth fast browsing)
 
 
@@ -89,7 +92,7 @@ class MainWindow(SessionActionsMixin, FileActionsMixin, QMainWindow):
         blas_threads = int(os.environ.get("LRP_STUDIO_GUI_BLAS_THREADS", "1") or 0)
         if blas_threads > 0:  # 0 leaves the BLAS library's own setting
             limit_blas_threads(blas_threads)
-        self.worker = ComputeWorker(self)
+        self.controller = Controller(self)
         self._explain_request: int | None = None
         self._predict_request: int | None = None
         self._closing = False
@@ -289,8 +292,8 @@ class MainWindow(SessionActionsMixin, FileActionsMixin, QMainWindow):
         state.explanationChanged.connect(self._explanation_changed)
         state.timingsChanged.connect(lambda f, l: self.timing_label.setText(f"forward {f:.2f} ms \u00b7 LRP {l:.2f} ms"))
         state.statusMessage.connect(lambda text: self.show_status(text))
-        self.worker.finished.connect(self._job_finished)
-        self.worker.failed.connect(self._job_failed)
+        self.controller.finished.connect(self._job_finished)
+        self.controller.failed.connect(self._job_failed)
         self.graph.neuronSelected.connect(self.inspect)
         self.graph.neuronActivated.connect(self._activate_neuron)
         self.heatmap.colormapChanged.connect(self._colormap_changed)
@@ -307,8 +310,7 @@ class MainWindow(SessionActionsMixin, FileActionsMixin, QMainWindow):
         net, x = state.net, np.array(state.sample(), copy=True)
         target, kwargs = state.target, state.explain_arguments()
         index = state.index if state.custom_input is None else CUSTOM_INDEX
-        self._explain_request = self.worker.submit(
-            "explain", lambda rid: compute_explanation(net, x, target, kwargs, rid, index))
+        self._explain_request = self.controller.submit("explain", compute_explanation, net, x, target, kwargs, index)
 
     def request_predictions(self, *_: Any) -> None:
         """Predict the whole dataset in the worker (labels for the sample browser)."""
@@ -317,32 +319,37 @@ class MainWindow(SessionActionsMixin, FileActionsMixin, QMainWindow):
             state.set_predictions(None)
             return
         net, x = state.net, state.dataset.x
-        self._predict_request = self.worker.submit("predict", lambda rid: state.predicted_class(net.predict(x, 512)))
+        self._predict_request = self.controller.submit("predict", lambda: state.predicted_class(net.predict(x, 512)))
 
     def _job_finished(self, key: str, request_id: int, result: Any) -> None:
-        if not self.worker.is_current(key, request_id):
-            return  # stale: a newer request is queued or running
+        """Route a current result (the controller drops stale ones before they get here)."""
         if key == "explain":
             self._explain_request = None
             self.state.set_explanation(result)
         elif key == "predict":
             self._predict_request = None
             self.state.set_predictions(np.asarray(result))
+        elif key == INSPECT_KEY:
+            self.inspector.show_conditional(result)
 
     def _job_failed(self, key: str, request_id: int, message: str) -> None:
-        if not self.worker.is_current(key, request_id):
-            return
         if key == "explain":
             self._explain_request = None
-        else:
+        elif key == "predict":
             self._predict_request = None
+        elif key != INSPECT_KEY:
+            return  # the views that submitted other keys report their own failures
         first = message.strip().splitlines()[-1] if "Traceback" in message else message
+        if key == INSPECT_KEY:
+            self.inspector.show_conditional(None, first)
+            if "Traceback" not in message:
+                return
         self.show_status(f"{key} failed: {first}", 10000)
         if "Traceback" in message:
             dialogs.show_error(self, "Computation failed", first, message)
 
     def is_busy(self) -> bool:
-        return (self._explain_request is not None or self._predict_request is not None or not self.worker.is_idle()
+        return (self._explain_request is not None or self._predict_request is not None or not self.controller.is_idle()
                 or self._settle_timer.isActive() or self.explanation_panel.help_pending())
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
@@ -383,14 +390,25 @@ class MainWindow(SessionActionsMixin, FileActionsMixin, QMainWindow):
             return
         arguments = state.explain_arguments()
         method = arguments.pop("method")
-        if isinstance(method, str) and method in ("gradient", "gradient-x-input", "integrated-gradients",
-                                                  "smoothgrad", "occlusion"):
-            method, arguments = "epsilon-plus-flat", {}
+        if isinstance(method, str) and method in BASELINES:  # no per-layer rules: the model's default method
+            method, arguments = default_method(state.net), {}
         try:
-            self.inspector.show_neuron(state.net, state.input_at(state.explained_index), exp, stage, unit,
-                                       method, arguments)
+            self.inspector.show_neuron(state.net, exp, stage, unit)
         except LRPStudioError as error:
             self.show_status(str(error), 5000)
+            return
+        channel = self._channel_map(exp, stage, unit)
+        self.controller.submit(INSPECT_KEY, conditional_heatmap, state.net,
+                               np.array(state.input_at(state.explained_index), copy=True), stage, unit, method,
+                               arguments, channel)
+
+    @staticmethod
+    def _channel_map(exp: Any, stage: int, unit: int) -> np.ndarray | None:
+        """The activation map (H, W) of channel ``unit`` of a conv stage in ``exp``, else None."""
+        record = next((r for r in exp.layers if r.stage == stage), None)
+        if record is None or np.ndim(record.activation) != 4:
+            return None
+        return np.asarray(record.activation[0, unit], dtype=np.float32)
 
     def _activate_neuron(self, stage: int, unit: int) -> None:
         dock = self.docks["inspector"]
@@ -498,7 +516,7 @@ class MainWindow(SessionActionsMixin, FileActionsMixin, QMainWindow):
             return
         self._closing = True
         self.training_panel.shutdown()
-        self.worker.shutdown()
+        self.controller.shutdown()
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt API)
         if not self._closing:

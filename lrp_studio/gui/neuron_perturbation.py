@@ -53,7 +53,7 @@ class NeuronPerturbationPanel(QWidget):
         self.setObjectName("neuronPerturbation")
         self.window = window
         self.state = window.state
-        self.worker = window.worker
+        self.worker = window.controller
         self.result: StageEffects | None = None
         self.unit: int | None = None
         self._key: tuple[int, int, int] | None = None  # (id of explanation, stage, target)
@@ -90,7 +90,7 @@ class NeuronPerturbationPanel(QWidget):
         relevance = None if record is None or record.relevance is None else np.array(record.relevance[0])
         net, x = state.net, np.array(state.input_at(state.explained_index), dtype=np.float32)
         self.label.setText("Perturbation: computing the effect of each unit of this layer\u2026")
-        self._request = self.worker.submit(JOB_KEY, lambda rid: stage_effects(net, x, int(stage), target, relevance))
+        self._request = self.worker.submit(JOB_KEY, stage_effects, net, x, int(stage), target, relevance)
 
     def clear(self) -> None:
         self.result, self._key, self.unit = None, None, None

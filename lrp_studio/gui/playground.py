@@ -194,7 +194,7 @@ class PlaygroundView(QWidget):
         if self.worker is None:
             self._show(compute_playground(net, x, mode, args))
             return
-        self._request = self.worker.submit(JOB_KEY, lambda rid: compute_playground(net, x, mode, args))
+        self._request = self.worker.submit(JOB_KEY, compute_playground, net, x, mode, args)
 
     # ------------------------------------------------------------------ reacting
     def _method_changed(self) -> None:
@@ -360,7 +360,7 @@ class PlaygroundView(QWidget):
 
 def install_playground_dock(window: Any) -> PlaygroundView:
     """Add the "2-D playground" dock (tabbed with the heatmap); raise it when a 2-D dataset opens."""
-    view = PlaygroundView(window.state, window.worker)
+    view = PlaygroundView(window.state, window.controller)
     dock = window._dock("playground", "2-D playground", view, Qt.DockWidgetArea.RightDockWidgetArea,
                         "Toy datasets: the decision boundary and every hidden neuron over the input plane.")
     heatmap = window.docks.get("heatmap")

@@ -9,17 +9,12 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QVBox
 
 from lrp_studio.gui.heatmap_widget import style_plot
 from lrp_studio.gui.state import AppState
-from lrp_studio.nn import Conv2d, Dense
+from lrp_studio.nn import Conv2d, Dense, softmax
 from lrp_studio.nn.layers import AvgPool2d, MaxPool2d
 
 BAR_COLOR = "#9aa7b8"
 TARGET_COLOR = "#e8872b"
 PREDICTED_PEN = "#1f3b73"
-
-
-def softmax(values: np.ndarray) -> np.ndarray:
-    shifted = np.exp(values - values.max())
-    return shifted / shifted.sum()
 
 
 class OutputBars(QWidget):

@@ -1,99 +1,106 @@
 """The GUI's shared model: what is shown (network, dataset, sample, method, target, explanation).
 
 Panels listen to :class:`AppState` signals and change it through its setters; they never call
-each other. Explanations of the current sample run in the :class:`~lrp_studio.gui.workers.ComputeWorker`
-thread; results of superseded requests are dropped by request id.
+each other. Explanations of the current sample run in the worker that
+:class:`~lrp_studio.gui.controller.Controller` starts; results of superseded requests are dropped by request id.
+Which parameters a method shows, their defaults and ranges come from the method's declaration
+(:func:`lrp_studio.lrp.method_info`), never from a table here.
 """
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from lrp_studio.data import Dataset
-from lrp_studio.lrp import BASELINES, COMPOSITES, METHODS, RULES, Explanation, explain
-
-try:  # the model-aware default (epsilon-plus for dense-first networks, epsilon-plus-flat for CNNs)
-    from lrp_studio.lrp import default_method as _default_method
-except ImportError:  # pragma: no cover - older compute core
-    def _default_method(net: Network) -> str:
-        return "epsilon-plus-flat"
+from lrp_studio.lrp import BASELINES, COMPOSITES, RULES, Explanation, Param, default_method, explain, method_info
+from lrp_studio.lrp.methods import CUSTOM, MethodInfo, custom_info
 from lrp_studio.nn import Network
 
-CUSTOM = "custom"
-DEFAULT_METHOD = "epsilon-plus-flat"
 CUSTOM_INDEX = -1  # "sample index" of a custom input (a drawn digit) that replaces the dataset sample
-
-#: Default parameter values, per method (composites use a tiny epsilon on dense layers).
-PARAM_DEFAULTS: dict[str, float | int | bool] = {
-    "epsilon": 0.25, "alpha": 2.0, "beta": 1.0, "gamma": 0.25, "low": 0.0, "high": 1.0,
-    "bias": True, "steps": 32, "samples": 32, "noise": 0.1, "patch": 4,
-}
-
-#: Which parameter widgets each method shows (``bias`` is the "bias in z" checkbox).
-METHOD_PARAMS: dict[str, tuple[str, ...]] = {
-    "lrp0": ("bias",), "epsilon": ("epsilon", "bias"), "zplus": ("bias",), "alphabeta": ("alpha", "beta", "bias"),
-    "gamma": ("gamma", "bias"), "wsquare": ("bias",), "flat": (), "zbox": ("low", "high"),
-    "epsilon-plus": ("epsilon", "bias"), "epsilon-plus-flat": ("epsilon", "bias"),
-    "epsilon-alpha2-beta1": ("epsilon", "bias"), "epsilon-gamma-box": ("epsilon", "gamma", "low", "high", "bias"),
-    "deep-taylor": ("low", "high", "bias"),
-    "gradient": (), "gradient-x-input": (), "integrated-gradients": ("steps",), "smoothgrad": ("samples", "noise"),
-    "occlusion": ("patch",),
-    CUSTOM: ("epsilon", "alpha", "beta", "gamma", "low", "high", "bias"),
-}
+#: The name of the "bias takes part in z" switch among a method's GUI parameters.
+BIAS = "bias"
 
 
 def method_names() -> list[str]:
-    """Every method of DESIGN.md 3.3 plus ``custom``."""
-    return list(METHODS) + [CUSTOM]
+    """Every registered rule, composite and baseline, plus ``custom`` (read from the registries now,
+    so a rule registered after import is listed too)."""
+    return list(RULES) + list(COMPOSITES) + list(BASELINES) + [CUSTOM]
+
+
+def method_params(method: str, custom_rules: dict[int, str] | None = None) -> MethodInfo:
+    """The :class:`~lrp_studio.lrp.methods.MethodInfo` the GUI shows for ``method``.
+
+    For ``custom`` with ``custom_rules`` given, the parameters of the rules chosen per layer;
+    without, those of every rule (the values a user may come to need).
+
+    Raises
+    ------
+    ParameterError
+        For an unknown method name.
+    """
+    if method == CUSTOM:
+        return custom_info(dict(custom_rules)) if custom_rules is not None else custom_info()
+    return method_info(method)
+
+
+def param_default(param: Param, net: Network | None = None) -> Any:
+    """The starting value of ``param``: its declared default; z-box bounds from the model's input range."""
+    if param.default is not None:
+        return param.default
+    if param.kind == "bound":
+        low, high = net.input_range if net is not None and net.input_range is not None else (0.0, 1.0)
+        return float(low if param.name == "low" else high)
+    return 0.0
 
 
 def default_params(method: str, net: Network | None = None) -> dict[str, Any]:
-    """Starting parameter values of ``method`` (zbox bounds from the model's input range)."""
-    params = {name: PARAM_DEFAULTS[name] for name in METHOD_PARAMS.get(method, ())}
-    if method in COMPOSITES and "epsilon" in params:
-        params["epsilon"] = 1e-6
-    if "low" in params and net is not None and net.input_range is not None:
-        params["low"], params["high"] = net.input_range
-    return params
+    """Starting parameter values of ``method``, from its declaration (plus ``bias`` when it uses one).
+
+    Composites start with their own defaults (epsilon 1e-6); ``custom`` holds a value for every
+    rule's parameters so that changing a layer's rule keeps what the user set.
+    """
+    info = method_params(method)
+    values: dict[str, Any] = {p.name: param_default(p, net) for p in info.params}
+    if info.uses_bias:
+        values[BIAS] = True
+    return values
 
 
 def explain_kwargs(method: str, params: dict[str, Any], custom_rules: dict[int, str]) -> dict[str, Any]:
-    """Arguments for :func:`lrp_studio.lrp.explain` (method, bias and rule/baseline parameters)."""
-    params = {k: v for k, v in params.items() if k in METHOD_PARAMS.get(method, ())}
-    bias = bool(params.pop("bias", True))
-    target_method: Any = dict(custom_rules) if method == CUSTOM else method
-    if method in BASELINES:
-        return {"method": target_method, **params}
-    return {"method": target_method, "bias": bias, **params}
+    """Arguments for :func:`lrp_studio.explain`: the method (a mapping for ``custom``), ``bias`` when
+    the method uses it, and the parameters the method declares (others in ``params`` are left out)."""
+    info = method_params(method, custom_rules)
+    kwargs: dict[str, Any] = {"method": dict(custom_rules) if method == CUSTOM else method}
+    if info.uses_bias:
+        kwargs[BIAS] = bool(params.get(BIAS, True))
+    kwargs.update({p.name: params[p.name] for p in info.params if params.get(p.name) is not None})
+    return kwargs
 
 
 @dataclass
 class ExplainResult:
-    """What the worker sends back for one explanation request."""
+    """What the worker sends back for one explanation request (timings: ``explanation.timings``)."""
 
-    request_id: int
     explanation: Explanation
     sample_index: int
-    forward_ms: float
-    lrp_ms: float
-    error: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def forward_ms(self) -> float:
+        return float(self.explanation.timings.get("forward", 0.0))
+
+    @property
+    def lrp_ms(self) -> float:
+        return float(self.explanation.timings.get("relevance", 0.0))
 
 
 def compute_explanation(net: Network, x: np.ndarray, target: int | None, kwargs: dict[str, Any],
-                        request_id: int, index: int) -> ExplainResult:
-    """Run one explanation (in the worker thread) and time the forward pass and LRP."""
-    t0 = time.perf_counter()
-    net.predict(x[None])
-    t1 = time.perf_counter()
-    exp = explain(net, x[None], target=target, messages=True, **kwargs)
-    t2 = time.perf_counter()
-    return ExplainResult(request_id, exp, index, (t1 - t0) * 1e3, (t2 - t1) * 1e3)
+                        index: int) -> ExplainResult:
+    """Explain one sample ``x`` (no batch axis) with its relevance messages (run in the worker thread)."""
+    return ExplainResult(explain(net, x[None], target=target, messages=True, **kwargs), index)
 
 
 class AppState(QObject):
@@ -119,7 +126,7 @@ class AppState(QObject):
         self.model_name = "model"
         self.dataset = dataset
         self.index = 0
-        self.method = _default_method(net)
+        self.method = default_method(net)
         self.params_by_method: dict[str, dict[str, Any]] = {}
         self.custom_rules: dict[int, str] = {}
         self.target: int | None = None
@@ -136,9 +143,10 @@ class AppState(QObject):
     @property
     def params(self) -> dict[str, Any]:
         """Parameters of the current method (created from defaults on first use)."""
-        if self.method not in self.params_by_method:
-            self.params_by_method[self.method] = default_params(self.method, self.net)
-        return self.params_by_method[self.method]
+        stored = self.params_by_method.setdefault(self.method, {})
+        for name, value in default_params(self.method, self.net).items():  # a rule registered later adds its own
+            stored.setdefault(name, value)
+        return stored
 
     def sample(self) -> np.ndarray:
         """The current input sample (one sample, no batch axis): the custom input when one is set."""
@@ -181,8 +189,8 @@ class AppState(QObject):
 
     # ------------------------------------------------------------------ setters
     def set_network(self, net: Network, name: str = "model") -> None:
-        if self.method == _default_method(self.net):
-            self.method = _default_method(net)
+        if self.method == default_method(self.net):
+            self.method = default_method(net)
         self.net = net
         self.model_name = name
         self.params_by_method = {}
@@ -273,9 +281,9 @@ class AppState(QObject):
 
     def _reset_custom_rules(self) -> None:
         """The custom composite starts as the default composite's rule for each dense/conv layer."""
-        choices = COMPOSITES[_default_method(self.net)].choices(self.net)
+        choices = COMPOSITES[default_method(self.net)].choices(self.net)
         self.custom_rules = {index: choice.name for index, choice in choices.items()}
 
 
-__all__ = ["AppState", "CUSTOM", "CUSTOM_INDEX", "DEFAULT_METHOD", "ExplainResult", "METHOD_PARAMS", "PARAM_DEFAULTS",
-           "RULES", "compute_explanation", "default_params", "explain_kwargs", "method_names"]
+__all__ = ["AppState", "BIAS", "CUSTOM", "CUSTOM_INDEX", "ExplainResult", "compute_explanation", "default_params",
+           "explain_kwargs", "method_names", "method_params", "param_default"]

@@ -5,10 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, Qt
+from PySide6.QtWidgets import QSpinBox
 
-from lrp_studio.gui.method_help import PARAM_HELP, method_html
-from lrp_studio.gui.state import CUSTOM, METHOD_PARAMS, explain_kwargs
-from lrp_studio.lrp import METHODS, RULES
+from lrp_studio.gui.method_help import method_html
+from lrp_studio.gui.state import CUSTOM, default_params, explain_kwargs, method_params
+from lrp_studio.lrp import COMPOSITES, METHODS, RULES, Rule, method_info
+from lrp_studio.lrp.params import Param
+from lrp_studio.lrp.rules import Epsilon
 
 
 def _choose(window, method: str) -> None:
@@ -24,13 +27,76 @@ def test_selector_lists_every_method_plus_custom(window):
     assert selector.objectName() == "methodSelector"
 
 
-def test_every_method_has_help_and_parameter_rows():
+def test_every_method_has_help_built_from_its_declaration():
     for method in list(METHODS) + [CUSTOM]:
+        info = method_params(method)
         html = method_html(method)
-        assert method in html and len(html) > 100
-        assert method in METHOD_PARAMS
-        for name in METHOD_PARAMS[method]:
-            assert PARAM_HELP[name]
+        assert method in html and info.title in html
+        assert info.formula in html and info.about in html
+        for param in info.params:
+            assert param.help and param.help in html
+
+
+def test_parameter_widgets_are_built_from_the_declarations(window):
+    panel = window.explanation_panel
+    for method in METHODS:
+        _choose(window, method)
+        info = method_info(method)
+        for param in info.params:
+            widget = panel.widgets[param.name]
+            assert widget.isVisible(), (method, param.name)
+            assert param.help in widget.toolTip()
+            assert panel.form.labelForField(widget).text() == param.display
+            assert isinstance(widget, QSpinBox) == (param.kind == "int")
+            if param.minimum is not None:
+                assert widget.minimum() == pytest.approx(param.minimum)
+            if param.maximum is not None:
+                assert widget.maximum() == pytest.approx(min(param.maximum, 2**31 - 1))
+            expected = param.default if param.default is not None else dict(zip(("low", "high"), (0.0, 1.0)))[param.name]
+            assert widget.value() == pytest.approx(expected), (method, param.name)
+        assert panel.widgets["bias"].isVisible() == info.uses_bias, method
+        shown = {name for name, w in panel.widgets.items() if w.isVisible()}
+        assert shown == {p.name for p in info.params} | ({"bias"} if info.uses_bias else set()), method
+    assert default_params("epsilon-plus")["epsilon"] == COMPOSITES["epsilon-plus"].params[0].default == 1e-6
+
+
+class Kappa(Epsilon):
+    """A throw-away rule: epsilon with a stabiliser called kappa (only for this test)."""
+
+    name = "kappa-test"
+    params = (Param("kappa", 0.5, minimum=0.01, maximum=3.0, label="\u03ba (kappa)", help="a test stabiliser"),)
+    title = "LRP-&kappa; (test)"
+    formula = "R<sub>j</sub> = kappa test formula"
+    about = "registered by a test"
+
+    def __init__(self, kappa: float = 0.5) -> None:
+        self.kappa = float(kappa)
+        self.epsilon = self.kappa
+
+
+@pytest.fixture
+def kappa_rule():
+    RULES[Kappa.name] = Kappa
+    try:
+        yield Kappa
+    finally:
+        del RULES[Kappa.name]
+
+
+def test_a_new_rule_appears_with_no_gui_edit(kappa_rule, make_window):
+    window = make_window()
+    panel = window.explanation_panel
+    assert panel.method_selector.findData(Kappa.name) >= 0
+    _choose(window, Kappa.name)
+    widget = panel.widgets["kappa"]
+    assert widget.isVisible() and widget.value() == pytest.approx(0.5)
+    assert (widget.minimum(), widget.maximum()) == (pytest.approx(0.01), pytest.approx(3.0))
+    assert panel.form.labelForField(widget).text() == "\u03ba (kappa)" and "a test stabiliser" in widget.toolTip()
+    assert panel.widgets["bias"].isVisible()
+    widget.setValue(2.0)
+    assert window.wait_idle(10)
+    assert window.state.explanation.rules[1] == "kappa-test(kappa=2)"
+    assert "kappa test formula" in panel.help.toPlainText()
 
 
 def test_every_method_runs_in_the_window(window):
@@ -54,7 +120,7 @@ def test_changing_method_or_parameter_changes_the_heatmap(window):
     assert spin.isVisible() and spin.value() == pytest.approx(0.25)
     spin.setValue(5.0)
     assert window.wait_idle(10)
-    assert window.state.explanation.rules[1] == "epsilon(epsilon=5.0)"
+    assert window.state.explanation.rules[1] == "epsilon(epsilon=5)"
     assert not np.array_equal(first, window.heatmap.rgba)
 
 
@@ -66,7 +132,7 @@ def test_parameter_widgets_follow_the_method_and_alpha_minus_beta_is_one(window)
     panel.widgets["alpha"].setValue(3.0)
     assert panel.widgets["beta"].value() == pytest.approx(2.0)
     assert window.wait_idle(10)
-    assert window.state.explanation.rules[1] == "alphabeta(alpha=3.0, beta=2.0)"
+    assert window.state.explanation.rules[1] == "alphabeta(alpha=3, beta=2)"
     panel.widgets["beta"].setValue(0.0)
     assert panel.widgets["alpha"].value() == pytest.approx(1.0)
     _choose(window, "integrated-gradients")
@@ -75,14 +141,26 @@ def test_parameter_widgets_follow_the_method_and_alpha_minus_beta_is_one(window)
 
 
 def test_bias_checkbox_changes_conservation(window):
-    _choose(window, "epsilon")
+    """LRP-0 with biases absorbs relevance (input sum != logit); without, it is conserved at every stage,
+    and the conservation plot's numbers follow the checkbox."""
+    _choose(window, "lrp0")
+    plot = window.conservation_plot
     box = window.explanation_panel.widgets["bias"]
+    assert box.isVisible() and box.isChecked()
+    with_bias = plot.stage_values.copy()
+    logit = float(window.state.explanation.explained[0])
+    assert plot.logit_curve.yData[0] == pytest.approx(logit)
+    assert abs(with_bias[0] - logit) > 2e-4 * abs(logit)  # the biases took part of the relevance
     box.setChecked(False)
     assert window.wait_idle(10)
-    sums = window.conservation_plot.stage_values
-    logit = float(window.state.explanation.explained[0])
-    assert sums[-1] == pytest.approx(logit, rel=1e-4)
-    assert window.conservation_plot.logit_curve.yData[0] == pytest.approx(logit)
+    assert window.state.explain_arguments()["bias"] is False
+    without_bias = plot.stage_values
+    assert not np.allclose(without_bias, with_bias)
+    np.testing.assert_allclose(without_bias, logit, rtol=2e-5)  # conserved at every plotted stage
+    assert f"{without_bias[0]:.3g}" in plot.text.toPlainText()
+    box.setChecked(True)
+    assert window.wait_idle(10)
+    np.testing.assert_allclose(plot.stage_values, with_bias, rtol=1e-6)
 
 
 def test_custom_rule_table(window):

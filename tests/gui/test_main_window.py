@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from PySide6.QtWidgets import QApplication, QDockWidget, QWidget
 
 from lrp_studio.gui import dialogs
 from lrp_studio.gui.app import NO_DISPLAY_HINT, parse_select, platform_problem, run_gui, screenshot
+from lrp_studio.gui.state import compute_explanation
 
 OBJECT_NAMES = ["networkView", "neuronInspector", "methodSelector", "heatmapView", "conservationPlot",
                 "sampleBrowser", "trainingPanel"]
@@ -171,11 +173,49 @@ def test_window_state_is_remembered_and_reset(qtbot, make_window):
     assert not second.docks["training"].isHidden()
 
 
-def test_worker_drops_stale_results(window):
-    worker = window.worker
-    first = worker.submit("test", lambda rid: rid)
-    second = worker.submit("test", lambda rid: rid)
-    assert not worker.is_current("test", first) and worker.is_current("test", second)
+def test_worker_drops_stale_results(qtbot, window):
+    """A slow explanation of sample 3 finishes after sample 5 was asked for: its result arrives and is
+    dropped, and the window shows sample 5 (never sample 3)."""
+    controller, state = window.controller, window.state
+    release = threading.Event()
+    net, x3 = state.net, np.array(state.dataset.x[3], copy=True)
+    kwargs = state.explain_arguments()
+
+    def slow_explanation_of_sample_3():
+        release.wait(30)
+        return compute_explanation(net, x3, None, kwargs, 3)
+
+    shown: list[int] = []
+    state.explanationChanged.connect(lambda: shown.append(state.explained_index))
+    stale = controller.submit("explain", slow_explanation_of_sample_3)
+    qtbot.waitUntil(lambda: controller.active_threads() == 1, timeout=10_000)  # it runs, it cannot be taken back
+    state.set_index(5)  # the window asks for sample 5: the running request is now stale
+    assert not controller.is_current("explain", stale)
+    with qtbot.waitSignal(controller.dropped, timeout=30_000) as dropped:
+        release.set()
+    assert dropped.args == ["explain", stale]
+    assert window.wait_idle(30)
+    assert shown and 3 not in shown and shown[-1] == 5
+    assert state.explained_index == 5
+    np.testing.assert_array_equal(state.explanation.relevance.shape[1:], state.dataset.x[5].shape)
+    expected = compute_explanation(net, np.array(state.dataset.x[5]), None, kwargs, 5).explanation.relevance
+    np.testing.assert_allclose(state.explanation.relevance, expected, rtol=1e-5, atol=1e-7)
+
+
+def test_a_waiting_job_is_replaced_by_the_newer_one_of_its_key(qtbot, window):
+    """While the worker thread is busy, a second job of a key takes the first one's place in the queue."""
+    controller = window.controller
+    release = threading.Event()
+    ran: list[str] = []
+    controller.submit("block", release.wait, 30)
+    qtbot.waitUntil(lambda: controller.active_threads() == 1, timeout=10_000)
+    results: list[tuple[str, object]] = []
+    controller.finished.connect(lambda key, rid, result: results.append((key, result)))
+    controller.submit("test", lambda: ran.append("first") or "first")
+    newest = controller.submit("test", lambda: ran.append("second") or "second")
+    release.set()
+    qtbot.waitUntil(controller.is_idle, timeout=10_000)
+    assert ran == ["second"] and ("test", "second") in results and controller.is_current("test", newest)
 
 
 def test_excepthook_shows_a_dialog_and_keeps_running(error_dialogs):
@@ -250,6 +290,7 @@ def test_picking_a_sample_repaints_the_cnn_views(make_window):
 
 REAL_WINDOW_SCRIPT = """
 import sys
+import threading
 from PySide6.QtCore import QTimer
 from lrp_studio.gui.app import _application, run_gui
 app = _application()

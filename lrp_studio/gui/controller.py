@@ -1,0 +1,167 @@
+"""Requests, workers and the routing of their results: the one place the GUI starts background work.
+
+Every background job is a plain function or generator of the compute core (``explain``,
+``explain_neuron``, ``Network.predict``, ``nn.train``, ``iter_evaluation``, ...) wrapped in a
+superqt worker (:func:`superqt.utils.create_worker`, the napari ``thread_worker`` pattern) only
+here, in the GUI. Short jobs run on a private one-thread pool: a new job of a key replaces that
+key's job still waiting in the queue (``QThreadPool.tryTake``), each job gets a request id, and a
+result whose id is not the key's newest is *dropped* (signal :attr:`Controller.dropped`) instead of
+being routed to the views. Long jobs (training, evaluations) are generator workers on a second
+pool, with pause/resume/quit from superqt.
+"""
+
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from PySide6.QtCore import QObject, QThreadPool, Signal
+from superqt.utils import FunctionWorker, GeneratorWorker, create_worker
+
+from lrp_studio.errors import LRPStudioError
+
+#: Threads of the pool that runs long generator jobs (training and an evaluation may overlap).
+LONG_JOB_THREADS = 2
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a short job sends back: its key and request id, and its result or error message."""
+
+    key: str
+    request_id: int
+    result: Any = None
+    error: str | None = None
+
+
+def run_job(key: str, request_id: int, function: Callable[..., Any], args: tuple[Any, ...]) -> Outcome:
+    """Call ``function(*args)`` (in a worker thread) and wrap its result or error.
+
+    An :class:`~lrp_studio.errors.LRPStudioError` becomes its one-line message, any other
+    exception a short traceback (shown to the user in a dialog); the thread keeps serving.
+    """
+    try:
+        return Outcome(key, request_id, function(*args))
+    except LRPStudioError as error:
+        return Outcome(key, request_id, error=str(error))
+    except Exception:  # noqa: BLE001 - reported to the user, never raised into Qt
+        return Outcome(key, request_id, error=traceback.format_exc(limit=8))
+
+
+class Controller(QObject):
+    """Owns the worker pools, the request ids and the routing of results.
+
+    Signals
+    -------
+    finished(key, request_id, result)
+        A job of ``key`` returned and ``request_id`` is still the key's newest request.
+    failed(key, request_id, message)
+        A current job raised (``LRPStudioError``: its message; otherwise a traceback).
+    dropped(key, request_id)
+        A job returned after a newer request of its key was made; its result is thrown away.
+    """
+
+    finished = Signal(str, int, object)
+    failed = Signal(str, int, str)
+    dropped = Signal(str, int)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._pool = QThreadPool(self)
+        self._pool.setMaxThreadCount(1)  # one explanation at a time: 1-30 ms jobs, a 2-core machine
+        self._long_pool = QThreadPool(self)
+        self._long_pool.setMaxThreadCount(LONG_JOB_THREADS)
+        self._latest: dict[str, int] = {}
+        self._waiting: dict[str, tuple[int, FunctionWorker]] = {}
+        self._outstanding: dict[int, FunctionWorker] = {}
+        self._long_jobs: set[GeneratorWorker] = set()
+        self._next_id = 0
+        self._stopping = False
+
+    # ------------------------------------------------------------------ short jobs
+    def submit(self, key: str, function: Callable[..., Any], *args: Any) -> int:
+        """Run ``function(*args)`` in the worker thread under ``key``; returns the request id.
+
+        A job of the same key that has not started yet is taken out of the queue; one that is
+        running finishes, and its result is dropped.
+        """
+        self._next_id += 1
+        request_id = self._next_id
+        self._latest[key] = request_id
+        self._take_waiting(key)
+        if self._stopping:
+            return request_id
+        worker = create_worker(run_job, key, request_id, function, args, _start_thread=False)
+        worker.setAutoDelete(False)  # this controller keeps it until its result is routed
+        worker.returned.connect(self._routed)
+        self._waiting[key] = (request_id, worker)
+        self._outstanding[request_id] = worker
+        self._pool.start(worker)
+        return request_id
+
+    def is_current(self, key: str, request_id: int) -> bool:
+        """Whether ``request_id`` is the newest request of ``key`` (older results are stale)."""
+        return self._latest.get(key) == request_id
+
+    def cancel(self, key: str) -> None:
+        """Forget a waiting job of ``key`` and make a running one stale."""
+        self._take_waiting(key)
+        self._next_id += 1
+        self._latest[key] = self._next_id
+
+    def is_idle(self) -> bool:
+        """No short job waiting, running, or with a result not yet routed."""
+        return not self._outstanding
+
+    def _take_waiting(self, key: str) -> None:
+        waiting = self._waiting.pop(key, None)  # the key's last job: queued still, running or done
+        if waiting is not None and self._pool.tryTake(waiting[1]):
+            self._outstanding.pop(waiting[0], None)
+
+    def _routed(self, outcome: Outcome) -> None:
+        self._outstanding.pop(outcome.request_id, None)
+        if self._stopping:
+            return
+        if not self.is_current(outcome.key, outcome.request_id):
+            self.dropped.emit(outcome.key, outcome.request_id)
+        elif outcome.error is not None:
+            self.failed.emit(outcome.key, outcome.request_id, outcome.error)
+        else:
+            self.finished.emit(outcome.key, outcome.request_id, outcome.result)
+
+    # ------------------------------------------------------------------ long jobs
+    def start_generator(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> GeneratorWorker:
+        """Run the generator ``function(*args, **kwargs)`` on the long-job pool.
+
+        The caller connects to the worker's ``yielded``, ``errored``, ``aborted`` and
+        ``finished`` signals *before* the first event-loop turn (the job starts at once, its
+        signals are queued) and steers it with ``pause()``, ``resume()`` and ``quit()``.
+        """
+        worker = create_worker(function, *args, _start_thread=False, **kwargs)
+        if not isinstance(worker, GeneratorWorker):
+            raise TypeError(f"{function!r} is not a generator function")
+        worker.setAutoDelete(False)
+        worker.finished.connect(lambda w=worker: self._long_jobs.discard(w))
+        self._long_jobs.add(worker)
+        if not self._stopping:
+            self._long_pool.start(worker)
+        return worker
+
+    # ------------------------------------------------------------------ shutdown
+    def shutdown(self, timeout: float = 5.0) -> bool:
+        """Drop waiting jobs, ask long jobs to quit and wait for running ones; True when all ended."""
+        self._stopping = True
+        self._pool.clear()
+        self._waiting.clear()
+        for worker in list(self._long_jobs):
+            worker.quit()  # a paused generator sees the request too (checked before the pause)
+        done = self._pool.waitForDone(int(timeout * 1000))
+        return self._long_pool.waitForDone(int(timeout * 1000)) and done
+
+    def active_threads(self) -> int:
+        """Threads of both pools that are running a job now (tests of the shutdown)."""
+        return self._pool.activeThreadCount() + self._long_pool.activeThreadCount()
+
+
+__all__ = ["Controller", "LONG_JOB_THREADS", "Outcome", "run_job"]
