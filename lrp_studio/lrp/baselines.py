@@ -7,9 +7,10 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from lrp_studio.backend import xp_of
+from lrp_studio.backend import to_numpy, xp_of
 from lrp_studio.errors import ParameterError
 from lrp_studio.lrp.params import NOISE, PATCH, SAMPLES, SEED, STEPS, Param, check_params
+from lrp_studio.lrp.perturbation import perturbation_heatmap
 from lrp_studio.nn.network import Network
 
 Array = Any
@@ -64,33 +65,32 @@ def smoothgrad(net: Network, x: Array, targets: Array, samples: int = 32, noise:
 def occlusion(net: Network, x: Array, targets: Array, patch: int = 4) -> Array:
     """Drop of f_target when a patch (images) or a feature (dense inputs) is set to the sample's mean.
 
-    Each input gets its patch's drop divided by the patch size, so the map sums to the sum of drops.
+    The notes' perturbation heatmap (:func:`~lrp_studio.lrp.perturbation.perturbation_heatmap`) with
+    ``patch`` x ``patch`` regions over all channels for images, single features for flat inputs. Each
+    input gets its patch's drop divided by the patch size, so the map sums to the sum of drops.
+
+    Parameters
+    ----------
+    net : Network
+    x : array (N, *input_shape), prepared (on the backend)
+    targets : (N,) ints
+    patch : int
+        Patch side in pixels (default 4); ignored for flat inputs.
+
+    Returns
+    -------
+    array shaped like ``x``, same dtype and backend
+
+    Raises
+    ------
+    ParameterError
+        ``patch`` < 1.
     """
-    if patch < 1:
-        raise ParameterError(f"occlusion patch size must be >= 1, got {patch}")
-    xp = xp_of(x)
-    n = x.shape[0]
-    rows = xp.arange(n)
-    base = net.forward(x)[rows, targets]
-    means = x.reshape(n, -1).mean(axis=1)
-    masks = _occlusion_masks(x.shape[1:], patch, xp)  # (P, *sample_shape) booleans
-    occluded = xp.where(masks[None], means.reshape((n, 1) + (1,) * (x.ndim - 1)), x[:, None])
-    outputs = net.forward(occluded.reshape((-1,) + x.shape[1:])).reshape(n, masks.shape[0], -1)
-    drops = base[:, None] - outputs[rows[:, None], xp.arange(masks.shape[0])[None], targets[:, None]]
-    sizes = masks.reshape(masks.shape[0], -1).sum(axis=1).astype(x.dtype)
-    return xp.tensordot(drops / sizes, masks.astype(x.dtype), axes=([1], [0]))
-
-
-def _occlusion_masks(sample_shape: tuple[int, ...], patch: int, xp: Any) -> Array:
-    """Boolean masks (P, *sample_shape) of non-overlapping patches (all channels at once)."""
-    if len(sample_shape) == 1:
-        return xp.eye(sample_shape[0], dtype=bool)
-    _, h, w = sample_shape
-    ys, xs = np.arange(h) // patch, np.arange(w) // patch
-    cell = ys[:, None] * ((w + patch - 1) // patch) + xs[None, :]
-    n_cells = int(cell.max()) + 1
-    masks = cell[None] == np.arange(n_cells)[:, None, None]
-    return xp.asarray(np.broadcast_to(masks[:, None], (n_cells,) + tuple(sample_shape)).copy())
+    if int(patch) != patch or patch < 1:
+        raise ParameterError(f"occlusion patch size must be an integer >= 1, got {patch}")
+    region = int(patch) if x.ndim == 4 else 1
+    heat = perturbation_heatmap(net, x, to_numpy(targets), region=region)
+    return xp_of(x).asarray(heat, dtype=x.dtype)
 
 
 @dataclass(frozen=True)

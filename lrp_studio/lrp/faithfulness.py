@@ -27,13 +27,17 @@ import numpy as np
 
 from lrp_studio.backend import to_numpy
 from lrp_studio.errors import ParameterError
+from lrp_studio.lrp.composites import default_method
+from lrp_studio.lrp.explain import explain
+from lrp_studio.lrp.methods import METHODS
+from lrp_studio.lrp.outputs import OUTPUTS, check_output, target_outputs
+from lrp_studio.lrp.perturbation import region_cells
 from lrp_studio.nn.network import Network
 
 Array = Any
 
 BASELINE_VALUES = ("mean", "zero", "blur", "uniform")
 ORDERS = ("morf", "lerf", "random")
-OUTPUTS = ("logit", "probability")
 RANDOM = "random"
 
 DEFAULT_REGION = 2
@@ -43,37 +47,6 @@ DEFAULT_BLUR_SIGMA = 2.0
 
 
 # --------------------------------------------------------------------------- regions
-def region_cells(sample_shape: Sequence[int], region: int) -> tuple[np.ndarray, int]:
-    """Region index of every spatial position (images) or feature (flat inputs).
-
-    Parameters
-    ----------
-    sample_shape : (C, H, W) or (F,)
-    region : int
-        Patch side (images) or group length (flat inputs), >= 1. Patches at the right and
-        bottom border are smaller when H or W is not a multiple of ``region``.
-
-    Returns
-    -------
-    cells : ndarray of int64, shape (H, W) or (F,)
-        Region index of each position, row-major over the patch grid.
-    n_regions : int
-    """
-    if int(region) != region or region < 1:
-        raise ParameterError(f"region size must be an integer >= 1, got {region}")
-    region = int(region)
-    shape = tuple(int(v) for v in sample_shape)
-    if len(shape) == 1:
-        cells = np.arange(shape[0]) // region
-    elif len(shape) == 3:
-        _, h, w = shape
-        per_row = -(-w // region)
-        cells = (np.arange(h) // region)[:, None] * per_row + (np.arange(w) // region)[None, :]
-    else:
-        raise ParameterError(f"inputs must be (C, H, W) or (F,) per sample, got {shape}")
-    return cells.astype(np.int64), int(cells.max()) + 1
-
-
 def region_scores(relevance: np.ndarray, region: int) -> np.ndarray:
     """Summed relevance per region (all channels together), shape (N, n_regions)."""
     relevance = np.asarray(to_numpy(relevance), dtype=np.float64)
@@ -155,18 +128,6 @@ def gaussian_blur(images: np.ndarray, sigma: float) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- curves
-def _target_values(outputs: Array, targets: np.ndarray, output: str) -> np.ndarray:
-    """The target's logit or probability per row of ``outputs`` (rows, classes)."""
-    values = np.asarray(to_numpy(outputs), dtype=np.float64)
-    if output == "probability":
-        if values.shape[1] == 1:
-            values = 1.0 / (1.0 + np.exp(-values))
-        else:
-            values = np.exp(values - values.max(axis=1, keepdims=True))
-            values /= values.sum(axis=1, keepdims=True)
-    return values[np.arange(values.shape[0]), targets]
-
-
 def resolve_per_step(n_regions: int, steps: int, per_step: int | None) -> int:
     """Regions removed per step: ``per_step``, or with None enough to remove all of them in ``steps``."""
     if int(steps) != steps or steps < 1:
@@ -218,8 +179,7 @@ def perturbation_curve(net: Network, x: Any, relevance: Any | None, targets: Any
     ndarray (N, L + 1), float64
         Column 0 is f(x), column k the value after k steps.
     """
-    if output not in OUTPUTS:
-        raise ParameterError(f"unknown output {output!r}; choose one of {', '.join(OUTPUTS)}")
+    check_output(output)
     if order not in ORDERS:
         raise ParameterError(f"unknown order {order!r}; choose one of {', '.join(ORDERS)}")
     xb = np.asarray(to_numpy(net.prepare_input(x)), dtype=np.float32)
@@ -254,7 +214,7 @@ def perturbation_curve(net: Network, x: Any, relevance: Any | None, targets: Any
         removed = pixel_step[start:stop, None, :] <= ks[None, :, None]  # (n, L+1, positions)
         copies = np.where(removed[:, :, None, :], flat_fill[start:stop, None], flat_x[start:stop, None])
         batch = net.prepare_input(copies.reshape((-1,) + xb.shape[1:]))
-        values = _target_values(net.forward(batch), np.repeat(targets[start:stop], steps + 1), output)
+        values = target_outputs(net.forward(batch), np.repeat(targets[start:stop], steps + 1), output)
         curves[start:stop] = values.reshape(stop - start, steps + 1)
     return curves
 
@@ -367,8 +327,7 @@ class EvaluationSettings:
     def check(self) -> None:
         if self.baseline not in BASELINE_VALUES:
             raise ParameterError(f"unknown baseline {self.baseline!r}; choose one of {', '.join(BASELINE_VALUES)}")
-        if self.output not in OUTPUTS:
-            raise ParameterError(f"unknown output {self.output!r}; choose one of {', '.join(OUTPUTS)}")
+        check_output(self.output)
         if int(self.batch_size) != self.batch_size or self.batch_size < 1:
             raise ParameterError(f"batch size must be an integer >= 1, got {self.batch_size}")
         region_cells((1,), self.region)
@@ -378,24 +337,28 @@ class EvaluationSettings:
 def explain_in_batches(net: Network, x: np.ndarray, targets: np.ndarray, method: Any, batch_size: int = 50,
                        **params: Any) -> np.ndarray:
     """Input relevance (N, ...) of ``method`` for the given targets, computed ``batch_size`` samples at a time."""
-    from lrp_studio.lrp.explain import explain
-
-    parts = [explain(net, x[i : i + batch_size], target=targets[i : i + batch_size], method=method, **params).relevance
+    parts = [explain(net, x[i : i + batch_size], target=targets[i : i + batch_size], method=method,
+                     keep_layers=False, **params).relevance
              for i in range(0, x.shape[0], batch_size)]
     return np.concatenate(parts, axis=0)
 
 
-def iter_evaluation(net: Network, x: Any, targets: Any = None, methods: Sequence[Any] = ("epsilon-plus-flat",),
+def iter_evaluation(net: Network, x: Any, targets: Any = None, methods: Sequence[Any] | None = None,
                     settings: EvaluationSettings | None = None, include_random: bool = True) -> Iterator[MethodScore]:
     """Score the methods one after another, yielding a :class:`MethodScore` per method (cancellable).
 
-    ``targets`` None explains each sample's predicted class. The random order comes last, under
+    ``targets`` None explains each sample's predicted class; ``methods`` None scores the model's
+    default method (:func:`~lrp_studio.lrp.default_method`). The random order comes last, under
     the name ``"random"``.
-    """
-    from lrp_studio.lrp.explain import METHODS
 
+    Raises
+    ------
+    ParameterError
+        An unknown method name or protocol setting (before any work is done).
+    """
     settings = settings or EvaluationSettings()
     settings.check()
+    methods = [default_method(net)] if methods is None else list(methods)
     for method in methods:
         if isinstance(method, str) and method not in METHODS:
             raise ParameterError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
@@ -420,13 +383,19 @@ def iter_evaluation(net: Network, x: Any, targets: Any = None, methods: Sequence
                           time.perf_counter() - started)
 
 
-def evaluate_methods(net: Network, x: Any, targets: Any = None, methods: Sequence[Any] = ("epsilon-plus-flat",),
+def evaluate_methods(net: Network, x: Any, targets: Any = None, methods: Sequence[Any] | None = None,
                      settings: EvaluationSettings | None = None, include_random: bool = True,
                      **protocol: Any) -> dict[str, MethodScore]:
     """AOPC, AUC and mean curve of every method (plus ``"random"``) on one batch.
 
     Protocol keywords (region, steps, per_step, baseline, output, seed, blur_sigma, batch_size,
-    method_params) may be given directly instead of ``settings``.
+    method_params) may be given directly instead of ``settings``; ``methods`` None scores the
+    model's default method.
+
+    Raises
+    ------
+    ParameterError
+        Unknown methods or protocol settings, or both ``settings`` and protocol keywords.
     """
     if settings is None:
         settings = EvaluationSettings(**protocol)

@@ -25,6 +25,7 @@ import numpy as np
 
 from lrp_studio.backend import get_xp, to_numpy
 from lrp_studio.errors import ParameterError
+from lrp_studio.lrp.outputs import check_output, resolve_targets, target_outputs
 from lrp_studio.nn.network import Network
 
 Array = Any
@@ -33,44 +34,66 @@ MEAN_KINDS = ("layer", "channel")
 
 
 def forward_from(net: Network, activation: Array, stage: int) -> Array:
-    """Run ``net.layers[stage:]`` on a stage's activation (N, *net.shapes[stage]); the output (N, classes).
-
-    Stage 0 is the input (a full forward pass); stage len(layers) returns ``activation`` itself.
-    """
-    if not 0 <= stage <= len(net.layers):
-        raise ParameterError(f"stage must be in 0..{len(net.layers)}, got {stage}")
-    for layer in net.layers[stage:]:
-        activation, _ = layer.forward(activation)
-    return activation
+    """Deprecated alias of :meth:`Network.forward_from` (kept for callers not yet moved)."""
+    return net.forward_from(activation, stage)
 
 
 def forward_to(net: Network, x: Array, stage: int) -> Array:
-    """Activation of ``stage`` for a prepared batch: ``net.layers[:stage]`` applied to x."""
-    if not 0 <= stage <= len(net.layers):
-        raise ParameterError(f"stage must be in 0..{len(net.layers)}, got {stage}")
-    for layer in net.layers[:stage]:
-        x, _ = layer.forward(x)
-    return x
+    """Deprecated alias of :meth:`Network.forward_to` (kept for callers not yet moved)."""
+    return net.forward_to(x, stage)
 
 
-def _groups(stage_shape: tuple[int, ...], region: int, across_channels: bool) -> tuple[np.ndarray, int]:
-    """Group index of every unit of one sample (flat, C order) and the number of groups."""
+def region_cells(sample_shape: Sequence[int], region: int) -> tuple[np.ndarray, int]:
+    """Region index of every spatial position (images) or feature (flat inputs).
+
+    Parameters
+    ----------
+    sample_shape : (C, H, W) or (F,)
+    region : int
+        Patch side (images) or group length (flat inputs), >= 1. Patches at the right and
+        bottom border are smaller when H or W is not a multiple of ``region``.
+
+    Returns
+    -------
+    cells : ndarray of int64, shape (H, W) or (F,)
+        Region index of each position, row-major over the patch grid.
+    n_regions : int
+    """
     if int(region) != region or region < 1:
         raise ParameterError(f"region size must be an integer >= 1, got {region}")
     region = int(region)
-    if len(stage_shape) == 3:
-        c, h, w = stage_shape
+    shape = tuple(int(v) for v in sample_shape)
+    if len(shape) == 1:
+        cells = np.arange(shape[0]) // region
+    elif len(shape) == 3:
+        _, h, w = shape
         per_row = -(-w // region)
         cells = (np.arange(h) // region)[:, None] * per_row + (np.arange(w) // region)[None, :]
-        n_cells = int(cells.max()) + 1
+    else:
+        raise ParameterError(f"inputs must be (C, H, W) or (F,) per sample, got {shape}")
+    return cells.astype(np.int64), int(cells.max()) + 1
+
+
+def unit_groups(stage_shape: tuple[int, ...], region: int, across_channels: bool) -> tuple[np.ndarray, int]:
+    """Group index of every unit of one sample (flat, C order) and the number of groups.
+
+    Image stages (C, H, W) use the ``region`` x ``region`` patches of
+    :func:`region_cells`, shared by all channels (``across_channels``)
+    or one group per channel and patch; flat stages group ``region`` consecutive units.
+
+    Raises
+    ------
+    ParameterError
+        ``region`` is not an integer >= 1.
+    """
+    if len(stage_shape) == 3:
+        cells, n_cells = region_cells(stage_shape, region)
+        c = stage_shape[0]
         if across_channels:
-            groups = np.broadcast_to(cells, (c, h, w))
-            return groups.reshape(-1).astype(np.int64), n_cells
+            return np.broadcast_to(cells, tuple(stage_shape)).reshape(-1).astype(np.int64), n_cells
         groups = np.arange(c)[:, None, None] * n_cells + cells[None]
         return groups.reshape(-1).astype(np.int64), c * n_cells
-    size = int(np.prod(stage_shape))
-    groups = np.arange(size) // region
-    return groups.astype(np.int64), int(groups.max()) + 1
+    return region_cells((int(np.prod(stage_shape)),), region)
 
 
 def _stage_means(activation: np.ndarray, mean: str) -> np.ndarray:
@@ -83,18 +106,6 @@ def _stage_means(activation: np.ndarray, mean: str) -> np.ndarray:
     else:
         raise ParameterError(f"unknown mean {mean!r}; choose one of {', '.join(MEAN_KINDS)}")
     return np.broadcast_to(values, activation.shape)
-
-
-def _resolve_targets(net: Network, logits: np.ndarray, target: Any) -> np.ndarray:
-    from lrp_studio.lrp.explain import resolve_targets
-
-    return np.asarray(to_numpy(resolve_targets(target, logits)), dtype=np.int64)
-
-
-def _output_values(outputs: Array, targets: np.ndarray, output: str) -> np.ndarray:
-    from lrp_studio.lrp.faithfulness import _target_values
-
-    return _target_values(outputs, targets, output)
 
 
 def neuron_perturbation(net: Network, x: Any, stage: int, target: Any = None, region: int = 1, mean: str = "layer",
@@ -123,22 +134,18 @@ def neuron_perturbation(net: Network, x: Any, stage: int, target: Any = None, re
     ndarray, shape (N, *net.shapes[stage]), float64
         f(a) - f(a with the unit's patch set to the mean), divided by the patch size.
     """
-    from lrp_studio.lrp.faithfulness import OUTPUTS
-
-    if output not in OUTPUTS:
-        raise ParameterError(f"unknown output {output!r}; choose one of {', '.join(OUTPUTS)}")
-    if not 0 <= stage <= len(net.layers):
-        raise ParameterError(f"stage must be in 0..{len(net.layers)}, got {stage}")
+    check_output(output)
+    stage = net.check_stage(stage)
     xp = get_xp()
     xb = net.prepare_input(x)
-    activation = forward_to(net, xb, stage)
-    logits = forward_from(net, activation, stage)
-    targets = _resolve_targets(net, logits, target)
-    base = _output_values(logits, targets, output)
+    activation = net.forward_to(xb, stage)
+    logits = net.forward_from(activation, stage)
+    targets = np.asarray(to_numpy(resolve_targets(target, logits)), dtype=np.int64)
+    base = target_outputs(logits, targets, output)
     act = np.asarray(to_numpy(activation), dtype=np.float32)
     n = act.shape[0]
     shape = act.shape[1:]
-    groups, n_groups = _groups(shape, region, stage == 0 if across_channels is None else across_channels)
+    groups, n_groups = unit_groups(shape, region, stage == 0 if across_channels is None else across_channels)
     fill = _stage_means(act, mean).reshape(n, -1)
     flat = act.reshape(n, -1)
     drops = np.empty((n, n_groups))
@@ -151,8 +158,8 @@ def neuron_perturbation(net: Network, x: Any, stage: int, target: Any = None, re
         samples, group_ids = index // n_groups, index % n_groups
         masks = groups[None, :] == group_ids[:, None]  # (copies, units): the replaced patch
         copies = np.where(masks, fill[samples], flat[samples])
-        out = forward_from(net, xp.asarray(copies.reshape((-1,) + shape)), stage)
-        drops[samples, group_ids] = base[samples] - _output_values(out, targets[samples], output)
+        out = net.forward_from(xp.asarray(copies.reshape((-1,) + shape)), stage)
+        drops[samples, group_ids] = base[samples] - target_outputs(out, targets[samples], output)
     sizes = np.bincount(groups, minlength=n_groups).astype(np.float64)
     return (drops / sizes)[:, groups].reshape((n,) + shape)
 

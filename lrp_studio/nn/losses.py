@@ -32,8 +32,14 @@ def log_softmax(logits: Array) -> Array:
 
 
 def softmax(logits: Array) -> Array:
-    """Softmax over the last axis."""
+    """Softmax over the last axis (NumPy or CuPy, any float dtype; overflow-free)."""
     return xp_of(logits).exp(log_softmax(logits))
+
+
+def sigmoid(z: Array) -> Array:
+    """1 / (1 + exp(-z)), written as (tanh(z / 2) + 1) / 2 so that no exp overflows; same dtype as ``z``."""
+    xp = xp_of(z)
+    return 0.5 * (xp.tanh(0.5 * xp.asarray(z)) + 1)
 
 
 def cross_entropy(output: Array, labels: Array) -> tuple[float, Array]:
@@ -59,7 +65,7 @@ def binary_cross_entropy(output: Array, labels: Array) -> tuple[float, Array]:
     y = labels.astype(output.dtype)
     softplus = xp.logaddexp(0, z)
     loss = float((softplus - y * z).mean())
-    a = 0.5 * (xp.tanh(0.5 * z) + 1)
+    a = sigmoid(z)
     return loss, ((a - y) / z.shape[0])[:, None].astype(output.dtype)
 
 

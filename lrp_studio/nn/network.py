@@ -185,9 +185,55 @@ class Network:
 
     def forward(self, x: Array) -> Array:
         """Network output (N, classes) for a prepared batch; keeps nothing."""
-        for layer in self.layers:
+        return self.forward_from(x, 0)
+
+    def check_stage(self, stage: int) -> int:
+        """``stage`` as an int in 0..len(layers) (0 = the input, i + 1 = the output of layer i).
+
+        Raises
+        ------
+        ParameterError
+            ``stage`` is not an integer in that range.
+        """
+        if isinstance(stage, bool) or int(stage) != stage or not 0 <= int(stage) <= len(self.layers):
+            raise ParameterError(f"stage must be an integer in 0..{len(self.layers)}, got {stage}")
+        return int(stage)
+
+    def forward_to(self, x: Array, stage: int) -> Array:
+        """Activation of ``stage`` for a prepared batch: ``layers[:stage]`` applied to ``x``.
+
+        Parameters
+        ----------
+        x : array (N, *input_shape)
+        stage : int
+            0 returns ``x``; ``len(layers)`` the output (N, classes).
+
+        Returns
+        -------
+        array (N, *shapes[stage])
+
+        Raises
+        ------
+        ParameterError
+            ``stage`` outside 0..len(layers).
+        """
+        for layer in self.layers[: self.check_stage(stage)]:
             x, _ = layer.forward(x)
         return x
+
+    def forward_from(self, activation: Array, stage: int) -> Array:
+        """Run ``layers[stage:]`` on a stage's activation (N, *shapes[stage]); the output (N, classes).
+
+        Stage 0 is a full forward pass; ``len(layers)`` returns ``activation`` itself.
+
+        Raises
+        ------
+        ParameterError
+            ``stage`` outside 0..len(layers).
+        """
+        for layer in self.layers[self.check_stage(stage) :]:
+            activation, _ = layer.forward(activation)
+        return activation
 
     def trace(self, x: Array) -> Trace:
         """Forward pass keeping every layer's input and backward cache."""
