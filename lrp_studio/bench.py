@@ -44,7 +44,7 @@ def _networks() -> dict[str, Network]:
     }
 
 
-def _torch_model(net: Network) -> Any:
+def torch_model(net: Network) -> Any:
     """The same network in PyTorch (same weights), or None without torch."""
     try:
         import torch
@@ -207,7 +207,7 @@ def run_bench(quick: bool = False, json_path: str | None = None, with_scaling: b
           "per framework, after a warm-up epoch each)")
     for name, net in _networks().items():
         ours = _our_times(net, xs, repeats)
-        model = _torch_model(net)
+        model = torch_model(net)
         theirs = _torch_times(model, xs, repeats) if model is not None else {}
         ours["train epoch"], torch_epoch = _epoch_times(net, model, x, y, per_block)
         if torch_epoch is not None:

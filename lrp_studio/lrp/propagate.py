@@ -26,14 +26,15 @@ def relevance_through(net: Network, trace: Trace, index: int, relevance: Array,
     """Relevance of layer ``index``'s input from the relevance of its output.
 
     With a ``messages`` dict, dense/conv layers also store their sample-0 messages there
-    (see :func:`lrp_studio.lrp.rules.term_messages`).
+    (see :func:`lrp_studio.lrp.rules.term_messages`); without it a rule may take its shortcut.
     """
     layer = net.layers[index]
     if layer.is_linear:
         ctx = layer_context(net, trace, index, bias)
+        if messages is None:
+            return rules[index](ctx, relevance)
         terms = rules[index].terms(ctx, relevance)
-        if messages is not None:
-            messages[index] = term_messages(ctx, terms)
+        messages[index] = term_messages(ctx, terms)
         return apply_terms(ctx, terms)
     if isinstance(layer, (Activation, Flatten)):
         return relevance.reshape(trace.inputs[index].shape)
@@ -78,14 +79,31 @@ def propagate(net: Network, trace: Trace, relevance: Array, rules: Mapping[int, 
     for index in range(top - 1, -1, -1):
         relevance = relevance_through(net, trace, index, relevance, rules, bias, messages)
         if sums is not None:
-            passes_unchanged = isinstance(net.layers[index], (Activation, Flatten))
-            sums[index] = sums[index + 1] if passes_unchanged else _sample_sums(relevance, n)
+            sums[index] = sums[index + 1] if keeps_values(net.layers[index]) else _sample_sums(relevance, n)
         if keep or index == 0:
             stages[index] = relevance
     return stages
 
 
+def keeps_values(layer: Any) -> bool:
+    """True when the layer passes its output relevance down as the same multiset of values.
+
+    Activations and flatten pass it unchanged; max pooling with non-overlapping windows
+    (stride >= kernel) moves each value to its one winner and zeros elsewhere. The per-sample
+    sums are then exactly those of the stage above (no pass over the larger input).
+    """
+    if isinstance(layer, (Activation, Flatten)):
+        return True
+    return isinstance(layer, MaxPool2d) and layer.stride >= layer.kernel_size
+
+
 def _sample_sums(relevance: Array, n: int) -> Array:
+    """Per-sample sums (N,) float64, reduced in the array's memory order (batch-last conv maps too)."""
+    xp = xp_of(relevance)
+    if relevance.ndim > 2 and not relevance.flags.c_contiguous:
+        batch_last = xp.moveaxis(relevance, 0, -1)
+        if batch_last.flags.c_contiguous:
+            return batch_last.reshape(-1, n).sum(axis=0, dtype="float64")
     return relevance.reshape(n, -1).sum(axis=1, dtype="float64")
 
 

@@ -1,12 +1,19 @@
 """LRP rules for dense and conv layers (DESIGN.md 3.3), each a short class stating its formula.
 
 A rule turns the relevance of a layer's outputs R_k into the relevance of its inputs R_j.
-Every rule here has the form ``R_j = sum_t c_t * sum_k U_t[j] * W_t[k, j] * s_t[k]`` with
-``s_t = R / stab(denominator)``: a few *terms* ``(c_t, U_t, W_t, s_t)`` of a modified input
-``U_t``, a modified weight ``W_t`` and a scaled relevance ``s_t``. :meth:`Rule.terms` returns
-them; :func:`apply_terms` evaluates them with one matrix product per term (for a conv layer
-on im2col columns, then folded back onto the input grid), and :func:`term_messages` gives
-the per-connection messages the network graph draws.
+Every rule here has the form ``R_j = sum_t c_t * u_t[j] * sum_k W_t[k, j] * s_t[k]`` with
+``s_t = R / stab(denominator)``: a few *terms* ``(c_t, u_t, W_t, s_t)`` of a modified input
+``u_t`` (input-shaped, or none for rules without an input factor), a modified weight ``W_t``
+and a scaled relevance ``s_t``. :meth:`Rule.terms` returns them; :func:`apply_terms`
+evaluates them: the terms that share an input are back-projected together (one matrix
+product over their stacked weights, for a conv layer then folded back onto the input grid)
+and multiplied by that input on the input grid. :func:`term_messages` gives the
+per-connection messages the network graph draws. A rule may compute the same numbers by a
+shortcut in :meth:`Rule.__call__` (the flat rule does); the terms stay its definition.
+
+For a conv layer the input factor is applied after the fold: ``fold(unfold(u) * B) = u * fold(B)``
+because every column entry of ``unfold(u)`` is the input value it is folded back onto (padding
+positions are dropped by the fold), so no (C*kh*kw, Ho*Wo*N) product is formed.
 
 Notation: x+ = max(x, 0), x- = min(x, 0), likewise w+ / w-; stab(z) = z + eps * s(z) with
 s the sign and s(0) = +1.
@@ -34,15 +41,26 @@ def stabilize(z: Array, eps: float = DEFAULT_STABILIZER) -> Array:
 
 
 class Term(NamedTuple):
-    """One term ``coef * U ⊙ back-projection of s through W2`` of a rule.
+    """One term ``coef * u ⊙ back-projection of s through W2`` of a rule.
 
-    Shapes: W2 (O, K); s output-shaped; U (N, K) for dense layers, (K, Ho*Wo*N) for conv layers.
+    Shapes: W2 (O, K) (a layer weight as a matrix, possibly modified); s shaped like the layer
+    output (N, O) or (N, O, Ho, Wo); u shaped like the layer input (N, ...) or (1, ...) for a
+    sample-independent input (z-box bounds), or None: no input factor (w-square, flat).
     """
 
     coef: float
-    cols: Array
+    inputs: Array | None
     weight2d: Array
     scaled: Array
+
+
+class InputSplit(NamedTuple):
+    """A layer input split into x+ and x-, input-shaped and unfolded (``neg`` is None when x >= 0)."""
+
+    pos: Array
+    pos_cols: Array
+    neg: Array | None = None
+    neg_cols: Array | None = None
 
 
 @dataclass
@@ -80,17 +98,30 @@ class LayerContext:
         """Layer output for modified input columns and weights."""
         return self.layer.apply_unfolded(cols, weight2d, bias, self.x.shape)
 
-    def ones_cols(self) -> Array:
-        """Unfolded all-ones input: 1 at real inputs, 0 at padding positions."""
-        xp = xp_of(self.x)
-        return self.layer.unfold(xp.ones_like(self.x))
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        """Shape of a one-sample input (1, ...)."""
+        return (1,) + tuple(self.x.shape[1:])
 
-    def split_input(self) -> tuple[Array, Array | None]:
-        """(U+, U-) of the unfolded input; U- is None when the input has no negative value."""
+    def out_one(self, inputs: Array | None, weight2d: Array, bias: Array | None = None) -> Array:
+        """Layer output (1, ...) for one sample-independent input (1, ...); None is all ones.
+
+        Denominators that do not depend on the sample (w-square, flat, z-box bounds) are computed
+        once and broadcast over the batch.
+        """
+        xp = xp_of(self.x)
+        one = xp.ones(self.sample_shape, dtype=self.x.dtype) if inputs is None else inputs
+        return self.layer.apply_unfolded(self.layer.unfold(one), weight2d, bias, self.sample_shape)
+
+    def split_input(self) -> InputSplit:
+        """x+ and x- of the input, input-shaped and unfolded; no x- part when the input has no negative value."""
         xp = xp_of(self.cols)
-        if bool((self.x >= 0).all()):
-            return self.cols, None
-        return xp.maximum(self.cols, 0), xp.minimum(self.cols, 0)
+        if float(self.x.min()) >= 0:
+            return InputSplit(self.x, self.cols)
+        pos, neg = xp.maximum(self.x, 0), xp.minimum(self.x, 0)
+        if self.cols is self.x:
+            return InputSplit(pos, pos, neg, neg)
+        return InputSplit(pos, xp.maximum(self.cols, 0), neg, xp.minimum(self.cols, 0))
 
 
 def _pos(a: Array | None) -> Array | None:
@@ -145,7 +176,7 @@ class Rule:
         raise NotImplementedError
 
     def __call__(self, ctx: LayerContext, relevance: Array) -> Array:
-        """Input relevance, shaped like ``ctx.x``."""
+        """Input relevance, shaped like ``ctx.x`` (the same numbers as ``apply_terms(ctx, self.terms(...))``)."""
         return apply_terms(ctx, self.terms(ctx, relevance))
 
     def values(self) -> dict[str, Any]:
@@ -184,7 +215,7 @@ class Epsilon(Rule):
 
     def terms(self, ctx: LayerContext, relevance: Array) -> list[Term]:
         z = ctx.z if ctx.bias else ctx.out(ctx.cols, ctx.weight)
-        return [Term(1.0, ctx.cols, ctx.weight, relevance / stabilize(z, self.epsilon))]
+        return [Term(1.0, ctx.x, ctx.weight, relevance / stabilize(z, self.epsilon))]
 
 
 class LRP0(Epsilon):
@@ -217,13 +248,14 @@ class ZPlus(Rule):
              "(deep Taylor decomposition for ReLU layers).")
 
     def terms(self, ctx: LayerContext, relevance: Array) -> list[Term]:
-        u_pos, u_neg = ctx.split_input()
-        w_pos, w_neg = _pos(ctx.weight), _neg(ctx.weight)
-        z = _add(ctx.out(u_pos, w_pos, _pos(ctx.b)), None if u_neg is None else ctx.out(u_neg, w_neg))
+        u = ctx.split_input()
+        w_pos = _pos(ctx.weight)
+        w_neg = None if u.neg is None else _neg(ctx.weight)
+        z = _add(ctx.out(u.pos_cols, w_pos, _pos(ctx.b)), None if u.neg is None else ctx.out(u.neg_cols, w_neg))
         s = relevance / stabilize(z)
-        terms = [Term(1.0, u_pos, w_pos, s)]
-        if u_neg is not None:
-            terms.append(Term(1.0, u_neg, w_neg, s))
+        terms = [Term(1.0, u.pos, w_pos, s)]
+        if u.neg is not None:
+            terms.append(Term(1.0, u.neg, w_neg, s))
         return terms
 
 
@@ -252,20 +284,20 @@ class AlphaBeta(Rule):
         self.alpha, self.beta = values["alpha"], values["beta"]
 
     def terms(self, ctx: LayerContext, relevance: Array) -> list[Term]:
-        u_pos, u_neg = ctx.split_input()
+        u = ctx.split_input()
         w_pos, w_neg = _pos(ctx.weight), _neg(ctx.weight)
-        has_neg = u_neg is not None
-        p = _add(ctx.out(u_pos, w_pos, _pos(ctx.b)), ctx.out(u_neg, w_neg) if has_neg else None)
+        has_neg = u.neg is not None
+        p = _add(ctx.out(u.pos_cols, w_pos, _pos(ctx.b)), ctx.out(u.neg_cols, w_neg) if has_neg else None)
         s_pos = relevance / stabilize(p)
-        terms = [Term(self.alpha, u_pos, w_pos, s_pos)]
+        terms = [Term(self.alpha, u.pos, w_pos, s_pos)]
         if has_neg:
-            terms.append(Term(self.alpha, u_neg, w_neg, s_pos))
+            terms.append(Term(self.alpha, u.neg, w_neg, s_pos))
         if self.beta:
-            n = _add(ctx.out(u_pos, w_neg, _neg(ctx.b)), ctx.out(u_neg, w_pos) if has_neg else None)
+            n = _add(ctx.out(u.pos_cols, w_neg, _neg(ctx.b)), ctx.out(u.neg_cols, w_pos) if has_neg else None)
             s_neg = relevance / stabilize(n)
-            terms.append(Term(-self.beta, u_pos, w_neg, s_neg))
+            terms.append(Term(-self.beta, u.pos, w_neg, s_neg))
             if has_neg:
-                terms.append(Term(-self.beta, u_neg, w_pos, s_neg))
+                terms.append(Term(-self.beta, u.neg, w_pos, s_neg))
         return terms
 
 
@@ -291,22 +323,22 @@ class Gamma(Rule):
 
     def terms(self, ctx: LayerContext, relevance: Array) -> list[Term]:
         g = self.gamma
-        u_pos, u_neg = ctx.split_input()
+        u = ctx.split_input()
         w, b = ctx.weight, ctx.b
         w_up, w_down = w + g * _pos(w), w + g * _neg(w)
         b_up = None if b is None else b + g * _pos(b)
         b_down = None if b is None else b + g * _neg(b)
-        has_neg = u_neg is not None
+        has_neg = u.neg is not None
         z = ctx.z if ctx.bias else ctx.out(ctx.cols, w)
         zero = relevance.dtype.type(0)
         r_pos = xp_of(z).where(z > 0, relevance, zero)
         r_neg = xp_of(z).where(z < 0, relevance, zero)
-        den_pos = _add(ctx.out(u_pos, w_up, b_up), ctx.out(u_neg, w_down) if has_neg else None)
-        den_neg = _add(ctx.out(u_pos, w_down, b_down), ctx.out(u_neg, w_up) if has_neg else None)
+        den_pos = _add(ctx.out(u.pos_cols, w_up, b_up), ctx.out(u.neg_cols, w_down) if has_neg else None)
+        den_neg = _add(ctx.out(u.pos_cols, w_down, b_down), ctx.out(u.neg_cols, w_up) if has_neg else None)
         s_pos, s_neg = r_pos / stabilize(den_pos), r_neg / stabilize(den_neg)
-        terms = [Term(1.0, u_pos, w_up, s_pos), Term(1.0, u_pos, w_down, s_neg)]
+        terms = [Term(1.0, u.pos, w_up, s_pos), Term(1.0, u.pos, w_down, s_neg)]
         if has_neg:
-            terms += [Term(1.0, u_neg, w_down, s_pos), Term(1.0, u_neg, w_up, s_neg)]
+            terms += [Term(1.0, u.neg, w_down, s_pos), Term(1.0, u.neg, w_up, s_neg)]
         return terms
 
 
@@ -321,10 +353,9 @@ class WSquare(Rule):
              "unbounded input layer). The heatmap shows where the model looks, not what the sample holds.")
 
     def terms(self, ctx: LayerContext, relevance: Array) -> list[Term]:
-        ones = ctx.ones_cols()
         w2 = ctx.weight * ctx.weight
         b2 = None if ctx.b is None else ctx.b * ctx.b
-        return [Term(1.0, ones, w2, relevance / stabilize(ctx.out(ones, w2, b2)))]
+        return [Term(1.0, None, w2, relevance / stabilize(ctx.out_one(None, w2, b2)))]
 
 
 class Flat(Rule):
@@ -338,9 +369,20 @@ class Flat(Rule):
              "layer of epsilon-plus-flat to give smooth input maps.")
 
     def terms(self, ctx: LayerContext, relevance: Array) -> list[Term]:
-        ones = ctx.ones_cols()
         w1 = xp_of(ctx.weight).ones_like(ctx.weight)
-        return [Term(1.0, ones, w1, relevance / stabilize(ctx.out(ones, w1)))]
+        return [Term(1.0, None, w1, relevance / stabilize(ctx.out_one(None, w1)))]
+
+    def __call__(self, ctx: LayerContext, relevance: Array) -> Array:
+        """The terms' numbers without their matrix products.
+
+        With an all-ones weight every output k of one position has the same denominator (the
+        number of real inputs in its field), so ``sum_k R_k / stab(count_k)`` is the sum over the
+        output channels divided by that count, spread over the position's receptive field.
+        """
+        layer = ctx.layer
+        counts = layer.field_sizes(ctx.x.shape, ctx.x.dtype)
+        per_position = relevance.sum(axis=1) / stabilize(counts)
+        return layer.spread_over_fields(per_position, ctx.x.shape)
 
 
 class ZBox(Rule):
@@ -365,24 +407,24 @@ class ZBox(Rule):
             raise ParameterError(f"zbox needs low <= high, got low={_short(low)}, high={_short(high)}")
         self.low, self.high = values["low"], values["high"]
 
-    def _bound_cols(self, ctx: LayerContext, bound: Any) -> Array:
+    def _bound_input(self, ctx: LayerContext, bound: Any) -> Array:
+        """The bound as one sample's input (1, ...) in the input's dtype."""
         xp = xp_of(ctx.x)
         value = xp.asarray(np.asarray(bound, dtype=np.float64))  # cast to the input's dtype below
         if value.ndim == 1 and ctx.x.ndim == 4:
             value = value.reshape(1, -1, 1, 1)
-        full = xp.broadcast_to(value, ctx.x.shape).astype(ctx.x.dtype)
-        return ctx.layer.unfold(xp.ascontiguousarray(full))
+        return xp.ascontiguousarray(xp.broadcast_to(value, ctx.sample_shape).astype(ctx.x.dtype))
 
     def terms(self, ctx: LayerContext, relevance: Array) -> list[Term]:
         w = ctx.weight
         bounds = [(bound, split) for bound, split in ((self.low, _pos), (self.high, _neg))
                   if np.any(np.asarray(bound))]  # a bound of exactly 0 adds exactly 0: skip its products
-        bound_terms = [(self._bound_cols(ctx, bound), split(w)) for bound, split in bounds]
+        bound_terms = [(self._bound_input(ctx, bound), split(w)) for bound, split in bounds]
         z = ctx.out(ctx.cols, w)
-        for cols, weight in bound_terms:
-            z = z - ctx.out(cols, weight)
+        for inputs, weight in bound_terms:  # the bounds' products do not depend on the sample
+            z = z - ctx.out_one(inputs, weight)
         s = relevance / stabilize(z)
-        return [Term(1.0, ctx.cols, w, s)] + [Term(-1.0, cols, weight, s) for cols, weight in bound_terms]
+        return [Term(1.0, ctx.x, w, s)] + [Term(-1.0, inputs, weight, s) for inputs, weight in bound_terms]
 
 
 RULES: dict[str, type[Rule]] = {
@@ -406,34 +448,49 @@ def make_rule(name: str, **params: Any) -> Rule:
 
 
 def apply_terms(ctx: LayerContext, terms: list[Term]) -> Array:
-    """Input relevance ``fold(sum_t c_t * U_t ⊙ (s_t @ W_t))``, shaped like ``ctx.x``."""
-    total = None
+    """Input relevance ``sum_t c_t * u_t ⊙ back-projection(s_t, W_t)``, shaped like ``ctx.x``.
+
+    Terms with the same input array share one back-projection of their stacked weights (the
+    coefficients scale the output-shaped ``s_t``, the smallest factor).
+    """
+    groups: dict[int, tuple[Array | None, list[tuple[Array, Array]]]] = {}
     for term in terms:
-        part = term.cols * ctx.layer.transpose_unfolded(term.scaled, term.weight2d)
-        if term.coef != 1.0:
-            part *= term.coef
+        scaled = term.scaled if term.coef == 1.0 else term.scaled * term.coef
+        groups.setdefault(id(term.inputs), (term.inputs, []))[1].append((scaled, term.weight2d))
+    total = None
+    for inputs, pairs in groups.values():
+        part = ctx.layer.back_project(pairs, ctx.x.shape)
+        if inputs is not None:
+            part = inputs * part
         total = part if total is None else total + part
-    return ctx.layer.fold(total, ctx.x.shape)
+    return total
+
+
+def _one_sample(inputs: Array, sample: int) -> Array:
+    """Sample ``sample`` of an input-shaped array, keeping the batch axis (sample-independent: row 0)."""
+    return inputs[:1] if inputs.shape[0] == 1 else inputs[sample : sample + 1]
 
 
 def term_messages(ctx: LayerContext, terms: list[Term], sample: int = 0) -> Array:
     """Relevance messages of one sample between input and output units of a layer.
 
-    Dense layers: (in, out) with ``messages[j, k] = sum_t c_t U_t[j] W_t[k, j] s_t[k]``.
+    Dense layers: (in, out) with ``messages[j, k] = sum_t c_t u_t[j] W_t[k, j] s_t[k]``.
     Conv layers: (in_channels, out_channels), summed over positions and kernel offsets.
     Summing over the output axis gives the input relevance (per unit or per channel).
     """
-    xp = xp_of(ctx.cols)
+    xp = xp_of(ctx.x)
     total = None
     for term in terms:
+        u = (xp.ones(ctx.sample_shape, dtype=ctx.x.dtype) if term.inputs is None
+             else _one_sample(term.inputs, sample))
         if ctx.x.ndim == 2:
-            part = term.cols[sample][:, None] * term.weight2d.T * term.scaled[sample][None, :]
+            part = u[0][:, None] * term.weight2d.T * term.scaled[sample][None, :]
         else:
-            n, c = ctx.x.shape[:2]
-            u = term.cols.reshape(c, -1, term.cols.shape[1] // n, n)[..., sample]
+            c = ctx.x.shape[1]
+            cols = ctx.layer.unfold(u)  # (C*kh*kw, Ho*Wo): 0 at padding positions
             w = term.weight2d.reshape(term.weight2d.shape[0], c, -1)
             s = term.scaled[sample].reshape(term.scaled.shape[1], -1)
-            part = xp.einsum("ckm,ock,om->co", u, w, s, optimize=True)
+            part = xp.einsum("ckm,ock,om->co", cols.reshape(c, -1, cols.shape[1]), w, s, optimize=True)
         part = part * term.coef
         total = part if total is None else total + part
     return total

@@ -132,6 +132,39 @@ def col2im(
     return out.transpose(3, 0, 1, 2)
 
 
+def fold_positions(
+    values: Array, input_shape: tuple[int, ...], kernel: tuple[int, int], stride: int, padding: int
+) -> Array:
+    """:func:`col2im` of columns that are the same for every row (c, i, j): one value per window.
+
+    Parameters
+    ----------
+    values : array (N, Ho, Wo)
+        One value per sample and output position.
+    input_shape : (N, C, H, W)
+
+    Returns
+    -------
+    array (N, C, H, W)
+        Each input gets the sum of the values of the windows that hold it (padding dropped), the
+        same in every channel; a transposed view of a batch-last (C, H, W, N) array as from col2im.
+    """
+    xp = xp_of(values)
+    n, c, h, w = input_shape
+    kh, kw = kernel
+    ho, wo = values.shape[1:]
+    rows = xp.ascontiguousarray(values.transpose(1, 2, 0))  # (Ho, Wo, N): batch innermost
+    out = xp.zeros((h + 2 * padding, w + 2 * padding, n), dtype=values.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            out[i : i + stride * ho : stride, j : j + stride * wo : stride, :] += rows
+    if padding:
+        out = out[padding:-padding, padding:-padding, :]
+    full = xp.empty((c, h, w, n), dtype=values.dtype)
+    full[...] = out
+    return full.transpose(3, 0, 1, 2)
+
+
 def conv_cols_forward(cols: Array, weight2d: Array, bias: Array | None, n: int, ho: int, wo: int) -> Array:
     """Convolution output from unfolded input.
 

@@ -133,6 +133,25 @@ class Dense(Layer):
         """Sum unfolded values back onto the input: identity for dense layers."""
         return cols
 
+    def back_project(self, pairs: list[tuple[Array, Array]], input_shape: tuple[int, ...]) -> Array:
+        """``sum_t s_t @ W_t`` (N, in) for pairs ``(s_t (N, out_t), W_t (out_t, in))``: one product of the stacked pairs."""
+        if len(pairs) == 1:
+            return pairs[0][0] @ pairs[0][1]
+        xp = xp_of(pairs[0][0])
+        return xp.concatenate([s for s, _ in pairs], axis=1) @ xp.concatenate([w for _, w in pairs], axis=0)
+
+    def field_sizes(self, input_shape: tuple[int, ...], dtype: Any) -> Array:
+        """Number of inputs feeding each output, (1,): every output sees all ``in_features`` inputs."""
+        return get_xp().full((1,), self.in_features, dtype=dtype)
+
+    def spread_over_fields(self, values: Array, input_shape: tuple[int, ...]) -> Array:
+        """Input-shaped (N, in): each input gets ``sum_k values`` over the outputs k it feeds.
+
+        ``values`` (N,) holds one value per sample (a dense layer has a single receptive field).
+        """
+        xp = xp_of(values)
+        return xp.ascontiguousarray(xp.broadcast_to(values[:, None], tuple(input_shape)))
+
 
 class Conv2d(Layer):
     """2-D convolution (cross-correlation as in PyTorch), im2col plus one matrix product."""
@@ -226,6 +245,32 @@ class Conv2d(Layer):
     def fold(self, cols: Array, input_shape: tuple[int, ...]) -> Array:
         """Sum unfolded values back onto the input grid (N, C, H, W)."""
         return F.col2im(cols, tuple(input_shape), self.kernel, self.stride, self.padding)
+
+    def back_project(self, pairs: list[tuple[Array, Array]], input_shape: tuple[int, ...]) -> Array:
+        """Transposed convolution ``sum_t conv_transpose(s_t, W_t)`` (N, C, H, W).
+
+        ``pairs`` of output-shaped ``s_t`` (N, O_t, Ho, Wo) and weights ``W_t`` (O_t, C*kh*kw) are
+        stacked along the output channels: one matrix product and one fold for all of them.
+        """
+        if len(pairs) == 1:
+            cols = F.conv_cols_transpose(pairs[0][0], pairs[0][1])
+        else:
+            xp = xp_of(pairs[0][0])
+            rows = xp.concatenate([F.output_rows(s) for s, _ in pairs], axis=0)
+            cols = xp.concatenate([w for _, w in pairs], axis=0).T @ rows
+        return self.fold(cols, input_shape)
+
+    def field_sizes(self, input_shape: tuple[int, ...], dtype: Any) -> Array:
+        """Number of real (non-padding) inputs in each output position's receptive field, (Ho, Wo)."""
+        _, c, h, w = input_shape
+        ho, wo = self._out_hw(h, w)
+        ones = get_xp().ones((1, c, h, w), dtype=dtype)
+        return self.unfold(ones).sum(axis=0).reshape(ho, wo)
+
+    def spread_over_fields(self, values: Array, input_shape: tuple[int, ...]) -> Array:
+        """Input-shaped (N, C, H, W): each input gets the sum of ``values`` (N, Ho, Wo) over the
+        output positions whose receptive field holds it (the same for every channel)."""
+        return F.fold_positions(values, tuple(input_shape), self.kernel, self.stride, self.padding)
 
 
 class _Pool2d(Layer):
