@@ -20,14 +20,13 @@ class ImportCommandError(LRPStudioError):
     """A model cannot be imported without information only the user has."""
 
 
-def add_import_parser(sub: argparse._SubParsersAction, common: object) -> None:
-    """Register ``lrp-studio import`` (``common`` adds the shared --backend flag)."""
+def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``lrp-studio import`` and its options."""
     parser = sub.add_parser(
         "import", help="import an ONNX model or a PyTorch state dict (.safetensors/.npz) as a model file",
         description="Import a sequential ONNX graph or a torch.nn.Sequential state dict and save it as an "
                     "LRP Studio model file (.npz). BatchNorm is merged into the layer before it; a final "
                     "Softmax is dropped. Pickled PyTorch files (.pt/.pth) are never loaded.")
-    common(parser)  # type: ignore[operator]
     parser.add_argument("source", metavar="SRC", help="model.onnx, weights.safetensors or state_dict.npz")
     parser.add_argument("--arch", default=None, metavar="JSON_OR_SPEC",
                         help="state dicts: the architecture as JSON, a .json file, or a text spec like "
@@ -39,9 +38,10 @@ def add_import_parser(sub: argparse._SubParsersAction, common: object) -> None:
     parser.add_argument("--classes", default=None, metavar="A,B,...",
                         help="class names, comma-separated or a JSON list (default: from the file, else 0..N-1)")
     parser.add_argument("--out", required=True, metavar="MODEL.npz", help="model file to write (.npz)")
+    return parser
 
 
-def run_import(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     """Import ``args.source``, save it to ``args.out`` and print a summary."""
     try:
         net, notes = import_model_with_notes(args.source, args.input_shape, args.input_range, args.classes, args.arch)

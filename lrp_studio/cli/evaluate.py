@@ -16,8 +16,19 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from lrp_studio.cli_compare import parse_methods
-from lrp_studio.data import load_dataset
+from lrp_studio.cli.options import (
+    Parser,
+    add_deprecated,
+    add_method_flags,
+    add_model,
+    add_target,
+    given_params,
+    load_fitting,
+    method_table,
+    params_per_method,
+    parse_methods,
+    resolve_target,
+)
 from lrp_studio.errors import DataError, ParameterError
 from lrp_studio.io import atomic_write
 from lrp_studio.lrp.faithfulness import (
@@ -53,50 +64,72 @@ def _per_step(text: str) -> int | None:
     return value
 
 
-def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of ``lrp-studio evaluate`` (the model/backend options come from cli.py)."""
+def add_parser(sub: argparse._SubParsersAction) -> Parser:
+    """Register ``evaluate`` and its options (the method parameter flags apply to every method taking them)."""
+    parser = sub.add_parser("evaluate", help="faithfulness by region perturbation: AOPC per method, JSON, plot",
+                            description="Score explanation methods by region perturbation (MoRF, Samek et al. "
+                                        "2017): AOPC per method with a random-order reference; JSON report and "
+                                        "curve plot. A parameter flag applies to every listed method that takes it.",
+                            epilog=method_table(), formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_model(parser)
     parser.add_argument("--dataset", default="mnist:test", help="dataset spec (default mnist:test)")
     parser.add_argument("--methods", default=DEFAULT_METHODS,
                         help=f"comma-separated method names or 'all' (default {DEFAULT_METHODS})")
-    parser.add_argument("--samples", type=int, default=100, help="the first N samples of the dataset (default 100)")
-    parser.add_argument("--region", type=int, default=DEFAULT_REGION,
-                        help=f"side of the square regions removed, in pixels (default {DEFAULT_REGION})")
-    parser.add_argument("--steps", type=int, default=DEFAULT_STEPS,
-                        help=f"perturbation steps L (default {DEFAULT_STEPS})")
-    parser.add_argument("--per-step", type=_per_step, default=DEFAULT_PER_STEP, metavar="K",
-                        help=f"regions removed per step, or 'all' to spread every region over the steps "
-                             f"(default {DEFAULT_PER_STEP})")
-    parser.add_argument("--baseline", choices=BASELINE_VALUES, default="uniform",
-                        help="what removed regions become: uniform noise over the input range as in Samek et al. "
-                             "2017 (default), the sample's mean, zero, or the blurred sample")
-    parser.add_argument("--blur-sigma", type=float, default=DEFAULT_BLUR_SIGMA,
-                        help=f"Gaussian sigma of the blur baseline in pixels (default {DEFAULT_BLUR_SIGMA})")
-    parser.add_argument("--output", choices=OUTPUTS, default="logit",
-                        help="the recorded f: the target's logit or its probability (default logit)")
-    parser.add_argument("--target", choices=("predicted", "label"), default="predicted",
-                        help="class explained and tracked: the prediction or the true label (default predicted)")
+    parser.add_argument("--n-samples", type=int, default=100, metavar="N",
+                        help="evaluate the first N samples of the dataset (default 100)")
+    add_deprecated(parser, "--samples", "--n-samples", "n_samples", type=int)
+    add_target(parser, batch=True)
+    protocol = parser.add_argument_group("perturbation protocol")
+    protocol.add_argument("--region", type=int, default=DEFAULT_REGION,
+                          help=f"side of the square regions removed, in pixels (default {DEFAULT_REGION})")
+    protocol.add_argument("--perturbation-steps", type=int, default=DEFAULT_STEPS, metavar="L",
+                          help=f"perturbation steps L (default {DEFAULT_STEPS})")
+    add_deprecated(protocol, "--steps", "--perturbation-steps", "perturbation_steps", type=int)
+    protocol.add_argument("--per-step", type=_per_step, default=DEFAULT_PER_STEP, metavar="K",
+                          help=f"regions removed per step, or 'all' to spread every region over the steps "
+                               f"(default {DEFAULT_PER_STEP})")
+    protocol.add_argument("--baseline", choices=BASELINE_VALUES, default="uniform",
+                          help="what removed regions become: uniform noise over the input range as in Samek et "
+                               "al. 2017 (default), the sample's mean, zero, or the blurred sample")
+    protocol.add_argument("--blur-sigma", type=float, default=DEFAULT_BLUR_SIGMA,
+                          help=f"Gaussian sigma of the blur baseline in pixels (default {DEFAULT_BLUR_SIGMA})")
+    protocol.add_argument("--output", choices=OUTPUTS, default="logit",
+                          help="the recorded f: the target's logit or its probability (default logit)")
+    protocol.add_argument("--seed", type=int, default=0,
+                          help="seed of the random order and the uniform noise (default 0)")
     parser.add_argument("--reference", default="gradient",
                         help="method for the paired comparison column (default gradient; 'none' to leave out)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random order (default 0)")
     parser.add_argument("--batch-size", type=int, default=50, help="samples explained at a time (default 50)")
+    add_method_flags(parser, single=False)
     parser.add_argument("--out", required=True, metavar="JSON", help="write the report here")
     parser.add_argument("--plot", default=None, metavar="PNG",
                         help="write the curve plot here (default: the report's path with .png)")
+    return parser
 
 
 def _check(args: argparse.Namespace, n_available: int) -> None:
-    if args.samples < 1:
-        raise ParameterError(f"--samples must be >= 1, got {args.samples}")
-    if args.samples > n_available:
-        raise DataError(f"--samples {args.samples}: the dataset has only {n_available} samples")
+    if args.n_samples < 1:
+        raise ParameterError(f"--n-samples must be >= 1, got {args.n_samples}")
+    if args.n_samples > n_available:
+        raise DataError(f"--n-samples {args.n_samples}: the dataset has only {n_available} samples")
     if args.region < 1:
         raise ParameterError(f"--region must be >= 1, got {args.region}")
-    if args.steps < 1:
-        raise ParameterError(f"--steps must be >= 1, got {args.steps}")
+    if args.perturbation_steps < 1:
+        raise ParameterError(f"--perturbation-steps must be >= 1, got {args.perturbation_steps}")
     if args.per_step is not None and args.per_step < 1:
         raise ParameterError(f"--per-step must be >= 1 or 'all', got {args.per_step}")
     if args.batch_size < 1:
         raise ParameterError(f"--batch-size must be >= 1, got {args.batch_size}")
+
+
+def method_params(settings: dict[str, tuple[dict[str, Any], bool | None]]) -> dict[str, dict[str, Any]]:
+    """Keywords of :func:`lrp_studio.explain` per method: the given parameters and ``bias`` when given.
+
+    (The evaluation explains through the lean path, ``keep_layers=False``, in
+    :func:`lrp_studio.lrp.faithfulness.explain_in_batches`.)
+    """
+    return {name: {**params, **({"bias": bias} if bias is not None else {})}
+            for name, (params, bias) in settings.items()}
 
 
 def format_table(scores: dict[str, MethodScore], reference: str | None) -> list[str]:
@@ -118,11 +151,12 @@ def format_table(scores: dict[str, MethodScore], reference: str | None) -> list[
     return lines
 
 
-def run_evaluate(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     """Score the methods by region perturbation; print the table; write the JSON report and the plot."""
     methods = parse_methods(args.methods)
     if RANDOM in methods:
         raise ParameterError("--methods: 'random' is always added as the reference; leave it out")
+    settings_by_method = params_per_method(methods, given_params(args), args.no_bias)
     reference = None if args.reference.lower() == "none" else args.reference
     if reference is not None and reference not in methods:
         reference = None
@@ -132,21 +166,20 @@ def run_evaluate(args: argparse.Namespace) -> int:
         if not path.parent.is_dir():
             raise DataError(f"{path}: the folder {path.parent} does not exist")
     net = load_any_model(args.model)
-    from lrp_studio.cli_explain import check_fits
-
-    data = check_fits(load_dataset(args.dataset), net)  # a DataError naming the dataset if it does not fit
+    data = load_fitting(args.dataset, net)
     _check(args, len(data))
-    x = net.prepare_input(data.x[: args.samples])
-    predicted = net.predict(x).argmax(axis=1)
-    targets = predicted if args.target == "predicted" else np.asarray(data.y[: args.samples], dtype=np.int64)
-    if int(targets.max()) >= net.n_classes:
-        raise DataError(f"labels of {data.name} exceed the model's {net.n_classes} classes")
-    settings = EvaluationSettings(region=args.region, steps=args.steps, per_step=args.per_step,
+    n = args.n_samples
+    x = net.prepare_input(data.x[:n])
+    predicted = np.asarray(net.predict(x)).argmax(axis=1)
+    target = resolve_target(args.target, net.classes, data.y[:n])
+    targets = predicted if target is None else np.broadcast_to(np.asarray(target, dtype=np.int64), (n,)).copy()
+    settings = EvaluationSettings(region=args.region, steps=args.perturbation_steps, per_step=args.per_step,
                                   baseline=args.baseline, output=args.output, seed=args.seed,
-                                  blur_sigma=args.blur_sigma, batch_size=args.batch_size)
+                                  blur_sigma=args.blur_sigma, batch_size=args.batch_size,
+                                  method_params=method_params(settings_by_method))
     settings.check()
     _, n_regions = region_cells(net.input_shape, args.region)
-    per_step = resolve_per_step(n_regions, args.steps, args.per_step)
+    per_step = resolve_per_step(n_regions, args.perturbation_steps, args.per_step)
 
     started = time.perf_counter()
     scores: dict[str, MethodScore] = {}
@@ -160,10 +193,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
                 bar.set_postfix_str(names[len(scores)])
     elapsed = time.perf_counter() - started
 
-    accuracy = float(np.mean(predicted == data.y[: args.samples]))
+    accuracy = float(np.mean(predicted == data.y[: n]))
     shape = "x".join(str(v) for v in net.input_shape)
-    protocol = (f"{args.samples} samples of {data.name} (accuracy {100 * accuracy:.1f}%), target {args.target}; "
-                f"{args.region}x{args.region} regions ({n_regions} of input {shape}), {args.steps} steps x "
+    protocol = (f"{n} samples of {data.name} (accuracy {100 * accuracy:.1f}%), target {args.target or 'predicted'}; "
+                f"{args.region}x{args.region} regions ({n_regions} of input {shape}), {args.perturbation_steps} steps x "
                 f"{per_step} region(s), removed regions -> {args.baseline}, f = target {args.output}")
     print(f"model {args.model}: {protocol}")
     print("AOPC = mean over samples of 1/(L+1) sum_k f(x^0) - f(x^k), most relevant regions first; "
@@ -172,11 +205,11 @@ def run_evaluate(args: argparse.Namespace) -> int:
         print(line)
     print(f"total {elapsed:.1f} s")
 
-    x_percent = removed_percent(n_regions, args.steps, per_step)
+    x_percent = removed_percent(n_regions, args.perturbation_steps, per_step)
     report: dict[str, Any] = {
-        "model": str(args.model), "dataset": data.name, "samples": int(args.samples), "target": args.target,
+        "model": str(args.model), "dataset": data.name, "samples": int(n), "target": args.target or "predicted",
         "accuracy": accuracy,
-        "protocol": {"region": args.region, "regions": n_regions, "steps": args.steps, "per_step": per_step,
+        "protocol": {"region": args.region, "regions": n_regions, "steps": args.perturbation_steps, "per_step": per_step,
                      "baseline": args.baseline, "blur_sigma": args.blur_sigma, "output": args.output,
                      "order": "morf", "seed": args.seed},
         "removed_percent": [float(v) for v in x_percent],
@@ -199,7 +232,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     colours = {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(methods)}  # stable across runs
     save_curves_png(plot, {s.method: s.curve_mean for s in ordered}, x_percent,
                     labels={s.method: f"{s.method}  {s.aopc:.3g}" for s in ordered}, legend_title="method  AOPC", colours=colours,
-                    title=f"Region perturbation (MoRF), {args.samples} samples, model {Path(str(args.model)).stem}",
+                    title=f"Region perturbation (MoRF), {n} samples, model {Path(str(args.model)).stem}",
                     xlabel=f"input removed (% of {n_regions} regions of {args.region}x{args.region} px, -> {args.baseline})",
                     ylabel=f"mean target {args.output}")
     print(f"wrote {out} and {plot}")

@@ -14,7 +14,27 @@ from lrp_studio.nn import evaluate, train
 from lrp_studio.zoo import build_architecture
 
 
-def run_train(args: argparse.Namespace) -> int:
+def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``train`` and its options."""
+    parser = sub.add_parser("train", help="train a network and save it as a model file",
+                            description="Train a network on a dataset and save it as a model file (.npz).")
+    parser.add_argument("--arch", default="mlp",
+                        help="mlp, cnn, mlp:H1,H2 or a layer list like 'conv:8:5,relu,maxpool:2,dense:10'")
+    parser.add_argument("--dataset", default="mnist:train", help="training data spec (default mnist:train)")
+    parser.add_argument("--validation", default=None, help="validation data spec (default: mnist:test for MNIST)")
+    parser.add_argument("--epochs", type=int, default=10, help="passes over the training data (default 10)")
+    parser.add_argument("--batch-size", type=int, default=64, help="samples per gradient step (default 64)")
+    parser.add_argument("--lr", type=float, default=0.05, help="learning rate (default 0.05)")
+    parser.add_argument("--optimizer", default="momentum", choices=("sgd", "momentum", "adam"),
+                        help="default momentum")
+    parser.add_argument("--loss", default=None, choices=("cross-entropy", "bce", "mse"),
+                        help="default: cross-entropy (bce for two-class data with a 1-output network)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the initial weights and the shuffling (default 0)")
+    parser.add_argument("--out", required=True, help="model file to write (.npz)")
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
     """Train per the arguments, print per-epoch metrics and the final test accuracy, save the model."""
     if not args.out.endswith(".npz"):
         raise ParameterError(f"--out {args.out!r}: model files end in .npz")

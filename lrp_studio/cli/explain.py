@@ -1,0 +1,116 @@
+"""``lrp-studio explain``: one sample explained - prediction, target, conservation, heatmap and arrays."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+import numpy as np
+
+from lrp_studio.app.batch_export import ImageOptions, write_heatmap
+from lrp_studio.cli.options import (
+    Parser,
+    add_image,
+    add_method_flags,
+    add_model,
+    add_target,
+    check_index,
+    checked_params,
+    given_params,
+    load_fitting,
+    method_from,
+    method_label,
+    method_table,
+    resolve_target,
+)
+from lrp_studio.errors import DataError
+from lrp_studio.io import load_input_npy, save_relevance_csv, save_relevance_npy
+from lrp_studio.lrp import BASELINES, default_method, explain, flat_on_dense_input, resolve_rules
+from lrp_studio.lrp.outputs import probabilities
+from lrp_studio.nn import Network
+from lrp_studio.zoo import load_any_model
+
+
+def add_parser(sub: argparse._SubParsersAction) -> Parser:
+    """Register ``explain`` and its options (the method flags come from the declarations)."""
+    parser = sub.add_parser("explain", help="explain one sample: prediction, conservation, heatmap",
+                            description="Explain one sample: print the prediction, the explained target and the "
+                                        "conservation of relevance; write the heatmap and the relevance arrays.",
+                            epilog=method_table(), formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_model(parser)
+    parser.add_argument("--dataset", default="mnist", help="mnist, mnist:test, toy:NAME or a file (default mnist)")
+    parser.add_argument("--index", type=int, default=0, help="sample index in the dataset (default 0)")
+    parser.add_argument("--input", default=None, metavar="FILE.npy", help="explain this array instead of a dataset sample")
+    add_target(parser, batch=False)
+    add_method_flags(parser, single=True, legacy=True)
+    add_image(parser, upscale=8, legacy_scale=True)
+    parser.add_argument("--out", default=None, metavar="PNG", help="write the heatmap PNG here")
+    parser.add_argument("--npy", default=None, help="write the input relevance as .npy")
+    parser.add_argument("--csv", default=None, help="write the input relevance as .csv")
+    parser.add_argument("--layers", action="store_true", help="print relevance per layer (conservation table)")
+    return parser
+
+
+def image_options(args: argparse.Namespace) -> ImageOptions:
+    """The heatmap options of ``--cmap``, ``--level``, ``--upscale`` and ``--overlay`` (checked)."""
+    options = ImageOptions(cmap=args.cmap, level=args.level, upscale=args.upscale, overlay=args.overlay)
+    options.check()
+    return options
+
+
+def _sample(args: argparse.Namespace, net: Network) -> tuple[np.ndarray, np.ndarray | None, str]:
+    """The sample (1, *input_shape), its label (1,) or None, and where it came from."""
+    if args.input:
+        x = load_input_npy(args.input, net.input_shape)
+        if x.shape[0] != 1:
+            raise DataError(f"{args.input}: holds {x.shape[0]} samples; explain takes one (use export for many)")
+        return x, None, f"input {args.input}"
+    data = load_fitting(args.dataset, net)
+    index = check_index(args.index, data)
+    label = int(data.y[index])
+    name = data.classes[label] if label < len(data.classes) else str(label)
+    return data.x[index : index + 1], data.y[index : index + 1], f"{data.name} sample {args.index} (label {name})"
+
+
+def _flat_note(net: Network, method: Any, params: dict[str, Any]) -> None:
+    if isinstance(method, str) and method in BASELINES:
+        return
+    if flat_on_dense_input(net, resolve_rules(net, method, params)):
+        print("note: the flat rule on a dense first layer gives every input the same relevance (each input "
+              "feeds every neuron), so the heatmap is uniform; try --method epsilon-plus or --model cnn",
+              file=sys.stderr)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Explain one sample; print prediction, target and conservation; write the requested files."""
+    net = load_any_model(args.model)
+    method = method_from(args) or default_method(net)
+    params, bias = checked_params(method, given_params(args), args.no_bias)
+    x, labels, origin = _sample(args, net)
+    target = resolve_target(args.target, net.classes, labels)
+    exp = explain(net, x, target=target, method=method, bias=bias, keep_layers=False, **params)
+    _flat_note(net, method, params)
+    logits = np.asarray(exp.logits[0])
+    probs = probabilities(logits[None])[0]
+    predicted = int(np.argmax(logits)) if net.n_classes > 1 else int(logits[0] > 0)
+    t = int(exp.targets[0])
+    report = exp.conservation()
+    print(origin)
+    print(f"prediction: class {net.classes[predicted]} (probability {float(np.max(probs)):.4f})")
+    print(f"target:     class {net.classes[t]} (logit {logits[t]:.6g})")
+    print(f"method:     {method_label(method)}")
+    print(f"conservation: {report.summary(0)}")
+    if args.layers:
+        for stage_name, total in zip(report.stage_names, report.sums[:, 0]):
+            print(f"  {stage_name:<16} sum R = {total: .6g}")
+    if args.out:
+        write_heatmap(args.out, exp.relevance[0], x[0], image_options(args), net.input_range)
+        print(f"wrote {args.out}")
+    if args.npy:
+        save_relevance_npy(args.npy, exp.relevance[0])
+        print(f"wrote {args.npy}")
+    if args.csv:
+        save_relevance_csv(args.csv, exp.relevance[0])
+        print(f"wrote {args.csv}")
+    return 0

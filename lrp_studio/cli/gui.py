@@ -1,0 +1,25 @@
+"""``lrp-studio gui`` (the default command): open the desktop application, or render a screenshot."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``gui`` and its options (Qt is imported only when the command runs)."""
+    parser = sub.add_parser("gui", help="open the desktop application (the default)",
+                            description="Open the desktop application on a model and a dataset.")
+    parser.add_argument("--model", default=None, help="model file or bundled name (default: bundled mlp)")
+    parser.add_argument("--dataset", default=None, help="dataset spec (default: the bundled MNIST subset)")
+    parser.add_argument("--screenshot", metavar="PNG", help="render the window at 1600x1000 to PNG and exit")
+    parser.add_argument("--sample", type=int, default=0, help="sample index shown (screenshot mode)")
+    parser.add_argument("--method", default=None, help="method shown (screenshot mode)")
+    parser.add_argument("--select", default=None, metavar="LAYER:NEURON", help="neuron selected (screenshot mode)")
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Open the window (or write the screenshot); returns the application's exit status."""
+    from lrp_studio.gui.app import run_gui
+
+    return run_gui(args)

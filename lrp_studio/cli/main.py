@@ -1,0 +1,80 @@
+"""``lrp-studio``: the parser, the dispatch to one module per sub-command, and the error handling.
+
+Errors in user input print one line on stderr (``lrp-studio: error: ...``) and exit with status 2,
+argparse's usage errors included; Ctrl-C prints ``lrp-studio: interrupted`` and exits with 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from types import ModuleType
+from typing import Sequence
+
+from lrp_studio.cli import bench, compare, evaluate, explain, export, gui, import_model, train
+from lrp_studio.cli.options import PROG, Parser, add_backend
+from lrp_studio.errors import LRPStudioError
+
+#: Sub-command name -> module with ``add_parser(subparsers)`` and ``run(args) -> int``.
+SUBCOMMANDS: dict[str, ModuleType] = {
+    "gui": gui, "train": train, "explain": explain, "export": export, "bench": bench, "import": import_model,
+    "compare": compare, "evaluate": evaluate,
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser: every sub-command of :data:`SUBCOMMANDS` with its options."""
+    parser = Parser(prog=PROG, description="See inside neural networks with Layer-wise Relevance Propagation.",
+                    epilog=f"'{PROG}' without a command opens the desktop app; '{PROG} COMMAND --help' lists a "
+                           "command's options.")
+    add_backend(parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    for module in SUBCOMMANDS.values():
+        add_backend(module.add_parser(sub))
+    return parser
+
+
+def _report(error: BaseException) -> int:
+    if isinstance(error, OSError):
+        name = f"{error.filename}: " if getattr(error, "filename", None) else ""
+        print(f"{PROG}: error: {name}{error.strerror or error}", file=sys.stderr)
+    else:
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+    return 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``lrp-studio``; returns the process exit status.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        The arguments after the program name (default: ``sys.argv[1:]``). No command: ``gui``.
+
+    Returns
+    -------
+    int
+        0 on success, 2 for bad input (one line on stderr), 130 after Ctrl-C.
+    """
+    from lrp_studio.backend import tune_host_allocator
+
+    tune_host_allocator()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        parser = build_parser()
+        try:
+            args = parser.parse_args(argv)
+            if args.command is None:
+                args = parser.parse_args([*argv, "gui"])
+        except SystemExit as done:  # --help (0) or a usage error, already printed as one line (2)
+            return done.code if isinstance(done.code, int) else 2
+        if getattr(args, "backend", None):
+            from lrp_studio.backend import set_backend
+
+            set_backend(args.backend)
+        return SUBCOMMANDS[args.command].run(args)
+    except (LRPStudioError, OSError) as error:
+        return _report(error)
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,384 @@
+"""Options shared by the sub-commands: the parser class, model/dataset/target/image options, method flags.
+
+The method flags (``--epsilon``, ``--alpha``, ... ``--integrated-gradients-steps``) are built from
+the parameter declarations of :func:`lrp_studio.lrp.all_params`: help text, range and default
+come from each :class:`~lrp_studio.lrp.Param`, the methods that take it from
+:func:`lrp_studio.lrp.methods.methods_taking`. A parameter whose name is also the name of a
+command option with another meaning (``steps``, ``samples``, ``seed``: evaluate's protocol) gets
+the name of the one method that takes it as prefix, so every flag means one thing in every
+sub-command. Only the parameters the user gave are passed to :func:`lrp_studio.explain`; a flag
+the chosen method does not take is refused, naming the flag.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any, Mapping, NoReturn, Sequence
+
+import numpy as np
+
+from lrp_studio.data import Dataset, load_dataset
+from lrp_studio.errors import DataError, LRPStudioError, ParameterError
+from lrp_studio.lrp import METHODS, Param, all_params, method_info
+from lrp_studio.lrp.methods import methods_taking
+from lrp_studio.nn import Network
+from lrp_studio.viz import COLORMAPS
+
+PROG = "lrp-studio"
+
+#: Option names that sub-commands use for something other than a method parameter (evaluate's
+#: ``--steps``/``--samples``/``--seed`` were the perturbation protocol's); parameters with these
+#: names get a method prefix (``--smoothgrad-samples``).
+COMMAND_OPTION_NAMES = frozenset({"steps", "samples", "seed", "target", "scale", "label", "output", "region",
+                                  "baseline", "index", "dataset", "model", "method", "methods", "rules"})
+
+#: Values of ``--target`` that are not class names.
+TARGET_KEYWORDS = ("predicted", "label")
+
+
+class CLIError(LRPStudioError):
+    """A usage problem found by the command line itself."""
+
+
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line on stderr and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:  # noqa: D102 - argparse's hook
+        command = self.prog.removeprefix(PROG).strip()
+        hint = f" (see {PROG} {command} --help)" if command else f" (see {PROG} --help)"
+        self.exit(2, f"{PROG}: error: {message}{hint}\n")
+
+
+class DeprecatedFlag(argparse.Action):
+    """An old spelling of an option: stores into the new option's ``dest`` and prints a one-line note."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, new_flag: str = "", **kwargs: Any) -> None:
+        self.new_flag = new_flag
+        super().__init__(option_strings, dest, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        print(f"{PROG}: note: {option_string} is deprecated here; use {self.new_flag}", file=sys.stderr)
+        setattr(namespace, self.dest, values)
+
+
+def add_deprecated(parser: argparse.ArgumentParser | argparse._ArgumentGroup, old: str, new: str, dest: str,
+                   **kwargs: Any) -> None:
+    """Register ``old`` as a hidden spelling of ``new`` (same ``dest`` and type)."""
+    parser.add_argument(old, dest=dest, action=DeprecatedFlag, new_flag=new, help=argparse.SUPPRESS,
+                        default=argparse.SUPPRESS, **kwargs)
+
+
+def add_backend(parser: argparse.ArgumentParser) -> None:
+    """``--backend auto|numpy|cupy``."""
+    parser.add_argument("--backend", choices=("auto", "numpy", "cupy"), default=argparse.SUPPRESS,
+                        help="array backend (default: $LRP_STUDIO_BACKEND or auto = CuPy when a GPU is usable)")
+
+
+def add_model(parser: argparse.ArgumentParser) -> None:
+    """``--model`` (file or bundled name)."""
+    parser.add_argument("--model", default="mlp",
+                        help="model file (.npz, .onnx, state dict) or a bundled model: mlp (784-300-100-10) "
+                             "or cnn (default: mlp)")
+
+
+def add_target(parser: argparse.ArgumentParser | argparse._ArgumentGroup, batch: bool) -> None:
+    """``--target``: the class whose output is explained (the same vocabulary in every sub-command)."""
+    each = "each sample's" if batch else "the sample's"
+    parser.add_argument("--target", default=None, metavar="CLASS",
+                        help=f"class to explain: 'predicted' (default: {each} predicted class), 'label' "
+                             f"({each} true label), or a class index or class name")
+
+
+def add_image(parser: argparse.ArgumentParser, upscale: int = 8, legacy_scale: bool = False) -> None:
+    """Heatmap image options: ``--cmap``, ``--level``, ``--upscale`` and ``--overlay``."""
+    group = parser.add_argument_group("heatmap image")
+    group.add_argument("--cmap", default="bwr", choices=sorted(COLORMAPS), help="colour map (default bwr)")
+    group.add_argument("--level", type=float, default=1.0, help="contrast: >1 saturates sooner (default 1)")
+    group.add_argument("--upscale", type=int, default=upscale, metavar="N",
+                       help=f"pixels per input pixel, nearest-neighbour (default {upscale})")
+    if legacy_scale:
+        add_deprecated(group, "--scale", "--upscale", "upscale", type=int)
+    group.add_argument("--overlay", action="store_true", help="blend the heatmap over the input image")
+
+
+# ------------------------------------------------------------------------------------ method flags
+def param_flag(param: Param | str) -> str:
+    """The command-line flag of a method parameter, e.g. ``--epsilon`` or ``--smoothgrad-samples``."""
+    name = param if isinstance(param, str) else param.name
+    if name in COMMAND_OPTION_NAMES:
+        takers = methods_taking(name)
+        prefix = takers[0] if len(takers) == 1 else "method"
+        return f"--{prefix}-{name}"
+    return f"--{name}"
+
+
+def param_dest(name: str) -> str:
+    """The namespace attribute a parameter flag stores into (``param_epsilon``)."""
+    return f"param_{name}"
+
+
+def _bound(text: str) -> float | list[float]:
+    """A z-box bound: one number, or comma-separated per-channel numbers."""
+    try:
+        values = [float(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or per-channel numbers like 0,0.5,1, got {text!r}") \
+            from None
+    return values[0] if len(values) == 1 else values
+
+
+_TYPES = {"float": float, "int": int, "bound": _bound}
+
+
+def _default_text(param: Param) -> str:
+    groups: dict[str, list[str]] = {}
+    for method in methods_taking(param.name):
+        declared = next(p for p in method_info(method).params if p.name == param.name)
+        value = "the model's input range" if declared.default is None else f"{declared.default:g}"
+        groups.setdefault(value, []).append(method)
+    if len(groups) == 1:
+        return f"default {next(iter(groups))}"
+    return "default " + "; ".join(f"{value} ({', '.join(names)})" for value, names in groups.items())
+
+
+def _range_text(param: Param) -> str:
+    if param.kind == "int" and param.minimum is not None and param.maximum is not None:
+        text = f"{int(param.minimum)} .. {int(param.maximum)}"
+    else:
+        text = param.range_text()
+    return f"{text} ({param.unit})" if param.unit else text
+
+
+def param_help(param: Param) -> str:
+    """``--help`` text of a parameter flag: the declared help, range and unit, defaults, the methods taking it."""
+    text = (f"{param.help}; range {_range_text(param)}; {_default_text(param)}. "
+            f"Taken by: {', '.join(methods_taking(param.name))}")
+    return text.replace("%", "%%")
+
+
+def add_method_flags(parser: argparse.ArgumentParser, single: bool = True, legacy: bool = False) -> None:
+    """The explanation method options.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+    single : bool
+        True: ``--method`` and ``--rules`` (one method); False: only the parameter flags and
+        ``--no-bias`` (the command has its own ``--methods``).
+    legacy : bool
+        Also accept the old spellings of renamed parameter flags (``--steps``, ``--samples``) with a note.
+    """
+    group = parser.add_argument_group("explanation method (see the table below)")
+    if single:
+        group.add_argument("--method", default=None, choices=METHODS, metavar="NAME",
+                           help="a rule, composite or baseline from the table below (default: epsilon-plus-flat "
+                                "for networks starting with a conv layer, epsilon-plus for a dense first layer)")
+        group.add_argument("--rules", default=None, metavar="MAP",
+                           help="custom composite instead of --method: layer index:rule pairs, e.g. "
+                                "'1:flat,3:zplus,5:epsilon' (dense/conv layers not listed get epsilon)")
+    for param in all_params():
+        flag = param_flag(param)
+        group.add_argument(flag, dest=param_dest(param.name), type=_TYPES[param.kind], default=None,
+                           metavar=param.kind.upper() if param.kind != "bound" else "X[,X...]",
+                           help=param_help(param))
+        if legacy and flag != f"--{param.name}":
+            add_deprecated(group, f"--{param.name}", flag, param_dest(param.name), type=_TYPES[param.kind])
+    group.add_argument("--no-bias", action="store_true",
+                       help="leave biases out of the rules' denominators (LRP methods marked 'bias' below)")
+
+
+def method_table() -> str:
+    """The ``--help`` epilog: every method with its kind and its parameter flags (with the method's defaults)."""
+    lines = ["methods, their parameter flags and defaults ('bias': --no-bias changes the result):"]
+    for name in METHODS:
+        info = method_info(name)
+        flags = ", ".join(f"{param_flag(p)} {'(model input range)' if p.default is None else f'{p.default:g}'}"
+                          for p in info.params) or "-"
+        lines.append(f"  {name:<21} {info.kind:<9} {'bias' if info.uses_bias else '':<4}  {flags}")
+    lines.append("A flag the chosen method does not take is refused (e.g. --gamma with --method epsilon); the "
+                 "fixed parameters of composites (alpha 2, beta 1 in epsilon-alpha2-beta1) cannot be changed. "
+                 "With --rules, the flags of the rules named apply to every layer using them.")
+    return "\n".join(lines).replace("%", "%%")
+
+
+def given_params(args: argparse.Namespace) -> dict[str, Any]:
+    """The method parameters the user gave on the command line (name -> value)."""
+    return {p.name: getattr(args, param_dest(p.name)) for p in all_params()
+            if getattr(args, param_dest(p.name), None) is not None}
+
+
+def method_from(args: argparse.Namespace) -> Any:
+    """The method name, a custom composite mapping from ``--rules``, or None for the model's default."""
+    if not getattr(args, "rules", None):
+        return args.method
+    if args.method:
+        raise CLIError("--rules and --method: give one of them (--rules is a custom composite)")
+    mapping: dict[int, str] = {}
+    for item in args.rules.split(","):
+        index, _, rule = item.partition(":")
+        if not rule.strip() or not index.strip().isdigit():
+            raise CLIError(f"--rules: cannot read {item!r}; write layer:rule pairs like '1:flat,3:zplus'")
+        mapping[int(index)] = rule.strip()
+    return mapping
+
+
+def method_label(method: Any) -> str:
+    """A method name, or ``custom 1:flat,3:zplus`` for a mapping."""
+    return method if isinstance(method, str) else "custom " + ",".join(f"{k}:{v}" for k, v in method.items())
+
+
+def checked_params(method: Any, given: Mapping[str, Any], no_bias: bool) -> tuple[dict[str, Any], bool | None]:
+    """The parameters and bias switch for one method, refusing flags it does not take.
+
+    Returns
+    -------
+    params : dict
+        ``given``, each value checked against the method's declaration.
+    bias : False or None
+        False for ``--no-bias``, else None (the default).
+
+    Raises
+    ------
+    CLIError
+        Naming the flag: a parameter the method does not take (listing the flags it takes), an
+        out-of-range value, or ``--no-bias`` with a method that has no biases in its denominators.
+    """
+    info = method_info(method)
+    declared = {p.name: p for p in info.params}
+    label = method_label(method)
+    takes = ", ".join(param_flag(p) for p in info.params) or "no parameter flags"
+    checked: dict[str, Any] = {}
+    for name, value in given.items():
+        if name not in declared:
+            raise CLIError(f"{param_flag(name)}: method {label!r} does not take it; it takes: {takes}")
+        try:
+            checked[name] = declared[name].validate(value)
+        except ParameterError as error:
+            raise CLIError(f"{param_flag(name)}: {error}") from None
+    if no_bias and not info.uses_bias:
+        raise CLIError(f"--no-bias: method {label!r} has no biases in its denominators ({info.kind})")
+    return checked, (False if no_bias else None)
+
+
+def params_per_method(methods: Sequence[Any], given: Mapping[str, Any],
+                      no_bias: bool) -> dict[str, tuple[dict[str, Any], bool | None]]:
+    """For commands with several methods: each method gets the given parameters it takes.
+
+    ``--no-bias`` applies to the methods whose result depends on the bias. A flag that none of
+    the methods takes is refused (naming the flag and the methods that would take it).
+
+    Raises
+    ------
+    CLIError
+    """
+    result: dict[str, tuple[dict[str, Any], bool | None]] = {}
+    used: set[str] = set()
+    bias_used = False
+    for method in methods:
+        info = method_info(method)
+        names = {p.name for p in info.params}
+        mine = {name: value for name, value in given.items() if name in names}
+        result[method_label(method)] = checked_params(method, mine, no_bias and info.uses_bias)
+        used |= set(mine)
+        bias_used |= info.uses_bias
+    for name in given:
+        if name not in used:
+            raise CLIError(f"{param_flag(name)}: none of the methods {', '.join(map(method_label, methods))} "
+                           f"takes it (taken by: {', '.join(methods_taking(name))})")
+    if no_bias and not bias_used:
+        raise CLIError(f"--no-bias: none of the methods {', '.join(map(method_label, methods))} has biases "
+                       "in its denominators")
+    return result
+
+
+def parse_methods(text: str, choices: Sequence[str] | None = None) -> list[str]:
+    """Comma-separated method names (``all`` = every method); an unknown name is one clear error.
+
+    Raises
+    ------
+    CLIError
+    """
+    choices = list(METHODS) if choices is None else list(choices)
+    if text.strip().lower() == "all":
+        return choices
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise CLIError("--methods: give at least one method name, e.g. lrp0,gradient")
+    unknown = [name for name in names if name not in choices]
+    if unknown:
+        raise CLIError(f"--methods: unknown method {unknown[0]!r}; choose from {', '.join(choices)}")
+    return list(dict.fromkeys(names))
+
+
+# ------------------------------------------------------------------------------------ data, targets
+def class_index(text: str, classes: Sequence[str], flag: str) -> int:
+    """A class given by name or index (names first).
+
+    Raises
+    ------
+    CLIError
+        Naming ``flag`` when ``text`` is neither a class name nor an index in range.
+    """
+    if text in classes:
+        return list(classes).index(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise CLIError(f"{flag} {text!r} is neither a class index nor one of {list(classes)}") from None
+    if not 0 <= value < len(classes):
+        raise CLIError(f"{flag} {value} is out of range 0..{len(classes) - 1}")
+    return value
+
+
+def resolve_target(text: str | None, classes: Sequence[str], labels: np.ndarray | None = None) -> Any:
+    """``--target`` as :func:`lrp_studio.explain` takes it.
+
+    Parameters
+    ----------
+    text : str or None
+        None or ``predicted``, ``label``, a class name or a class index.
+    classes : sequence of str
+        The model's class names.
+    labels : numpy.ndarray (N,), optional
+        The samples' true labels (needed for ``label``).
+
+    Returns
+    -------
+    None, int or numpy.ndarray (N,) int64
+
+    Raises
+    ------
+    CLIError
+    """
+    if text is None or text == "predicted":
+        return None
+    if text == "label":
+        if labels is None:
+            raise CLIError("--target label: the input has no label (give a class or 'predicted')")
+        labels = np.asarray(labels, dtype=np.int64)
+        if labels.size and int(labels.max()) >= len(classes):
+            raise CLIError(f"--target label: labels exceed the model's {len(classes)} classes")
+        return labels
+    return class_index(text, classes, "--target")
+
+
+def check_fits(data: Dataset, net: Network) -> Dataset:
+    """``data`` unchanged, or a DataError naming the dataset when its samples do not fit ``net``'s input."""
+    if int(np.prod(data.sample_shape)) != int(np.prod(net.input_shape)):
+        raise DataError(f"{data.name}: samples of shape {tuple(data.sample_shape)} do not fit the model's input "
+                        f"shape {tuple(net.input_shape)}")
+    return data
+
+
+def load_fitting(spec: str, net: Network) -> Dataset:
+    """The dataset ``spec``, checked to fit ``net``'s input."""
+    return check_fits(load_dataset(spec), net)
+
+
+def check_index(index: int, data: Dataset) -> int:
+    """``--index`` as a non-negative index, or a DataError when it is out of range."""
+    if not -len(data) <= index < len(data):
+        raise DataError(f"--index {index} is out of range for {data.name} ({len(data)} samples)")
+    return index % len(data)
