@@ -5,7 +5,7 @@ points coloured by class over an image of the network's decision (the probabilit
 grid over the data range, padded 10 %; white is the decision boundary, drawn as a line too), and a
 thumbnail per hidden neuron of its post-activation output over the same grid, or, toggled, its
 relevance for the predicted class (the whole grid explained in one call). Everything is computed
-by :mod:`lrp_studio.viz.playground_grid` in the window's compute worker and follows the weights
+by :mod:`lrp_studio.lrp.grid` in the window's compute worker and follows the weights
 while the training panel trains. Clicking the plane explains that point.
 """
 
@@ -26,7 +26,7 @@ from lrp_studio.gui.heatmap_widget import pg_colormap, style_plot
 from lrp_studio.gui.state import CUSTOM_INDEX, AppState
 from lrp_studio.lrp import BASELINES
 from lrp_studio.viz import get_colormap, heatmap_rgba
-from lrp_studio.viz.playground_grid import decision_map, grid_points, hidden_stages, neuron_maps, relevance_maps
+from lrp_studio.lrp.grid import decision_map, grid_points, hidden_stages, neuron_maps, relevance_maps
 
 RESOLUTION = 80
 PADDING = 0.1

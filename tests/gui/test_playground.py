@@ -6,7 +6,7 @@ import numpy as np
 from PySide6.QtWidgets import QLabel
 
 from lrp_studio.gui.state import CUSTOM_INDEX
-from lrp_studio.viz.playground_grid import decision_map, grid_points, neuron_maps, relevance_maps
+from lrp_studio.lrp.grid import decision_map, grid_points, neuron_maps, relevance_maps
 
 
 def _open_moons(window):

@@ -9,7 +9,7 @@ from lrp_studio.data import make_toy
 from lrp_studio.errors import DataError, ParameterError
 from lrp_studio.lrp import explain
 from lrp_studio.nn import Network, mlp
-from lrp_studio.viz.playground_grid import decision_map, grid_points, hidden_stages, neuron_maps, relevance_maps
+from lrp_studio.lrp.grid import decision_map, grid_points, hidden_stages, neuron_maps, relevance_maps
 
 
 def binary_net(hidden=(8,), seed=0) -> Network:

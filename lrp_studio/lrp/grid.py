@@ -1,5 +1,6 @@
 """The 2-D playground's numbers (no Qt): a grid over the input plane, the network's decision over
-it and every hidden neuron's output (or relevance) at every grid point.
+it and every hidden neuron's output (or relevance) at every grid point. (Moved here from
+``viz.playground_grid``: these run the network, and viz only draws.)
 
 Grid points are ordered row by row from the lowest second coordinate upwards, so a value array
 of length ``R * R`` reshapes to ``(R, R)`` with ``[row, column] = [y index, x index]``; drawn with
@@ -19,6 +20,8 @@ import numpy as np
 
 from lrp_studio.backend import to_numpy
 from lrp_studio.errors import DataError, ParameterError
+from lrp_studio.lrp.explain import explain
+from lrp_studio.lrp.outputs import probabilities
 from lrp_studio.nn.layers import Activation
 from lrp_studio.nn.network import Network
 
@@ -122,10 +125,8 @@ def decision_map(net: Network, points: Any) -> np.ndarray:
     array = _check(net, points)
     side = _side(array)
     logits = np.asarray(net.predict(array, batch_size=8192), dtype=np.float64)
-    if logits.shape[1] == 1:
-        value = 0.5 * (np.tanh(0.5 * logits[:, 0]) + 1.0)
-    elif logits.shape[1] == 2:
-        value = 0.5 * (np.tanh(0.5 * (logits[:, 1] - logits[:, 0])) + 1.0)
+    if logits.shape[1] <= 2:  # P(class 1): sigmoid of one output, softmax of two
+        value = probabilities(logits)[:, -1]
     else:
         value = logits.argmax(axis=1) / (logits.shape[1] - 1)
     return value.astype(np.float32).reshape(side, side)
@@ -139,8 +140,6 @@ def relevance_maps(net: Network, points: Any, method: Any = "epsilon-plus", targ
     explains each point's predicted class (a single-output network: its only output, the logit z,
     so positive relevance is evidence for class 1). Baselines give no hidden relevance: ``{}``.
     """
-    from lrp_studio.lrp import explain
-
     array = _check(net, points)
     side = _side(array)
     exp = explain(net, array, target=target, method=method, **kwargs)
