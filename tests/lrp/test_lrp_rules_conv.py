@@ -193,3 +193,46 @@ def test_activations_pass_relevance_unchanged(backend, twins, activation):
     got = to_numpy(relevance_through(net, trace, 0, backend.asarray(relevance), {}))
     np.testing.assert_array_equal(got.reshape(-1), relevance.reshape(-1))
     assert got.shape == (2, 2, 3, 3)
+
+
+# Per-channel z-box bounds that contain a zero: the rule skips a bound's products only when the whole
+# bound is 0, so a zero channel next to non-zero ones must still take every term.
+ZERO_CHANNEL_BOUNDS = [
+    ((0.0, -1.0, 0.0), (1.0, 1.0, 1.0)),
+    ((-1.0, -1.0, -1.0), (1.0, 0.0, 2.0)),
+    ((0.5, -0.5, 0.0), (1.0, 0.0, 2.0)),  # low sums to 0 but is not 0
+    ((0.0, 0.0, 0.0), (0.0, 1.0, 1.0)),  # low all 0 (skipped), high with a zero
+    ((-0.0, 0.0, -0.0), (0.0, -0.0, 0.0)),  # both all 0 (either sign of zero)
+]
+
+
+@pytest.mark.parametrize("use_bias", [True, False], ids=["bias", "nobias"])
+@pytest.mark.parametrize("geometry", GEOMETRIES[:3], ids=[f"k{k}s{s}p{p}" for k, s, p in GEOMETRIES[:3]])
+@pytest.mark.parametrize("bounds", ZERO_CHANNEL_BOUNDS, ids=[f"low{b[0]}-high{b[1]}" for b in ZERO_CHANNEL_BOUNDS])
+def test_zbox_per_channel_bounds_with_a_zero_match_twin(backend, twins, bounds, geometry, use_bias):
+    in_shape = (3, 5, 6)
+    net = twins.build(conv_arch(*geometry, in_shape=in_shape), None, backend, seed=12)
+    weight, bias = (to_numpy(net.layers[0].params[k]) for k in ("weight", "bias"))
+    rng = np.random.default_rng(13)
+    x = rng.normal(0.0, 1.0, size=(2,) + in_shape)
+    trace = net.trace(backend.asarray(x))
+    relevance = rng.normal(size=to_numpy(trace.inputs[1]).shape)
+    params = {"low": np.array(bounds[0]), "high": np.array(bounds[1])}
+    fast = make_rule("zbox", **params)(layer_context(net, trace, 0, bias=use_bias), backend.asarray(relevance))
+    expected = conv_twin_batch(twins, "zbox", params, x, weight, bias, relevance, geometry[1], geometry[2], use_bias)
+    twins.assert_close(fast, expected, rtol=1e-10)
+
+
+@pytest.mark.parametrize("bounds", ZERO_CHANNEL_BOUNDS[:3], ids=["low-0-1-0", "high-1-0-2", "low-sum-0"])
+def test_zbox_per_channel_bounds_with_a_zero_through_explain(backend, twins, bounds):
+    in_shape = (3, 5, 6)
+    net = twins.build(conv_arch(3, 1, 1, in_shape=in_shape), None, backend, float64=False, seed=14)
+    weight, bias = (to_numpy(net.layers[0].params[k]).astype(np.float64) for k in ("weight", "bias"))
+    x = np.random.default_rng(15).uniform(-1.0, 2.0, size=(2,) + in_shape).astype(np.float32)
+    low, high = (list(b) for b in bounds)
+    exp = explain(net, x, target=[4, 40], method="zbox", low=low, high=high)
+    start = np.zeros_like(exp.logits, dtype=np.float64)
+    start[[0, 1], [4, 40]] = exp.logits[[0, 1], [4, 40]]
+    expected = conv_twin_batch(twins, "zbox", {"low": low, "high": high}, x.astype(np.float64), weight, bias,
+                               start.reshape((2, OUT_C, 5, 6)), 1, 1, True)
+    twins.assert_close(exp.relevance, expected, rtol=2e-4, atol_scale=2e-5)

@@ -135,3 +135,20 @@ def test_bias_flag_only_changes_rules_that_use_the_bias(backend, twins, name):
         np.testing.assert_array_equal(with_bias, without)
     else:
         assert not np.allclose(with_bias, without)
+
+
+@pytest.mark.parametrize("low, high", [
+    ([0.0, -1.0, 0.0, -0.5, 0.0, 0.0, -2.0], [1.0] * 7),
+    ([-1.0] * 7, [1.0, 0.0, 2.0, 0.0, 0.5, 0.0, 1.0]),
+    ([0.5, -0.5, 0.0, 0.0, 0.0, 0.0, 0.0], [1.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0]),
+], ids=["low-zeros", "high-zeros", "both-with-zeros"])
+def test_zbox_per_feature_bounds_with_zeros_match_twin(backend, twins, low, high):
+    net = twins.build(dense_arch(), None, backend, seed=5)
+    weight, bias = (to_numpy(net.layers[0].params[k]) for k in ("weight", "bias"))
+    x = np.random.default_rng(6).normal(size=(3, N_IN))
+    trace = net.trace(backend.asarray(x))
+    relevance = np.random.default_rng(7).normal(size=(3, N_OUT))
+    low, high = np.array(low), np.array(high)
+    fast = make_rule("zbox", low=low, high=high)(layer_context(net, trace, 0), backend.asarray(relevance))
+    expected = twin_batch(twins, "zbox", {}, x, weight, bias, relevance, True, low, high)
+    twins.assert_close(fast, expected, rtol=1e-10)
