@@ -75,7 +75,7 @@ def main() -> None:
         inspector.resize(420, 700)
         inspector.show()
         stage, unit = view.selection()
-        inspector.show_neuron(net, x[0], exps[0], stage, unit, "epsilon-plus", {})
+        inspector.show_neuron(net, exps[0], stage, unit)
         app.processEvents()
         inspector.grab().save(str(out / f"inspector_{name}.png"))
         print("wrote", out / f"graph_{name}.png")

@@ -7,15 +7,56 @@ line while the window keeps its previous state.
 
 from __future__ import annotations
 
+import threading
+from functools import partial
 from pathlib import Path
+from typing import Any
 
-from PySide6.QtCore import Qt
+import numpy as np
+
+from PySide6.QtCore import QEventLoop, QObject, Qt, Signal
 from PySide6.QtWidgets import QApplication, QProgressDialog
 
 from lrp_studio.data import load_dataset
 from lrp_studio.gui import dialogs
-from lrp_studio.gui.export_actions import export_current_heatmap, export_heatmaps, export_relevance
+from lrp_studio.app.batch_export import ImageOptions, export_batch
+from lrp_studio.gui.export_actions import export_current_heatmap, export_relevance
 from lrp_studio.gui.training_panel import build_network
+
+EXPORT_KEY = "batch-export"
+
+
+class ProgressRelay(QObject):
+    """Carries a worker's progress count to a widget of the GUI thread (a queued signal)."""
+
+    progressed = Signal(int)
+
+
+def wait_for(controller: Any, key: str, request_id: int) -> Any:
+    """Run a local event loop until the controller routes request ``request_id`` of ``key``;
+    returns its result, or its error message (str)."""
+    loop = QEventLoop()
+    outcome: dict[str, Any] = {}
+
+    def finished(k: str, rid: int, result: Any) -> None:
+        if (k, rid) == (key, request_id):
+            outcome["result"] = result
+            loop.quit()
+
+    def failed(k: str, rid: int, message: str) -> None:
+        if (k, rid) == (key, request_id):
+            outcome["error"] = message
+            loop.quit()
+
+    controller.finished.connect(finished)
+    controller.failed.connect(failed)
+    try:
+        loop.exec()
+    finally:
+        controller.finished.disconnect(finished)
+        controller.failed.disconnect(failed)
+    return outcome.get("result", outcome.get("error", "the export was interrupted"))
+
 
 MODEL_FILTER = "LRP Studio models (*.npz);;All files (*)"
 DATA_FILTER = "Datasets (*.npz *.csv *.idx *.gz *-ubyte);;All files (*)"
@@ -113,28 +154,43 @@ class FileActionsMixin:
         return True
 
     def export_filtered(self, directory: str | None = None) -> int:
+        """Export the heatmaps of the samples the browser lists, with the shown method and target.
+
+        The work is :func:`lrp_studio.app.batch_export.export_batch` (the one batch export the CLI's
+        ``export`` uses, lean explanations in chunks) run in the controller's worker; a local event
+        loop keeps the window and the progress dialog (with Cancel) answering until it ends.
+        Returns the number of PNGs written.
+        """
         directory = directory or dialogs.get_directory(self, "Export heatmaps of the listed samples into")
         if not directory:
             return 0
-        indices = self.sample_browser.visible_indices()
+        state = self.state
+        indices = np.asarray(self.sample_browser.visible_indices(), dtype=np.int64)
         dialog = QProgressDialog("Explaining and writing heatmaps\u2026", "Cancel", 0, len(indices), self)
         dialog.setWindowModality(Qt.WindowModality.WindowModal)
         dialog.setMinimumDuration(300)
+        cancel = threading.Event()
+        dialog.canceled.connect(cancel.set)
+        relay = ProgressRelay()
+        relay.progressed.connect(dialog.setValue)
 
-        def progress(done: int, total: int) -> bool:
-            dialog.setValue(done)
-            QApplication.processEvents()
-            return not dialog.wasCanceled()
+        def progress(done: int, total: int) -> bool:  # worker thread: only a queued signal reaches the dialog
+            relay.progressed.emit(done)
+            return not cancel.is_set()
 
-        try:
-            written = export_heatmaps(self.state, indices, directory, self.heatmap.colormap,
-                                      self.heatmap.overlay_enabled, progress)
-        except Exception as error:
-            dialogs.show_error(self, "Cannot export heatmaps", dialogs.error_text(error))
+        arguments = state.explain_arguments()
+        method, bias = arguments.pop("method"), arguments.pop("bias", None)
+        image = ImageOptions(cmap=self.heatmap.colormap, overlay=self.heatmap.overlay_enabled)
+        job = partial(export_batch, method=method, target=state.target, bias=bias, params=arguments, image=image,
+                      progress=progress)
+        request = self.controller.submit(EXPORT_KEY, job, state.net, state.dataset, indices, directory)
+        outcome = wait_for(self.controller, EXPORT_KEY, request)
+        dialog.close()
+        if isinstance(outcome, str):
+            dialogs.show_error(self, "Cannot export heatmaps", outcome.strip().splitlines()[-1])
             return 0
-        finally:
-            dialog.close()
-        self.show_status(f"Wrote {len(written)} heatmaps and relevance.npy to {directory}")
+        written = list(outcome.pngs)
+        self.show_status(f"Wrote {len(written)} heatmaps, relevance.npy and index.csv to {directory}")
         return len(written)
 
     def export_relevance(self, path: str | None = None) -> bool:

@@ -406,7 +406,7 @@ class MainWindow(SessionActionsMixin, FileActionsMixin, QMainWindow):
     def _channel_map(exp: Any, stage: int, unit: int) -> np.ndarray | None:
         """The activation map (H, W) of channel ``unit`` of a conv stage in ``exp``, else None."""
         record = next((r for r in exp.layers if r.stage == stage), None)
-        if record is None or np.ndim(record.activation) != 4:
+        if stage == 0 or record is None or np.ndim(record.activation) != 4:
             return None
         return np.asarray(record.activation[0, unit], dtype=np.float32)
 

@@ -8,8 +8,8 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pytest  # noqa: E402
 
-pytest.importorskip("PySide6")
-pytest.importorskip("pytestqt")
+import PySide6  # noqa: E402,F401 - a hard dependency: a broken install fails the suite, never skips it
+import pytestqt  # noqa: E402,F401
 
 
 @pytest.fixture(autouse=True)

@@ -10,15 +10,31 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import numpy as np
 import pytest
 
-pytest.importorskip("PySide6")
-pytest.importorskip("pytestqt")
+import PySide6  # noqa: E402,F401 - a hard dependency: fail, never skip
 
-from lrp_studio.gui.inspector import TOP_CONTRIBUTIONS, NeuronInspector  # noqa: E402
+from lrp_studio.gui.inspector import TOP_CONTRIBUTIONS, NeuronInspector, conditional_heatmap  # noqa: E402
 from lrp_studio.lrp.explain import explain, explain_neuron  # noqa: E402
 from lrp_studio.nn import lenet, mlp  # noqa: E402
 
 RESOURCES = Path(__file__).parents[2] / "resources"
 METHOD = "epsilon-plus"
+
+
+
+def _show(inspector, net, sample, exp, stage, unit, method, params):
+    """What the main window does: show the unit at once, compute its conditional heatmap (the
+    worker's job, here in the test's thread) and show it."""
+    from lrp_studio.errors import LRPStudioError
+
+    inspector.show_neuron(net, exp, stage, unit)
+    record = next((r for r in exp.layers if r.stage == stage), None)
+    channel = record.activation[0, unit] if stage > 0 and record is not None and record.activation.ndim == 4 else None
+    try:
+        result = conditional_heatmap(net, sample, stage, unit, method, params, channel)
+    except LRPStudioError as error:
+        inspector.show_conditional(None, str(error))
+        return
+    inspector.show_conditional(result)
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +72,7 @@ def test_dense_neuron(inspector, small_mlp, sample):
     exp = explain(small_mlp, sample[None], method=METHOD, messages=True)
     stage = 3  # dense 32 after its relu
     unit = int(np.argmax(np.abs(exp.layers[stage].relevance[0])))
-    inspector.show_neuron(small_mlp, sample, exp, stage, unit, METHOD, {})
+    _show(inspector, small_mlp, sample, exp, stage, unit, METHOD, {})
 
     values = inspector.values()
     assert values["activation"] == pytest.approx(float(exp.layers[stage].activation[0, unit]))
@@ -85,7 +101,7 @@ def test_dense_neuron(inspector, small_mlp, sample):
 def test_output_neuron_lists_hidden_sources(inspector, small_mlp, sample):
     exp = explain(small_mlp, sample[None], method=METHOD, messages=True)
     target = int(exp.targets[0])
-    inspector.show_neuron(small_mlp, sample, exp, 6, target, METHOD, {})
+    _show(inspector, small_mlp, sample, exp, 6, target, METHOD, {})
     rows = inspector.contributions()
     assert rows and all(r[1].startswith("neuron ") for r in rows)
     assert f"class {small_mlp.classes[target]}" in inspector.summary_text()
@@ -95,7 +111,7 @@ def test_output_neuron_lists_hidden_sources(inspector, small_mlp, sample):
 def test_conv_channel(inspector, small_cnn, sample):
     exp = explain(small_cnn, sample[None], method=METHOD, messages=True)
     stage, channel = 6, 3  # conv 8 after relu and max-pooling; the unit is a channel
-    inspector.show_neuron(small_cnn, sample, exp, stage, channel, METHOD, {})
+    _show(inspector, small_cnn, sample, exp, stage, channel, METHOD, {})
     assert f"channel {channel}" in inspector.summary_text()
     rows = inspector.contributions()
     incoming = exp.messages[3][:, channel]
@@ -117,20 +133,20 @@ def test_conv_channel(inspector, small_cnn, sample):
 def test_dense_after_conv_names_channels(inspector, small_cnn, sample):
     exp = explain(small_cnn, sample[None], method=METHOD, messages=True)
     unit = int(np.argmax(np.abs(exp.layers[9].relevance[0])))
-    inspector.show_neuron(small_cnn, sample, exp, 9, unit, METHOD, {})
+    _show(inspector, small_cnn, sample, exp, 9, unit, METHOD, {})
     assert not inspector._feature.box.isVisible()
     assert all("channel" in r[1] for r in inspector.contributions())
 
 
 def test_input_unit_and_baseline(inspector, small_mlp, sample):
     exp = explain(small_mlp, sample[None], method=METHOD, messages=True)
-    inspector.show_neuron(small_mlp, sample, exp, 0, 14 * 28 + 14, METHOD, {})
+    _show(inspector, small_mlp, sample, exp, 0, 14 * 28 + 14, METHOD, {})
     assert inspector.conditional_relevance() is None
     assert "pixel (14, 14)" in inspector.summary_text()
     assert inspector.contributions() == []
 
     baseline = explain(small_mlp, sample[None], method="gradient")
-    inspector.show_neuron(small_mlp, sample, baseline, 3, 0, "gradient", {})
+    _show(inspector, small_mlp, sample, baseline, 3, 0, "gradient", {})
     assert inspector.conditional_relevance() is None
     assert "No conditional heatmap" in inspector.summary_text()
     inspector.clear()
@@ -140,6 +156,6 @@ def test_input_unit_and_baseline(inspector, small_mlp, sample):
 def test_parameters_are_passed(inspector, small_mlp, sample):
     exp = explain(small_mlp, sample[None], method="epsilon", epsilon=0.5, messages=True)
     unit = int(np.argmax(exp.layers[5].activation[0]))
-    inspector.show_neuron(small_mlp, sample, exp, 5, unit, "epsilon", {"epsilon": 0.5})
+    _show(inspector, small_mlp, sample, exp, 5, unit, "epsilon", {"epsilon": 0.5})
     reference = explain_neuron(small_mlp, sample[None], 5, unit, "epsilon", epsilon=0.5).relevance[0, 0]
     np.testing.assert_allclose(inspector.conditional_relevance(), reference, rtol=1e-6, atol=1e-9)
