@@ -56,10 +56,41 @@ def test_heatmap_follows_the_strokes(capsys, tmp_path):
     assert relevance[stroke].mean() > 20 * abs(relevance[far].mean())
 
 
-def test_explain_target_by_name_and_custom_rules(capsys):
-    code, out, err = run(capsys, "explain", "--index", "3", "--target", "5", "--rules", "1:flat,3:zplus,5:epsilon")
+@pytest.fixture
+def named_mlp(tmp_path):
+    """The bundled MLP saved with class names 'zero' .. 'nine' (so a name is not also an index)."""
+    from lrp_studio.io import save_model
+    from lrp_studio.zoo import load_any_model
+
+    net = load_any_model("mlp")
+    net.classes = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+    path = tmp_path / "named.npz"
+    save_model(net, path)
+    return net, path
+
+
+def test_explain_target_by_name_and_custom_rules(capsys, tmp_path, named_mlp):
+    """--target five explains class 5, and each layer's rule of --rules is the one that ran."""
+    import lrp_studio
+    from lrp_studio.data import load_mnist_subset
+
+    net, model = named_mlp
+    npy = tmp_path / "r.npy"
+    code, out, err = run(capsys, "explain", "--model", str(model), "--index", "3", "--target", "five",
+                         "--rules", "1:zplus,3:gamma,5:epsilon", "--npy", str(npy))
     assert code == 0, err
-    assert "target:     class 5" in out and "custom" in out
+    assert "target:     class five" in out and "method:     custom 1:zplus,3:gamma,5:epsilon" in out
+    x = load_mnist_subset("all").x[3:4]
+    relevance = np.load(npy)
+    rules = {1: "zplus", 3: "gamma", 5: "epsilon"}
+    expected = lrp_studio.explain(net, x, target=5, method=rules).relevance[0]
+    np.testing.assert_allclose(relevance, expected, rtol=1e-5, atol=1e-7)
+    predicted = int(np.argmax(net.predict(x)[0]))
+    assert predicted != 5  # so the target really is the one asked for, not the prediction
+    assert not np.allclose(relevance, lrp_studio.explain(net, x, target=predicted, method=rules).relevance[0])
+    for layer, other in ((1, "epsilon"), (3, "zplus"), (5, "zplus")):  # each layer's rule changes the result
+        changed = lrp_studio.explain(net, x, target=5, method={**rules, layer: other}).relevance[0]
+        assert not np.allclose(relevance, changed, rtol=1e-3, atol=1e-6), layer
 
 
 def test_flat_on_dense_first_layer_warns(capsys):
@@ -95,19 +126,30 @@ def test_bad_model_file_is_one_line(capsys, tmp_path):
 
 
 def test_explain_input_npy(capsys, tmp_path):
+    """--input x.npy (28, 28) explains that array: the relevance is explain()'s on it, reshaped to the model's input."""
+    import lrp_studio
     from lrp_studio.data import load_mnist_subset
+    from lrp_studio.zoo import load_any_model
 
-    sample = tmp_path / "x.npy"
-    np.save(sample, load_mnist_subset("test").x[0, 0])  # (28, 28) without batch or channel axis
-    code, out, err = run(capsys, "explain", "--input", str(sample), "--method", "zplus")
+    image = load_mnist_subset("test").x[0, 0]
+    sample, npy = tmp_path / "x.npy", tmp_path / "r.npy"
+    np.save(sample, image)  # (28, 28) without batch or channel axis
+    code, out, err = run(capsys, "explain", "--model", "cnn", "--input", str(sample), "--method", "zplus",
+                         "--npy", str(npy))
     assert code == 0, err
-    assert "input" in out
+    assert out.splitlines()[0] == f"input {sample}"
+    expected = lrp_studio.explain(load_any_model("cnn"), image[None, None], method="zplus").relevance[0]
+    relevance = np.load(npy)
+    assert relevance.shape == (1, 28, 28)
+    np.testing.assert_allclose(relevance, expected, rtol=1e-5, atol=1e-7)
+    printed = float(out.split("sum of input relevance = ")[1].split()[0])
+    assert printed == pytest.approx(float(expected.sum()), rel=1e-4)
 
 
 def test_export_many_samples(capsys, tmp_path):
     out_dir = tmp_path / "maps"
     code, out, err = run(capsys, "export", "--model", "mlp", "--dataset", "mnist:test", "--indices", "290:330",
-                         "--class", "3", "--method", "epsilon", "--out-dir", str(out_dir), "--batch-size", "16")
+                         "--label", "3", "--method", "epsilon", "--out-dir", str(out_dir), "--batch-size", "16")
     assert code == 0, err
     pngs = sorted(out_dir.glob("*.png"))
     relevance = np.load(out_dir / "relevance.npy")
@@ -138,7 +180,7 @@ def test_train_toy_and_reload(capsys, tmp_path):
     assert accuracy >= 0.95
 
 
-@pytest.mark.parametrize("command", ["gui", "train", "explain", "export", "bench"])
+@pytest.mark.parametrize("command", ["gui", "train", "explain", "export", "bench", "import", "compare", "evaluate"])
 def test_every_command_has_help(command):
     result = subprocess.run([sys.executable, "-m", "lrp_studio.cli", command, "--help"], capture_output=True,
                             text=True, cwd=ROOT)

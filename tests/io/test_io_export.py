@@ -10,7 +10,7 @@ import pytest
 
 from lrp_studio.errors import DataError
 from lrp_studio.io import load_input_npy, load_model, save_model, save_relevance_csv, save_relevance_npy
-from lrp_studio.io.export import relevance_to_2d
+from lrp_studio.io.export import relevance_to_2d, save_table_csv
 from lrp_studio.nn import mlp
 
 
@@ -107,6 +107,40 @@ def test_relevance_csv_failure_keeps_old_file(tmp_path, monkeypatch):
 def test_export_into_missing_directory_is_a_data_error(tmp_path):
     with pytest.raises(DataError, match="r.csv"):
         save_relevance_csv(tmp_path / "missing" / "r.csv", np.zeros((2, 2)))
+
+
+def test_table_csv_round_trip_with_quoting(tmp_path):
+    import csv
+
+    rows = [(0, "a,b", 'say "hi"', 1.5), (12, "ünï", "", -2)]
+    path = save_table_csv(tmp_path / "index.csv", ["index", "label", "note", "value"], rows)
+    with open(path, newline="", encoding="utf-8") as handle:
+        read = list(csv.reader(handle))
+    assert read == [["index", "label", "note", "value"], ["0", "a,b", 'say "hi"', "1.5"], ["12", "ünï", "", "-2"]]
+    assert os.listdir(tmp_path) == ["index.csv"]
+
+
+def test_table_csv_refuses_ragged_rows_and_keeps_the_old_file(tmp_path):
+    path = save_table_csv(tmp_path / "t.csv", ["a", "b"], [(1, 2)])
+    before = path.read_bytes()
+    with pytest.raises(DataError, match="t.csv: row 1 has 1 values for 2 columns"):
+        save_table_csv(path, ["a", "b"], [(3, 4), (5,)])
+    assert path.read_bytes() == before and os.listdir(tmp_path) == ["t.csv"]
+
+
+def test_table_csv_failure_keeps_old_file(tmp_path, monkeypatch):
+    path = save_table_csv(tmp_path / "t.csv", ["a"], [(1,)])
+    before = path.read_bytes()
+
+    def broken_write(self, text, *args, **kwargs):
+        with open(self, "w", encoding="utf-8") as handle:
+            handle.write(text[:3])
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(type(path), "write_text", broken_write)
+    with pytest.raises(DataError, match="No space left"):
+        save_table_csv(path, ["a"], [(2,), (3,)])
+    assert path.read_bytes() == before and os.listdir(tmp_path) == ["t.csv"]
 
 
 # ---------------------------------------------------------------------------------- input files
