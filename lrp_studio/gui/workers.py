@@ -220,6 +220,7 @@ class TrainingWorker(QObject):
     def _run(self) -> None:
         generator = train(self.net, **self._args)
         last_batch = last_weights = time.perf_counter()
+        sent_epoch = None
         reason = "done"
         try:
             for record in generator:
@@ -229,9 +230,9 @@ class TrainingWorker(QObject):
                     self._safe(self.progress, record)
                     last_weights = last_batch = now
                 else:
-                    if now - last_batch >= self.batch_interval:
-                        self._safe(self.progress, record)
-                        last_batch = now
+                    if now - last_batch >= self.batch_interval or record.epoch != sent_epoch:
+                        self._safe(self.progress, record)  # at least the first batch of every epoch
+                        last_batch, sent_epoch = now, record.epoch
                     if now - last_weights >= self.weights_interval:
                         self._safe(self.weights, self._snapshot(), record.epoch)
                         last_weights = now
