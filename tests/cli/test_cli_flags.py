@@ -197,26 +197,28 @@ def test_compare_and_evaluate_refuse_flags_no_method_takes(capsys, tmp_path, arg
 
 
 def test_evaluate_takes_rule_parameters_and_no_bias(capsys, tmp_path):
-    def aopc(*flags):
+    """--epsilon reaches epsilon only, --no-bias reaches the LRP methods, neither the gradient."""
+    methods = ["epsilon", "lrp0", "gradient"]
+
+    def per_sample(*flags):
         report = tmp_path / "r.json"
-        code, _, err = run(capsys, "evaluate", "--model", "cnn", "--methods", "epsilon,gradient", "--n-samples", "4",
+        code, _, err = run(capsys, "evaluate", "--model", "cnn", "--methods", ",".join(methods), "--n-samples", "4",
                            "--perturbation-steps", "4", "--reference", "none", *flags, "--out", report)
         assert code == 0, err
-        methods = json.loads(report.read_text())["methods"]
-        return methods["epsilon"]["aopc_per_sample"], methods["gradient"]["aopc_per_sample"]
+        scores = json.loads(report.read_text())["methods"]
+        return {name: scores[name]["aopc_per_sample"] for name in methods}
 
-    base_eps, base_grad = aopc()
-    tuned_eps, tuned_grad = aopc("--epsilon", "50", "--no-bias")
-    assert tuned_grad == base_grad  # neither flag applies to the gradient
-    assert not np.allclose(tuned_eps, base_eps)
+    default, tuned = per_sample(), per_sample("--epsilon", "50", "--no-bias")
+    assert tuned["gradient"] == default["gradient"]
+    assert not np.allclose(tuned["epsilon"], default["epsilon"])
+    assert not np.allclose(tuned["lrp0"], default["lrp0"])  # lrp0 takes no epsilon: --no-bias did this
     from lrp_studio.lrp.faithfulness import EvaluationSettings, evaluate_methods
 
-    data = load_mnist_subset("test")
-    net = load_any_model("cnn")
-    scores = evaluate_methods(net, data.x[:4], methods=["epsilon"], include_random=False,
-                              settings=EvaluationSettings(steps=4, method_params={"epsilon": {"epsilon": 50.0,
-                                                                                             "bias": False}}))
-    np.testing.assert_allclose(tuned_eps, scores["epsilon"].per_sample, rtol=1e-6)
+    params = {"epsilon": {"epsilon": 50.0, "bias": False}, "lrp0": {"bias": False}}
+    scores = evaluate_methods(load_any_model("cnn"), load_mnist_subset("test").x[:4], methods=["epsilon", "lrp0"],
+                              include_random=False, settings=EvaluationSettings(steps=4, method_params=params))
+    for name in ("epsilon", "lrp0"):
+        np.testing.assert_allclose(tuned[name], scores[name].per_sample, rtol=1e-6)
 
 
 def test_target_vocabulary_is_the_same_in_every_command(capsys, tmp_path):
