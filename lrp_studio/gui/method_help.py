@@ -40,9 +40,10 @@ def method_title(method: str) -> str:
 
 def param_rows(params: tuple[Param, ...]) -> str:
     """One line per parameter: label, range and help (for the formula pane)."""
-    rows = "".join(f"<li><b>{html.escape(p.display)}</b> ({html.escape(p.range_text())}"
-                   f"{', ' + html.escape(p.unit) if p.unit else ''}): {html.escape(p.help, quote=False)}</li>" for p in params)
-    return f"<ul style='margin-left:12px'>{rows}</ul>" if rows else ""
+    rows = "".join(f"<p style='margin:2px 0'>&bull; <b>{html.escape(p.display)}</b> ({html.escape(p.range_text())}"
+                   f"{', ' + html.escape(p.unit) if p.unit else ''}): {html.escape(p.help, quote=False)}</p>"
+                   for p in params)
+    return rows  # plain paragraphs: a list's indent takes a third of a narrow dock
 
 
 def _formula_block(title: str, formula: str, about: str, with_title: bool = True) -> str:
