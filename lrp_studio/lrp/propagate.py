@@ -99,9 +99,8 @@ def keeps_values(layer: Any) -> bool:
 
 def _sample_sums(relevance: Array, n: int) -> Array:
     """Per-sample sums (N,) float64, reduced in the array's memory order (batch-last conv maps too)."""
-    xp = xp_of(relevance)
     if relevance.ndim > 2 and not relevance.flags.c_contiguous:
-        batch_last = xp.moveaxis(relevance, 0, -1)
+        batch_last = relevance.transpose(tuple(range(1, relevance.ndim)) + (0,))
         if batch_last.flags.c_contiguous:
             return batch_last.reshape(-1, n).sum(axis=0, dtype="float64")
     return relevance.reshape(n, -1).sum(axis=1, dtype="float64")

@@ -154,14 +154,15 @@ def fold_positions(
     kh, kw = kernel
     ho, wo = values.shape[1:]
     rows = xp.ascontiguousarray(values.transpose(1, 2, 0))  # (Ho, Wo, N): batch innermost
+    # the window sum is separable: along x first (Ho, W, N), then along y: kh + kw adds, not kh * kw
+    across = xp.zeros((ho, w + 2 * padding, n), dtype=values.dtype)
+    for j in range(kw):
+        across[:, j : j + stride * wo : stride, :] += rows
     out = xp.zeros((h + 2 * padding, w + 2 * padding, n), dtype=values.dtype)
     for i in range(kh):
-        for j in range(kw):
-            out[i : i + stride * ho : stride, j : j + stride * wo : stride, :] += rows
-    if padding:
-        out = out[padding:-padding, padding:-padding, :]
+        out[i : i + stride * ho : stride] += across
     full = xp.empty((c, h, w, n), dtype=values.dtype)
-    full[...] = out
+    full[...] = out[padding : padding + h, padding : padding + w, :]
     return full.transpose(3, 0, 1, 2)
 
 
