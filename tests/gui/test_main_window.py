@@ -181,14 +181,17 @@ def test_worker_drops_stale_results(qtbot, window):
     net, x3 = state.net, np.array(state.dataset.x[3], copy=True)
     kwargs = state.explain_arguments()
 
+    running = threading.Event()
+
     def slow_explanation_of_sample_3():
+        running.set()
         release.wait(30)
         return compute_explanation(net, x3, None, kwargs, 3)
 
     shown: list[int] = []
     state.explanationChanged.connect(lambda: shown.append(state.explained_index))
     stale = controller.submit("explain", slow_explanation_of_sample_3)
-    qtbot.waitUntil(lambda: controller.active_threads() == 1, timeout=10_000)  # it runs, it cannot be taken back
+    qtbot.waitUntil(running.is_set, timeout=30_000)  # it runs: it cannot be taken back from the queue
     state.set_index(5)  # the window asks for sample 5: the running request is now stale
     assert not controller.is_current("explain", stale)
     with qtbot.waitSignal(controller.dropped, timeout=30_000) as dropped:
@@ -207,8 +210,9 @@ def test_a_waiting_job_is_replaced_by_the_newer_one_of_its_key(qtbot, window):
     controller = window.controller
     release = threading.Event()
     ran: list[str] = []
-    controller.submit("block", release.wait, 30)
-    qtbot.waitUntil(lambda: controller.active_threads() == 1, timeout=10_000)
+    running = threading.Event()
+    controller.submit("block", lambda: running.set() or release.wait(30))
+    qtbot.waitUntil(running.is_set, timeout=30_000)
     results: list[tuple[str, object]] = []
     controller.finished.connect(lambda key, rid, result: results.append((key, result)))
     controller.submit("test", lambda: ran.append("first") or "first")
