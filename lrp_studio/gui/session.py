@@ -24,6 +24,7 @@ from PySide6.QtWidgets import QInputDialog, QLineEdit, QMenu, QWidget
 from lrp_studio.gui import dialogs
 from lrp_studio.gui.settings import open_settings
 from lrp_studio.gui.state import CUSTOM, default_params, method_names
+from lrp_studio.lrp import default_method
 
 SESSION_FILTER = "LRP Studio sessions (*.lrpsession);;All files (*)"
 IMPORT_FILTER = "Models to import (*.onnx *.safetensors *.npz);;All files (*)"
@@ -204,7 +205,7 @@ class SessionActionsMixin:
         try:
             from lrp_studio.io.session import load_session
 
-            net, session = load_session(path)
+            net, session = load_session(path, default_method)
             dataset, spec = self._session_dataset(path, net, session)
             self._check_session(path, net, dataset, session)
         except Exception as error:

@@ -7,7 +7,7 @@ object::
     {"format": "lrp-studio-session", "version": 1,
      "model_name": "cnn_mnist.npz",
      "dataset": {"spec": "mnist", "name": "mnist"},      # spec: what load_dataset() opens, or null
-     "index": 7, "method": "epsilon-plus", "target": null,
+     "index": 7, "method": "epsilon-plus", "target": null,  # method null or missing: the model's default
      "params": {"epsilon-plus": {"epsilon": 1e-06, "bias": true}},
      "custom_rules": {"0": "flat", "2": "zplus"},
      "selection": [2, 17],                               # graph stage and unit, or null
@@ -18,6 +18,12 @@ object::
 Loading validates the model exactly as :func:`~lrp_studio.io.load_model` does and every session
 field's type; anything wrong is one :class:`~lrp_studio.errors.ModelFileError` line naming the
 file. This module does not import Qt: the GUI glue is :mod:`lrp_studio.gui.session`.
+
+A missing (or null) ``method`` means the network's model-aware default,
+:func:`lrp_studio.lrp.default_method` (``epsilon-plus`` for a dense first layer,
+``epsilon-plus-flat`` for a convolution first). ``io`` sits below ``lrp`` and does not import it:
+:func:`load_session` resolves the default with the function its caller passes, otherwise the
+field stays ``None``.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -50,9 +56,12 @@ VIEW_DEFAULTS: dict[str, Any] = {"colormap": "bwr", "color_mode": "relevance", "
 
 
 def default_session() -> dict[str, Any]:
-    """A session with every field at its default (fill in what you have)."""
+    """A session with every field at its default (fill in what you have).
+
+    ``method`` is None: the network's model-aware default (see the module doc).
+    """
     return {"format": SESSION_FORMAT, "version": SESSION_VERSION, "model_name": "model",
-            "dataset": {"spec": None, "name": ""}, "index": 0, "method": "epsilon-plus-flat", "target": None,
+            "dataset": {"spec": None, "name": ""}, "index": 0, "method": None, "target": None,
             "params": {}, "custom_rules": {}, "selection": None, "view": dict(VIEW_DEFAULTS), "custom_input": None}
 
 
@@ -136,7 +145,7 @@ def _validate(data: Any) -> dict[str, Any]:
     out["dataset"] = {"spec": _string(dataset.get("spec"), "'dataset.spec'", optional=True),
                       "name": _string(dataset.get("name", ""), "'dataset.name'")}
     out["index"] = _int(data.get("index", 0), "'index'")
-    out["method"] = _string(data.get("method", out["method"]), "'method'")
+    out["method"] = _string(data.get("method"), "'method'", optional=True)
     out["target"] = _int(data.get("target"), "'target'", optional=True)
     out["params"] = _params(data.get("params", {}))
     rules = data.get("custom_rules", {})
@@ -220,8 +229,23 @@ def save_session(path: PathLike, net: Network, session: dict[str, Any]) -> Path:
         raise ModelFileError(f"{target}: cannot write the session file ({describe_os_error(error)})") from None
 
 
-def load_session(path: PathLike) -> tuple[Network, dict[str, Any]]:
+def load_session(path: PathLike, default_method: Callable[[Network], str] | None = None
+                 ) -> tuple[Network, dict[str, Any]]:
     """Read a session file: the network and the validated session object.
+
+    Parameters
+    ----------
+    path : str or Path
+        The ``.lrpsession`` file.
+    default_method : callable (Network -> str), optional
+        Gives the method of a session without one (files written before the field existed, or
+        with ``"method": null``); pass :func:`lrp_studio.lrp.default_method` for the model-aware
+        default. Without it such a session's ``method`` is None.
+
+    Returns
+    -------
+    (Network, dict)
+        The network and the session (every field present; see the module doc).
 
     Raises
     ------
@@ -238,6 +262,9 @@ def load_session(path: PathLike) -> tuple[Network, dict[str, Any]]:
     except (ValueError, RecursionError) as error:
         raise ModelFileError(f"{path}: 'session' is not valid JSON ({_short(str(error))})") from None
     try:
-        return net, _validate(data)
+        session = _validate(data)
     except _Bad as problem:
         raise ModelFileError(f"{path}: {problem}") from None
+    if session["method"] is None and default_method is not None:
+        session["method"] = default_method(net)
+    return net, session

@@ -108,6 +108,27 @@ def test_round_trip_of_a_drawing_and_a_toy_dataset(tmp_path, make_window, qtbot)
     assert second.training_panel.loss_combo.currentText() == "bce"
 
 
+def test_a_session_without_a_method_opens_with_the_model_aware_default(tmp_path, make_window):
+    """Session files from before the method field: the bundled MLP (dense first) opens with epsilon-plus."""
+    from lrp_studio.lrp import default_method
+
+    window = make_window()
+    window.set_method("epsilon")
+    assert window.wait_idle(20)
+    good = _good_session(tmp_path, window)
+    with np.load(good, allow_pickle=False) as archive:
+        arrays = {k: archive[k] for k in archive.files}
+    session = json.loads(str(arrays["session"][()]))
+    del session["method"]
+    arrays["session"] = np.array(json.dumps(session))
+    path = tmp_path / "old.lrpsession"
+    with open(path, "wb") as handle:
+        np.savez(handle, **arrays)
+    assert window.open_session(str(path)) and window.wait_idle(20)
+    assert default_method(window.state.net) == "epsilon-plus"
+    assert window.state.method == "epsilon-plus" and window.state.explanation.method == "epsilon-plus"
+
+
 def _good_session(tmp_path, window):
     path = tmp_path / "good.lrpsession"
     assert window.save_session_as(str(path))

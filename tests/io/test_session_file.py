@@ -154,3 +154,37 @@ def test_save_refuses_bad_values_and_keeps_the_old_file(tmp_path):
 def test_validate_session_defaults():
     session = validate_session({"format": "lrp-studio-session", "version": 1})
     assert session["index"] == 0 and session["view"]["top_k"] == 3 and session["custom_input"] is None
+
+
+def _without_method(tmp_path, net, name: str):
+    """A session file as written before the method field (or with ``"method": null``)."""
+    path = save_session(tmp_path / f"{name}.lrpsession", net, full_session())
+    with np.load(path, allow_pickle=False) as archive:
+        arrays = {k: archive[k] for k in archive.files}
+    data = json.loads(str(arrays["session"][()]))
+    del data["method"]
+    arrays["session"] = np.array(json.dumps(data))
+    with open(path, "wb") as handle:
+        np.savez(handle, **arrays)
+    return path
+
+
+def test_a_missing_method_is_the_model_aware_default(tmp_path):
+    """Old files without 'method' open with default_method(net): epsilon-plus on a dense-first net (the flat
+    rule on a dense input layer gives a constant heatmap), epsilon-plus-flat on a conv-first one."""
+    from lrp_studio.lrp import default_method
+    from lrp_studio.nn import Network
+
+    dense = small_net()
+    conv = Network.from_spec({"input_shape": [1, 6, 6], "layers": [
+        {"type": "conv2d", "in_channels": 1, "out_channels": 2, "kernel_size": 3, "stride": 1, "padding": 0},
+        {"type": "relu"}, {"type": "flatten"}, {"type": "dense", "in_features": 32, "out_features": 3}]}, seed=0)
+    assert load_session(_without_method(tmp_path, dense, "dense"), default_method)[1]["method"] == "epsilon-plus"
+    assert load_session(_without_method(tmp_path, conv, "conv"), default_method)[1]["method"] == "epsilon-plus-flat"
+    assert load_session(_without_method(tmp_path, dense, "plain"))[1]["method"] is None  # io does not import lrp
+    assert default_session()["method"] is None
+    # a saved method is kept, whatever the default
+    assert load_session(save_session(tmp_path / "kept.lrpsession", dense, full_session()),
+                        default_method)[1]["method"] == "custom"
+    path = save_session(tmp_path / "none.lrpsession", dense, {**full_session(), "method": None})
+    assert load_session(path, default_method)[1]["method"] == "epsilon-plus"
