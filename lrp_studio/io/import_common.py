@@ -158,18 +158,18 @@ def build_network(path: Any, layers: list[dict[str, Any]], params: dict[int, dic
     if input_range is not None:
         arch["input_range"] = [float(input_range[0]), float(input_range[1])]
     try:
-        expected = model_file._validate_architecture(arch)
+        expected = model_file.validate_architecture(arch)
         headers = {f"{i}.{name}": (tuple(a.shape), a.dtype) for i, p in params.items() for name, a in p.items()}
-        model_file._check_parameters(expected, headers)
-    except model_file._Refused as problem:
+        model_file.check_parameters(expected, headers)
+    except model_file.Refused as problem:
         raise ModelFileError(f"{path}: the imported network is not valid: {problem}") from None
     try:
         net = Network.from_spec(arch, seed=None)
     except ParameterError as error:
         raise ModelFileError(f"{path}: the imported layers do not fit together: {error}") from None
     try:
-        model_file._check_sample_sizes(net)
-    except model_file._Refused as problem:
+        model_file.check_sample_sizes(net)
+    except model_file.Refused as problem:
         raise ModelFileError(f"{path}: {problem}") from None
     state = {}
     for key in expected:

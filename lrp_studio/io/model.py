@@ -27,10 +27,13 @@ import numpy as np
 from lrp_studio.errors import ModelFileError, ParameterError
 from lrp_studio.io.atomic import PathLike, atomic_write, describe_os_error
 from lrp_studio.io.npy_header import read_npy_header
-from lrp_studio.nn.layers import LAYER_KEYS, MAX_LAYER_PARAMETERS
+from lrp_studio.nn.layers import LAYER_KEYS, MAX_LAYER_PARAMETERS, Layer, layer_from_spec
 from lrp_studio.nn.network import Network
 
-__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "load_model", "load_model_with_texts", "model_arrays", "save_model"]
+__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "MAX_ARCHITECTURE_CHARS", "MAX_LAYERS", "MAX_MODEL_PARAMETERS",
+           "MAX_OUTPUTS", "MAX_SAMPLE_VALUES", "Refused", "check_layer_sizes", "check_parameters",
+           "check_sample_sizes", "load_model", "load_model_with_texts", "member_headers", "model_arrays",
+           "save_model", "validate_architecture"]
 
 FORMAT_NAME = "lrp-studio-model"
 FORMAT_VERSION = 1
@@ -39,14 +42,19 @@ MAX_LAYERS = 10_000
 MAX_MODEL_PARAMETERS = 2 * MAX_LAYER_PARAMETERS  # all layers together
 MAX_SAMPLE_VALUES = MAX_LAYER_PARAMETERS  # values per sample in any layer's input, output or im2col
 MAX_ARCHITECTURE_CHARS = 16 * 2**20
+MAX_OUTPUTS = 1_000_000  # outputs (classes) of a network: each gets a class name
 
 _ARCHITECTURE = "architecture"
 _PICKLE_REFUSAL = "contains pickled objects, which are never loaded"
 _MIN_VALUE = {"padding": 0}  # every other layer key must be >= 1
 
 
-class _Refused(Exception):
-    """Internal: a problem with the file (turned into ModelFileError with the file name)."""
+class Refused(Exception):
+    """A problem with a model file or an imported network, without the file name.
+
+    The loaders (this module and the importers in :mod:`lrp_studio.io`) turn it into one
+    :class:`~lrp_studio.errors.ModelFileError` line that names the file.
+    """
 
 
 def _short(value: Any, limit: int = 80) -> str:
@@ -105,15 +113,32 @@ def model_arrays(net: Network) -> dict[str, np.ndarray]:
 # --------------------------------------------------------------------------------------- loading
 
 
-def _member_headers(npz: Any) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
-    """Every archive member's shape and dtype; refuses non-arrays, duplicates and object arrays."""
+def member_headers(npz: Any) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """Every archive member's shape and dtype, read from the ``.npy`` headers only.
+
+    Parameters
+    ----------
+    npz : numpy.lib.npyio.NpzFile
+        An archive opened with ``allow_pickle=False``.
+
+    Returns
+    -------
+    dict
+        Entry name (without ``.npy``) -> (shape, dtype).
+
+    Raises
+    ------
+    Refused
+        For a member that is not a ``.npy`` array, a name that appears more than once, a damaged
+        header or an object (pickle) array.
+    """
     headers: dict[str, tuple[tuple[int, ...], np.dtype]] = {}
     for member in npz.zip.namelist():
         if not member.endswith(".npy"):
-            raise _Refused(f"entry {_short(member)} is not a NumPy array (.npy)")
+            raise Refused(f"entry {_short(member)} is not a NumPy array (.npy)")
         key = member[: -len(".npy")]
         if key in headers:
-            raise _Refused(f"entry {_short(key)} appears more than once")
+            raise Refused(f"entry {_short(key)} appears more than once")
         with npz.zip.open(member) as handle, warnings.catch_warnings():
             # A damaged header dict can make Python's literal parser warn (e.g. bad escapes).
             warnings.simplefilter("ignore", DeprecationWarning)
@@ -121,23 +146,23 @@ def _member_headers(npz: Any) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
             try:
                 headers[key] = read_npy_header(handle)
             except Exception as error:
-                raise _Refused(f"entry {_short(key)} is not a valid NumPy array ({_short(str(error))})") from None
+                raise Refused(f"entry {_short(key)} is not a valid NumPy array ({_short(str(error))})") from None
         if headers[key][1].hasobject:
-            raise _Refused(f"entry {_short(key)} {_PICKLE_REFUSAL}")
+            raise Refused(f"entry {_short(key)} {_PICKLE_REFUSAL}")
     return headers
 
 
 def _read_architecture(npz: Any, header: tuple[tuple[int, ...], np.dtype]) -> Any:
     shape, dtype = header
     if shape != () or dtype.kind != "U":
-        raise _Refused(f"'architecture' must be a 0-d unicode string array, got dtype {dtype} and shape {shape}")
+        raise Refused(f"'architecture' must be a 0-d unicode string array, got dtype {dtype} and shape {shape}")
     if dtype.itemsize // 4 > MAX_ARCHITECTURE_CHARS:
-        raise _Refused(f"'architecture' is longer than {MAX_ARCHITECTURE_CHARS:,} characters")
+        raise Refused(f"'architecture' is longer than {MAX_ARCHITECTURE_CHARS:,} characters")
     text = str(npz[_ARCHITECTURE][()])
     try:
         return json.loads(text)
     except (ValueError, RecursionError) as error:
-        raise _Refused(f"'architecture' is not valid JSON ({_short(str(error))})") from None
+        raise Refused(f"'architecture' is not valid JSON ({_short(str(error))})") from None
 
 
 def _is_int(value: Any) -> bool:
@@ -156,24 +181,24 @@ def _is_finite_number(value: Any) -> bool:
 def _validate_layers(layers: Any) -> dict[str, tuple[int, ...]]:
     """Check the ``layers`` list; return the expected parameter shapes keyed ``"{i}.weight"``."""
     if not isinstance(layers, list) or not layers:
-        raise _Refused("'layers' must be a non-empty list")
+        raise Refused("'layers' must be a non-empty list")
     if len(layers) > MAX_LAYERS:
-        raise _Refused(f"{len(layers):,} layers exceed the limit of {MAX_LAYERS:,}")
+        raise Refused(f"{len(layers):,} layers exceed the limit of {MAX_LAYERS:,}")
     expected: dict[str, tuple[int, ...]] = {}
     total = 0
     for index, entry in enumerate(layers):
         where = f"layer {index}"
         if not isinstance(entry, dict):
-            raise _Refused(f"{where} must be an object, got {_short(entry)}")
+            raise Refused(f"{where} must be an object, got {_short(entry)}")
         kind = entry.get("type")
         if not isinstance(kind, str) or kind not in LAYER_KEYS:
-            raise _Refused(f"{where}: unknown layer type {_short(kind)}; known: {', '.join(LAYER_KEYS)}")
+            raise Refused(f"{where}: unknown layer type {_short(kind)}; known: {', '.join(LAYER_KEYS)}")
         for key in LAYER_KEYS[kind]:
             if key not in entry:
-                raise _Refused(f"{where} ({kind}) is missing {key!r}")
+                raise Refused(f"{where} ({kind}) is missing {key!r}")
             value, minimum = entry[key], _MIN_VALUE.get(key, 1)
             if not _is_int(value) or value < minimum:
-                raise _Refused(f"{where} ({kind}): {key} must be an integer >= {minimum}, got {_short(value)}")
+                raise Refused(f"{where} ({kind}): {key} must be an integer >= {minimum}, got {_short(value)}")
         if kind == "dense":
             shapes = {"weight": (entry["out_features"], entry["in_features"]), "bias": (entry["out_features"],)}
         elif kind == "conv2d":
@@ -183,35 +208,54 @@ def _validate_layers(layers: Any) -> dict[str, tuple[int, ...]]:
             continue
         count = math.prod(shapes["weight"])
         if count > MAX_LAYER_PARAMETERS:
-            raise _Refused(f"{where} ({kind}): {_short(count, 40)} weights exceed the limit of {MAX_LAYER_PARAMETERS:,}")
+            raise Refused(f"{where} ({kind}): {_short(count, 40)} weights exceed the limit of {MAX_LAYER_PARAMETERS:,}")
         total += count + shapes["bias"][0]
         if total > MAX_MODEL_PARAMETERS:
-            raise _Refused(f"more than {MAX_MODEL_PARAMETERS:,} parameters in all (the limit)")
+            raise Refused(f"more than {MAX_MODEL_PARAMETERS:,} parameters in all (the limit)")
         for name, shape in shapes.items():
             expected[f"{index}.{name}"] = shape
     return expected
 
 
-def _validate_architecture(arch: Any) -> dict[str, tuple[int, ...]]:
-    """Check everything in the JSON that can be checked alone; return the expected parameter shapes."""
+def validate_architecture(arch: Any) -> dict[str, tuple[int, ...]]:
+    """Check everything in the architecture JSON that can be checked alone (no array is allocated).
+
+    Parameters
+    ----------
+    arch : object
+        The parsed ``architecture`` JSON (DESIGN.md 3.1).
+
+    Returns
+    -------
+    dict
+        ``"{i}.weight"`` / ``"{i}.bias"`` -> the shape each stored parameter must have.
+
+    Raises
+    ------
+    Refused
+        For a wrong format or version, a bad input shape, classes or input range, unknown layer
+        types, missing or non-integer layer keys, more than :data:`MAX_LAYERS` layers, a layer over
+        ``MAX_LAYER_PARAMETERS`` weights, or more than :data:`MAX_MODEL_PARAMETERS` weights and
+        biases in all.
+    """
     if not isinstance(arch, dict):
-        raise _Refused(f"'architecture' must be a JSON object, got {type(arch).__name__}")
+        raise Refused(f"'architecture' must be a JSON object, got {type(arch).__name__}")
     if arch.get("format") != FORMAT_NAME:
-        raise _Refused(f"not an LRP Studio model: format is {_short(arch.get('format'))}, expected {FORMAT_NAME!r}")
+        raise Refused(f"not an LRP Studio model: format is {_short(arch.get('format'))}, expected {FORMAT_NAME!r}")
     version = arch.get("version")
     if not _is_int(version) or version != FORMAT_VERSION:
-        raise _Refused(f"unsupported model file version {_short(version)} (this version reads {FORMAT_VERSION})")
+        raise Refused(f"unsupported model file version {_short(version)} (this version reads {FORMAT_VERSION})")
     shape = arch.get("input_shape")
     if (
         not isinstance(shape, list) or not 1 <= len(shape) <= 3
         or not all(_is_int(v) and v >= 1 for v in shape)
     ):
-        raise _Refused(f"'input_shape' must be a list of 1 to 3 positive integers, got {_short(shape)}")
+        raise Refused(f"'input_shape' must be a list of 1 to 3 positive integers, got {_short(shape)}")
     if math.prod(shape) > MAX_SAMPLE_VALUES:
-        raise _Refused(f"input shape {_short(shape)} exceeds the limit of {MAX_SAMPLE_VALUES:,} values per sample")
+        raise Refused(f"input shape {_short(shape)} exceeds the limit of {MAX_SAMPLE_VALUES:,} values per sample")
     classes = arch.get("classes")
     if classes is not None and (not isinstance(classes, list) or not all(isinstance(c, str) for c in classes)):
-        raise _Refused(f"'classes' must be a list of strings, got {_short(classes)}")
+        raise Refused(f"'classes' must be a list of strings, got {_short(classes)}")
     value_range = arch.get("input_range")
     if value_range is not None:
         if (
@@ -219,12 +263,25 @@ def _validate_architecture(arch: Any) -> dict[str, tuple[int, ...]]:
             or not all(_is_finite_number(v) for v in value_range)
             or not value_range[0] < value_range[1]
         ):
-            raise _Refused(f"'input_range' must be two finite numbers low < high, got {_short(value_range)}")
+            raise Refused(f"'input_range' must be two finite numbers low < high, got {_short(value_range)}")
     return _validate_layers(arch.get("layers"))
 
 
-def _check_parameters(expected: dict[str, tuple[int, ...]], headers: dict[str, tuple[tuple[int, ...], np.dtype]]) -> None:
-    """Names, shapes and dtypes of the stored parameters against the architecture (headers only)."""
+def check_parameters(expected: dict[str, tuple[int, ...]], headers: dict[str, tuple[tuple[int, ...], np.dtype]]) -> None:
+    """Names, shapes and dtypes of the stored parameters against the architecture (headers only).
+
+    Parameters
+    ----------
+    expected : dict
+        From :func:`validate_architecture`.
+    headers : dict
+        From :func:`member_headers` (an ``architecture`` entry is ignored).
+
+    Raises
+    ------
+    Refused
+        For missing or unexpected parameters, a wrong shape, or a dtype that is not real numbers.
+    """
     stored = {key: value for key, value in headers.items() if key != _ARCHITECTURE}
     missing = [key for key in expected if key not in stored]
     extra = sorted(key for key in stored if key not in expected)
@@ -234,25 +291,83 @@ def _check_parameters(expected: dict[str, tuple[int, ...]], headers: dict[str, t
             parts.append(f"missing {_short(missing)}")
         if extra:
             parts.append(f"unexpected {_short(extra)}")
-        raise _Refused(f"parameters do not match the layers: {', '.join(parts)}")
+        raise Refused(f"parameters do not match the layers: {', '.join(parts)}")
     for key, shape in expected.items():
         stored_shape, dtype = stored[key]
         if stored_shape != shape:
-            raise _Refused(f"parameter {key!r} has shape {_short(stored_shape)}, expected {shape}")
+            raise Refused(f"parameter {key!r} has shape {_short(stored_shape)}, expected {shape}")
         if dtype.kind not in "fiu":
-            raise _Refused(f"parameter {key!r} has dtype {dtype}, expected real numbers")
+            raise Refused(f"parameter {key!r} has dtype {dtype}, expected real numbers")
 
 
-def _check_sample_sizes(net: Network) -> None:
-    """Refuse networks whose activations (or conv im2col buffers) would be absurd per sample."""
-    for index, (shape, layer) in enumerate(zip(net.shapes, net.layers)):
+def _sample_shapes(layers: list[Layer], input_shape: tuple[int, ...]) -> list[tuple[int, ...]]:
+    """Per-sample shapes (input, then each layer's output), computed without allocating anything."""
+    shapes = [input_shape]
+    for index, layer in enumerate(layers):
+        try:
+            shapes.append(tuple(layer.output_shape(shapes[-1])))
+        except ParameterError as error:
+            raise Refused(f"inconsistent architecture: layer {index}: {error}") from None
+    return shapes
+
+
+def check_layer_sizes(layers: list[Layer], shapes: list[tuple[int, ...]]) -> None:
+    """Refuse networks whose per-sample buffers or number of outputs would be absurd.
+
+    Parameters
+    ----------
+    layers : list of Layer
+    shapes : list of tuple
+        Per-sample shapes: the input, then each layer's output (``len(layers) + 1`` entries).
+
+    Raises
+    ------
+    Refused
+        When any layer's input, output, zero-padded input or (conv) im2col buffer holds more than
+        :data:`MAX_SAMPLE_VALUES` values per sample, or the network has more than
+        :data:`MAX_OUTPUTS` outputs.
+    """
+    for index, (shape, layer) in enumerate(zip(shapes, layers)):
         values = math.prod(shape)
         if getattr(layer, "type_name", "") == "conv2d":
-            out, pad = net.shapes[index + 1], 2 * layer.padding
+            out, pad = shapes[index + 1], 2 * layer.padding
             padded = shape[0] * (shape[1] + pad) * (shape[2] + pad)
-            values = max(values, padded, out[1] * out[2] * layer.fan_in, math.prod(out))
+            im2col = out[1] * out[2] * layer.fan_in  # the unfolded input: one column per output position
+            values = max(values, padded, im2col, math.prod(out))
         if values > MAX_SAMPLE_VALUES:
-            raise _Refused(f"layer {index} would need {values:,} values per sample (limit {MAX_SAMPLE_VALUES:,})")
+            raise Refused(f"layer {index} would need {values:,} values per sample (limit {MAX_SAMPLE_VALUES:,})")
+    outputs = math.prod(shapes[-1])
+    if outputs > MAX_OUTPUTS:  # each output gets a class name: refuse before making millions of them
+        raise Refused(f"{outputs:,} outputs exceed the limit of {MAX_OUTPUTS:,} classes")
+
+
+def check_sample_sizes(net: Network) -> None:
+    """:func:`check_layer_sizes` for a built network.
+
+    Raises
+    ------
+    Refused
+        As :func:`check_layer_sizes`.
+    """
+    check_layer_sizes(net.layers, net.shapes)
+
+
+def _build_network(arch: dict[str, Any]) -> Network:
+    """The network of a validated architecture; its per-sample sizes are checked before it is built."""
+    try:
+        layers = []
+        for index, entry in enumerate(arch["layers"]):
+            try:
+                layers.append(layer_from_spec(entry))
+            except (ParameterError, TypeError) as error:
+                raise ParameterError(f"layer {index}: {error}") from None
+        shapes = _sample_shapes(layers, tuple(arch["input_shape"]))
+        check_layer_sizes(layers, shapes)
+        return Network(layers, arch["input_shape"], arch.get("classes"), arch.get("input_range"))
+    except ParameterError as error:
+        raise Refused(f"inconsistent architecture: {error}") from None
+    except (TypeError, ValueError, KeyError, IndexError, OverflowError) as error:
+        raise Refused(f"invalid architecture ({type(error).__name__}: {_short(str(error))})") from None
 
 
 def _read_parameters(npz: Any, keys: list[str]) -> dict[str, np.ndarray]:
@@ -262,11 +377,11 @@ def _read_parameters(npz: Any, keys: list[str]) -> dict[str, np.ndarray]:
         try:
             raw = npz[key]
         except Exception as error:
-            raise _Refused(f"parameter {key!r} cannot be read ({_short(str(error))})") from None
+            raise Refused(f"parameter {key!r} cannot be read ({_short(str(error))})") from None
         with np.errstate(over="ignore", invalid="ignore"):
             array = np.ascontiguousarray(raw, dtype=np.float32)
         if not np.isfinite(array).all():
-            raise _Refused(f"parameter {key!r} contains NaN or infinite values (in float32)")
+            raise Refused(f"parameter {key!r} contains NaN or infinite values (in float32)")
         state[key] = array
     return state
 
@@ -275,68 +390,62 @@ def _read_text(npz: Any, key: str, header: tuple[tuple[int, ...], np.dtype]) -> 
     """An extra 0-d unicode entry (e.g. a session's JSON), size-checked before reading."""
     shape, dtype = header
     if shape != () or dtype.kind != "U":
-        raise _Refused(f"{key!r} must be a 0-d unicode string array, got dtype {dtype} and shape {shape}")
+        raise Refused(f"{key!r} must be a 0-d unicode string array, got dtype {dtype} and shape {shape}")
     if dtype.itemsize // 4 > MAX_ARCHITECTURE_CHARS:
-        raise _Refused(f"{key!r} is longer than {MAX_ARCHITECTURE_CHARS:,} characters")
+        raise Refused(f"{key!r} is longer than {MAX_ARCHITECTURE_CHARS:,} characters")
     return str(npz[key][()])
 
 
 def _load(path: Path, texts: dict[str, str | None] | None = None) -> Network:
     if not path.exists():
-        raise _Refused("file not found")
+        raise Refused("file not found")
     if path.is_dir():
-        raise _Refused("is a directory, not a model file")
+        raise Refused("is a directory, not a model file")
     try:
         handle = open(path, "rb")
     except OSError as error:
-        raise _Refused(f"cannot open the file ({describe_os_error(error)})") from None
+        raise Refused(f"cannot open the file ({describe_os_error(error)})") from None
     with handle:
         if handle.read(len(np.lib.format.MAGIC_PREFIX)) == np.lib.format.MAGIC_PREFIX:
             # Refused before np.load would allocate whatever shape its header claims.
-            raise _Refused("is a single .npy array, not an .npz archive")
+            raise Refused("is a single .npy array, not an .npz archive")
         handle.seek(0)
         try:
             npz = np.load(handle, allow_pickle=False)
         except ValueError as error:
             if "pickle" in str(error):  # neither zip nor .npy: NumPy would have tried pickle
-                raise _Refused("not an .npz archive") from None
-            raise _Refused(f"not a readable .npz archive ({_short(str(error))})") from None
+                raise Refused("not an .npz archive") from None
+            raise Refused(f"not a readable .npz archive ({_short(str(error))})") from None
         except Exception as error:
-            raise _Refused(f"not a readable .npz archive ({type(error).__name__}: {_short(str(error))})") from None
+            raise Refused(f"not a readable .npz archive ({type(error).__name__}: {_short(str(error))})") from None
         if not isinstance(npz, np.lib.npyio.NpzFile):
-            raise _Refused("is a single .npy array, not an .npz archive")
+            raise Refused("is a single .npy array, not an .npz archive")
         with npz:
             try:
-                headers = _member_headers(npz)
-            except _Refused:
+                headers = member_headers(npz)
+            except Refused:
                 raise
             except Exception as error:
-                raise _Refused(f"damaged .npz archive ({type(error).__name__}: {_short(str(error))})") from None
+                raise Refused(f"damaged .npz archive ({type(error).__name__}: {_short(str(error))})") from None
             if _ARCHITECTURE not in headers:
-                raise _Refused("no 'architecture' entry (not an LRP Studio model file)")
+                raise Refused("no 'architecture' entry (not an LRP Studio model file)")
             for key in list(texts or ()):
                 if key in headers:
                     texts[key] = _read_text(npz, key, headers.pop(key))
             try:
                 arch = _read_architecture(npz, headers[_ARCHITECTURE])
-            except _Refused:
+            except Refused:
                 raise
             except Exception as error:
-                raise _Refused(f"'architecture' cannot be read ({type(error).__name__}: {_short(str(error))})") from None
-            expected = _validate_architecture(arch)
-            _check_parameters(expected, headers)
-            try:
-                net = Network.from_spec(arch, seed=None)
-            except ParameterError as error:
-                raise _Refused(f"inconsistent architecture: {error}") from None
-            except (TypeError, ValueError, KeyError, IndexError, OverflowError) as error:
-                raise _Refused(f"invalid architecture ({type(error).__name__}: {_short(str(error))})") from None
-            _check_sample_sizes(net)
+                raise Refused(f"'architecture' cannot be read ({type(error).__name__}: {_short(str(error))})") from None
+            expected = validate_architecture(arch)
+            check_parameters(expected, headers)
+            net = _build_network(arch)
             state = _read_parameters(npz, list(expected))
     try:
         net.load_state_dict(state)
     except ParameterError as error:
-        raise _Refused(str(error)) from None
+        raise Refused(str(error)) from None
     return net
 
 
@@ -367,7 +476,7 @@ def load_model(path: PathLike) -> Network:
         raise ModelFileError(f"{_short(path)}: not a file path") from None
     try:
         return _load(target)
-    except _Refused as problem:
+    except Refused as problem:
         raise _fail(target, str(problem)) from None
 
 
@@ -384,5 +493,5 @@ def load_model_with_texts(path: PathLike, keys: Any) -> tuple[Network, dict[str,
     texts: dict[str, str | None] = {str(key): None for key in keys}
     try:
         return _load(target, texts), texts
-    except _Refused as problem:
+    except Refused as problem:
         raise _fail(target, str(problem)) from None

@@ -146,8 +146,8 @@ def _read_npz_state(path: Path) -> dict[str, np.ndarray] | None:
         raise _fail(path, "is a single .npy array, not an .npz archive")
     with npz:
         try:
-            headers = model_file._member_headers(npz)
-        except model_file._Refused as problem:
+            headers = model_file.member_headers(npz)
+        except model_file.Refused as problem:
             raise _fail(path, str(problem)) from None
         except Exception as error:
             raise _fail(path, f"damaged .npz archive ({type(error).__name__})") from None
