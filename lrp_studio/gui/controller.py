@@ -3,23 +3,29 @@
 Every background job is a plain function or generator of the compute core (``explain``,
 ``explain_neuron``, ``Network.predict``, ``nn.train``, ``iter_evaluation``, ...) wrapped in a
 superqt worker (:func:`superqt.utils.create_worker`, the napari ``thread_worker`` pattern) only
-here, in the GUI. Short jobs run on a private one-thread pool: a new job of a key replaces that
+here, in the GUI: this is the GUI's one worker implementation. Short jobs run on a private one-thread pool: a new job of a key replaces that
 key's job still waiting in the queue (``QThreadPool.tryTake``), each job gets a request id, and a
 result whose id is not the key's newest is *dropped* (signal :attr:`Controller.dropped`) instead of
 being routed to the views. Long jobs (training, evaluations) are generator workers on a second
-pool, with pause/resume/quit from superqt.
+pool, with pause/resume/quit from superqt (training: :mod:`lrp_studio.gui.training_panel`, the
+faithfulness evaluation: :mod:`lrp_studio.gui.faithfulness_view`).
 """
 
 from __future__ import annotations
 
+import ctypes
+import inspect
 import traceback
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from PySide6.QtCore import QObject, QThreadPool, Signal
 from superqt.utils import FunctionWorker, GeneratorWorker, create_worker
 
 from lrp_studio.errors import LRPStudioError
+
+_BLAS_SETTERS = ("openblas_set_num_threads", "scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads",
+                 "openblas_set_num_threads64_", "MKL_Set_Num_Threads")
 
 #: Threads of the pool that runs long generator jobs (training and an evaluation may overlap).
 LONG_JOB_THREADS = 2
@@ -47,6 +53,69 @@ def run_job(key: str, request_id: int, function: Callable[..., Any], args: tuple
         return Outcome(key, request_id, error=str(error))
     except Exception:  # noqa: BLE001 - reported to the user, never raised into Qt
         return Outcome(key, request_id, error=traceback.format_exc(limit=8))
+
+
+def limit_blas_threads(count: int = 1) -> bool:
+    """Set the thread count of the BLAS library NumPy loaded (OpenBLAS or MKL).
+
+    The GUI thread paints while the worker explains one sample at a time; on a small machine
+    OpenBLAS's spinning helper threads then compete with both and a 3 ms explanation can take
+    100 ms. Single-sample work gains nothing from BLAS threads, so the GUI runs BLAS on one thread.
+    Linux only (reads ``/proc/self/maps``); elsewhere nothing changes.
+
+    Parameters
+    ----------
+    count : int, default 1
+        Threads the BLAS library may use.
+
+    Returns
+    -------
+    bool
+        True when a BLAS library with a known thread setter was found and set.
+    """
+    try:
+        with open("/proc/self/maps", encoding="utf-8") as maps:
+            paths = {line.split()[-1] for line in maps if ("blas" in line or "mkl" in line) and "/" in line}
+    except OSError:
+        return False
+    done = False
+    for path in sorted(paths):
+        try:
+            library = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for name in _BLAS_SETTERS:
+            setter = getattr(library, name, None)
+            if setter is not None:
+                setter(ctypes.c_int(count) if "64" not in name else ctypes.c_int64(count))
+                done = True
+                break
+    return done
+
+
+class JobError(Exception):
+    """A ``RuntimeError`` raised inside a generator job, re-raised under this name.
+
+    superqt's worker takes a ``RuntimeError`` for "the worker was deleted" and drops it with a
+    warning (no ``errored`` signal); the job's own errors must reach the user.
+    """
+
+
+def guarded(function: Callable[..., Iterator[Any]], *args: Any, **kwargs: Any) -> Iterator[Any]:
+    """Run the generator ``function(*args, **kwargs)``, turning its ``RuntimeError`` into :class:`JobError`."""
+    try:
+        return (yield from function(*args, **kwargs))
+    except RuntimeError as error:
+        raise JobError(f"{type(error).__name__}: {error}") from error
+
+
+def error_message(error: BaseException) -> str:
+    """What the user sees of a worker's exception: an ``LRPStudioError``'s one line, else a short traceback."""
+    if isinstance(error, LRPStudioError):
+        return str(error)
+    if isinstance(error, JobError) and error.__cause__ is not None:
+        error = error.__cause__
+    return "".join(traceback.format_exception(type(error), error, error.__traceback__, limit=8))
 
 
 class Controller(QObject):
@@ -136,11 +205,20 @@ class Controller(QObject):
 
         The caller connects to the worker's ``yielded``, ``errored``, ``aborted`` and
         ``finished`` signals *before* the first event-loop turn (the job starts at once, its
-        signals are queued) and steers it with ``pause()``, ``resume()`` and ``quit()``.
+        signals are queued) and steers it with ``pause()``, ``resume()`` and ``quit()``; all three
+        take effect between two yielded values. An exception of the generator arrives as
+        ``errored(exception)`` (a ``RuntimeError`` as :class:`JobError`; :func:`error_message`
+        gives the text for the user); ``quit()`` gives ``aborted`` and no ``returned``.
+
+        Raises
+        ------
+        TypeError
+            ``function`` is not a generator function.
         """
-        worker = create_worker(function, *args, _start_thread=False, **kwargs)
-        if not isinstance(worker, GeneratorWorker):
+        if not inspect.isgeneratorfunction(inspect.unwrap(function)):
             raise TypeError(f"{function!r} is not a generator function")
+        # errors go to the caller's `errored` slot only (superqt would re-raise them in the GUI thread)
+        worker = create_worker(guarded, function, *args, _start_thread=False, _ignore_errors=True, **kwargs)
         worker.setAutoDelete(False)
         worker.finished.connect(lambda w=worker: self._long_jobs.discard(w))
         self._long_jobs.add(worker)
@@ -159,9 +237,13 @@ class Controller(QObject):
         done = self._pool.waitForDone(int(timeout * 1000))
         return self._long_pool.waitForDone(int(timeout * 1000)) and done
 
+    def long_jobs(self) -> int:
+        """Generator jobs started and not yet finished (tests of training and evaluations)."""
+        return len(self._long_jobs)
+
     def active_threads(self) -> int:
         """Threads of both pools that are running a job now (tests of the shutdown)."""
         return self._pool.activeThreadCount() + self._long_pool.activeThreadCount()
 
 
-__all__ = ["Controller", "LONG_JOB_THREADS", "Outcome", "run_job"]
+__all__ = ["Controller", "LONG_JOB_THREADS", "Outcome", "JobError", "error_message", "guarded", "limit_blas_threads", "run_job"]

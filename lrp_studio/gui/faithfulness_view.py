@@ -1,31 +1,34 @@
 """The "Faithfulness" dock: region-perturbation (MoRF) curves and AOPC of chosen methods.
 
-Runs :func:`lrp_studio.lrp.faithfulness.iter_evaluation` (one method at a time) in its own thread
-on a copy of the network, on the current sample or the first N samples of the dataset, and plots
-the mean MoRF curve of every method plus the random order, with each method's AOPC in the legend.
-Cancel takes effect after the method in hand.
+Runs the core's generator :func:`lrp_studio.lrp.faithfulness.iter_evaluation` (one method at a
+time) on a copy of the network in the controller's generic worker
+(:meth:`~lrp_studio.gui.controller.Controller.start_generator`), on the current sample or the
+first N samples of the dataset, and plots the mean MoRF curve of every method plus the random
+order, with each method's AOPC in the legend. With no method checked it scores the network's
+model-aware default (:func:`lrp_studio.lrp.default_method`). Cancel takes effect after the method
+in hand.
 """
 
 from __future__ import annotations
 
-import threading
-import traceback
 from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QObject, QSize, Qt, Signal
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtWidgets import (
     QListView, QSizePolicy, QButtonGroup, QComboBox, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QProgressBar,
     QPushButton, QRadioButton, QSpinBox, QVBoxLayout, QWidget,
 )
 
+from superqt.utils import GeneratorWorker
+
+from lrp_studio.gui.controller import Controller, error_message
 from lrp_studio.gui.dock_tabs import give_room, tabify_when_shown
-from lrp_studio.gui.scrolling import scrolled
-from lrp_studio.errors import LRPStudioError
 from lrp_studio.gui.heatmap_widget import style_plot
+from lrp_studio.gui.scrolling import scrolled
 from lrp_studio.gui.state import AppState, default_params, explain_kwargs
-from lrp_studio.lrp import COMPOSITES, METHODS
+from lrp_studio.lrp import COMPOSITES, METHODS, default_method
 from lrp_studio.lrp.faithfulness import (
     BASELINE_VALUES, RANDOM, EvaluationSettings, MethodScore, iter_evaluation, region_cells, removed_percent,
 )
@@ -36,85 +39,23 @@ OUTDATED = "<span style='color:#b35900'>Model, weights or dataset changed since 
 BASELINE_LABELS = {"uniform": "uniform noise", "mean": "sample mean", "zero": "zero", "blur": "blurred sample"}
 
 
-class EvaluationRunner(QObject):
-    """Drive ``iter_evaluation`` in a thread; one ``scored`` signal per method."""
-
-    scored = Signal(int, object)      # run id, MethodScore
-    finished = Signal(int, str)       # run id, "done" / "cancelled"
-    failed = Signal(int, str)
-
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._cancel = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.run_id = 0
-
-    def start(self, net: Any, x: np.ndarray, methods: list[str], settings: EvaluationSettings) -> int:
-        self.cancel()
-        self.run_id += 1
-        self._cancel = threading.Event()
-        run_id, cancel = self.run_id, self._cancel
-        self._thread = threading.Thread(target=self._run, args=(run_id, cancel, net, x, methods, settings),
-                                        name="lrp-studio-faithfulness", daemon=True)
-        self._thread.start()
-        return run_id
-
-    def cancel(self) -> None:
-        self._cancel.set()
-
-    def is_running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    def wait(self, timeout: float | None = None) -> bool:
-        if self._thread is not None:
-            self._thread.join(timeout)
-        return not self.is_running()
-
-    def _run(self, run_id: int, cancel: threading.Event, net: Any, x: np.ndarray, methods: list[str],
-             settings: EvaluationSettings) -> None:
-        generator = iter_evaluation(net, x, None, methods, settings)
-        try:
-            for score in generator:
-                if cancel.is_set():
-                    break
-                self._emit(self.scored, run_id, score)
-                if cancel.is_set():
-                    break
-        except LRPStudioError as error:
-            self._emit(self.failed, run_id, str(error))
-            return
-        except Exception:
-            self._emit(self.failed, run_id, traceback.format_exc(limit=6))
-            return
-        finally:
-            generator.close()
-        self._emit(self.finished, run_id, "cancelled" if cancel.is_set() else "done")
-
-    @staticmethod
-    def _emit(signal: Any, *args: Any) -> None:
-        try:
-            signal.emit(*args)
-        except RuntimeError:  # deleted while running
-            pass
-
-
 class FaithfulnessView(QWidget):
     """Method list, scope, baseline, Run/Cancel, progress and the MoRF curve plot."""
 
+    #: ``"done"``, ``"cancelled"`` or ``"failed"`` when a run has ended and the view shows its end.
     runFinished = Signal(str)
 
-    def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
+    def __init__(self, state: AppState, controller: Controller, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("faithfulnessView")
         self.state = state
+        self.controller = controller
         self.scores: dict[str, MethodScore] = {}
         self.x_axis: np.ndarray | None = None
-        self._run_id: int | None = None
+        #: The worker of the run in hand (None when idle); results of any other worker are ignored.
+        self.worker: GeneratorWorker | None = None
+        self._outcome = "done"
         self._methods: list[str] = []
-        self.runner = EvaluationRunner(self)
-        self.runner.scored.connect(self._scored)
-        self.runner.finished.connect(self._finished)
-        self.runner.failed.connect(self._failed)
 
         self.method_list = QListWidget()
         self.method_list.setObjectName("faithfulnessMethods")
@@ -219,7 +160,8 @@ class FaithfulnessView(QWidget):
             self.baseline_combo.setCurrentIndex(index)
 
     def is_running(self) -> bool:
-        return self._run_id is not None
+        """A run was started and its end has not been shown yet."""
+        return self.worker is not None
 
     def legend_texts(self) -> dict[str, str]:
         """Method -> its legend text (tests)."""
@@ -227,10 +169,7 @@ class FaithfulnessView(QWidget):
 
     def run(self) -> None:
         state = self.state
-        methods = self.checked_methods()
-        if not methods:
-            self.status.setText("Check at least one method.")
-            return
+        methods = self.checked_methods() or [default_method(state.net)]
         if self.sample_radio.isChecked():
             if not state.input_fits():
                 self.status.setText("The model does not fit the current input.")
@@ -266,18 +205,29 @@ class FaithfulnessView(QWidget):
         self._scope = scope
         self.run_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
-        self._run_id = self.runner.start(state.net.copy(), x, methods, settings)
+        if self.worker is not None:  # a run started from code while one runs: the new one replaces it
+            self.worker.quit()
+        self._outcome = "done"
+        worker = self.controller.start_generator(iter_evaluation, state.net.copy(), x, None, methods, settings)
+        self.worker = worker
+        worker.yielded.connect(lambda score, w=worker: self._scored(w, score))
+        worker.aborted.connect(lambda w=worker: self._aborted(w))
+        worker.errored.connect(lambda error, w=worker: self._failed(w, error))
+        worker.finished.connect(lambda w=worker: self._finished(w))
 
     def cancel(self) -> None:
-        if self._run_id is None:
+        """Stop after the method in hand (its curve is not shown)."""
+        if self.worker is None:
             return
-        self.runner.cancel()
+        self.worker.quit()
         self.status.setText("Cancelling after the method in hand\u2026")
         self.cancel_button.setEnabled(False)
 
     def shutdown(self) -> None:
-        self.runner.cancel()
-        self._run_id = None
+        """Ask a run to quit (window closing; the controller waits for its thread)."""
+        if self.worker is not None:
+            self.worker.quit()
+        self.worker = None
 
     # ------------------------------------------------------------------ results
     def _outdated(self, *_: Any) -> None:
@@ -295,8 +245,8 @@ class FaithfulnessView(QWidget):
         self.curves = {}
         self.legend.clear()
 
-    def _scored(self, run_id: int, score: MethodScore) -> None:
-        if run_id != self._run_id:
+    def _scored(self, worker: GeneratorWorker, score: MethodScore) -> None:
+        if worker is not self.worker or worker.abort_requested:
             return
         self.scores[score.method] = score
         done = len(self.scores)
@@ -315,10 +265,18 @@ class FaithfulnessView(QWidget):
                                name=self._legend_text(score.method))
         self.curves[score.method] = curve
 
-    def _finished(self, run_id: int, reason: str) -> None:
-        if run_id != self._run_id:
+    def _aborted(self, worker: GeneratorWorker) -> None:
+        if worker is self.worker:
+            self._outcome = "cancelled"
+
+    def _finished(self, worker: GeneratorWorker) -> None:
+        if worker is not self.worker:
             return
-        self._run_id = None
+        self.worker = None
+        reason = self._outcome
+        if reason == "failed":
+            self.runFinished.emit(reason)
+            return
         self.run_button.setEnabled(True)
         self.cancel_button.setEnabled(False)
         if reason == "cancelled":
@@ -336,19 +294,19 @@ class FaithfulnessView(QWidget):
             self.status.setText(text)
         self.runFinished.emit(reason)
 
-    def _failed(self, run_id: int, message: str) -> None:
-        if run_id != self._run_id:
+    def _failed(self, worker: GeneratorWorker, error: BaseException) -> None:
+        """The evaluation raised: say so (its end arrives with ``finished``)."""
+        if worker is not self.worker:
             return
-        self._run_id = None
+        self._outcome = "failed"
         self.run_button.setEnabled(True)
         self.cancel_button.setEnabled(False)
-        self.status.setText(f"Evaluation failed: {message.strip().splitlines()[-1]}")
-        self.runFinished.emit("failed")
+        self.status.setText(f"Evaluation failed: {error_message(error).strip().splitlines()[-1]}")
 
 
 def install_faithfulness_dock(window: Any) -> FaithfulnessView:
     """Add the "Faithfulness" dock, tabbed behind the conservation plot."""
-    view = FaithfulnessView(window.state)
+    view = FaithfulnessView(window.state, window.controller)
     scroll = scrolled(view, "faithfulnessScroll")
     dock = window._dock("faithfulness", "Faithfulness", scroll, Qt.DockWidgetArea.BottomDockWidgetArea,
                         "Region perturbation: MoRF curves and AOPC of the chosen methods.")
@@ -367,4 +325,4 @@ def install_faithfulness_dock(window: Any) -> FaithfulnessView:
     return view
 
 
-__all__ = ["DEFAULT_METHODS", "EvaluationRunner", "FaithfulnessView", "install_faithfulness_dock"]
+__all__ = ["DEFAULT_METHODS", "FaithfulnessView", "install_faithfulness_dock"]

@@ -36,8 +36,7 @@ from lrp_studio.lrp import BASELINES, default_method
 from lrp_studio.gui.training_panel import TrainingPanel
 from lrp_studio.gui.scrolling import scrolled
 from lrp_studio.gui.settings import STATE_VERSION, open_settings
-from lrp_studio.gui.controller import Controller
-from lrp_studio.gui.workers import limit_blas_threads
+from lrp_studio.gui.controller import Controller, limit_blas_threads
 from lrp_studio.nn import Network, mlp
 
 INSPECT_KEY = "inspect"  # the inspector's conditional heatmap (explain_neuron in the worker)
@@ -110,7 +109,7 @@ class MainWindow(SessionActionsMixin, FileActionsMixin, QMainWindow):
         self.output_bars = OutputBars(self.state)
         self.conservation_plot = ConservationPlot(self.state)
         self.inspector = NeuronInspector()
-        self.training_panel = TrainingPanel(self.state)
+        self.training_panel = TrainingPanel(self.state, self.controller)
         # long status texts inside these views must not dictate the window's minimum width
         self.graph.setMinimumSize(320, 240)
         self.inspector.setMinimumWidth(240)

@@ -1,13 +1,19 @@
 """Training: architecture editor, optimiser settings, start/pause/stop, progress and live curves.
 
-Training runs on a copy of the shown network in a :class:`~lrp_studio.gui.workers.TrainingWorker`
-thread; weight snapshots come back at epoch ends (and about once a second) and are copied into the
-shown network, which re-explains the current sample so the graph follows the training.
+Training is the compute core's generator :func:`lrp_studio.nn.train`, wrapped by
+:func:`training_updates` (which thins its records and adds weight snapshots) and run on a copy of
+the shown network by the controller's generic worker (:meth:`Controller.start_generator
+<lrp_studio.gui.controller.Controller.start_generator>`): pause, resume and stop are superqt's,
+checked between updates. Weight snapshots come back at epoch ends (and about once a second) and
+are copied into the shown network, which re-explains the current sample so the graph follows the
+training.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import time
+from dataclasses import dataclass
+from typing import Any, Iterator
 
 import numpy as np
 import pyqtgraph as pg
@@ -16,15 +22,17 @@ from PySide6.QtWidgets import (
     QComboBox, QDoubleSpinBox, QFormLayout, QGridLayout, QGroupBox, QHBoxLayout, QHeaderView, QLabel, QProgressBar,
     QPushButton, QSpinBox, QTableWidget, QVBoxLayout, QWidget,
 )
+from superqt.utils import GeneratorWorker
 
 from lrp_studio.data import Dataset, split_indices
-from lrp_studio.errors import LRPStudioError, ParameterError
+from lrp_studio.errors import LRPStudioError, ParameterError, TrainingDiverged
 from lrp_studio.gui import dialogs
+from lrp_studio.gui.controller import Controller, error_message
 from lrp_studio.gui.heatmap_widget import style_plot
 from lrp_studio.gui.state import AppState
-from lrp_studio.gui.workers import TrainingWorker
-from lrp_studio.nn import LOSSES, OPTIMIZERS, Network, layer_from_spec
+from lrp_studio.nn import LOSSES, OPTIMIZERS, Network, layer_from_spec, train
 from lrp_studio.nn.layers import Activation, AvgPool2d, Conv2d, Dense, MaxPool2d
+from lrp_studio.nn.training import Progress
 
 ACTIVATIONS = ["relu", "sigmoid", "tanh"]
 POOLS = ["none", "maxpool2d", "avgpool2d"]
@@ -103,18 +111,110 @@ def training_split(dataset: Dataset) -> tuple[np.ndarray, np.ndarray | None]:
     return np.sort(order[:cut]), np.sort(order[cut:])
 
 
+Weights = dict[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class TrainingUpdate:
+    """What the training worker sends to the GUI thread: a progress record, a weight snapshot, or both.
+
+    Attributes
+    ----------
+    record : Progress or None
+        A batch or epoch record of :func:`lrp_studio.nn.train` (None: a snapshot only).
+    weights : dict of str to ndarray, or None
+        A copy of the trained network's parameters (``Network.state_dict`` keys, NumPy arrays).
+    """
+
+    record: Progress | None = None
+    weights: Weights | None = None
+
+
+def snapshot(net: Network) -> Weights:
+    """A copy of ``net``'s parameters as NumPy arrays (safe to hand to another thread)."""
+    return {key: np.array(value, copy=True) for key, value in net.state_dict().items()}
+
+
+def training_updates(net: Network, x: np.ndarray, y: np.ndarray, *, epochs: int, batch_size: int, lr: float,
+                     optimizer: str, loss: str, validation: tuple[np.ndarray, np.ndarray] | None = None,
+                     batch_interval: float = 0.05, weights_interval: float = 1.0) -> Iterator[TrainingUpdate]:
+    """Train ``net`` in place with :func:`lrp_studio.nn.train`, yielding what the GUI should see.
+
+    Every epoch record comes with a weight snapshot; batch records come at most every
+    ``batch_interval`` seconds (the first batch of every epoch always), snapshots at most every
+    ``weights_interval`` seconds in between. Fewer, larger updates keep the GUI thread's queue
+    short; a worker pauses or quits at the next update, so ``batch_interval`` also bounds the
+    delay of Pause and Stop (plus one batch).
+
+    Parameters
+    ----------
+    net : Network
+        Trained in place: pass a copy the GUI does not show.
+    x : ndarray, shape (N, *input_shape)
+    y : ndarray, shape (N,)
+        Integer labels.
+    epochs, batch_size, lr, optimizer, loss, validation
+        As for :func:`lrp_studio.nn.train`.
+    batch_interval : float, default 0.05
+        Seconds between two batch records sent.
+    weights_interval : float, default 1.0
+        Seconds between two snapshots sent inside an epoch.
+
+    Yields
+    ------
+    TrainingUpdate
+
+    Raises
+    ------
+    TrainingDiverged
+        After a last update holding the last good weights (the core restored them).
+    ParameterError, DataError
+        Bad settings or data, before the first update.
+    """
+    updates = train(net, x, y, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, loss=loss,
+                    validation=validation)
+    last_batch = last_weights = time.perf_counter()
+    sent_epoch: int | None = None
+    try:
+        for record in updates:
+            now = time.perf_counter()
+            if record.kind == "epoch":
+                last_batch = last_weights = now
+                yield TrainingUpdate(record, snapshot(net))
+                continue
+            send_record = now - last_batch >= batch_interval or record.epoch != sent_epoch
+            send_weights = now - last_weights >= weights_interval
+            if send_record:
+                last_batch, sent_epoch = now, record.epoch
+            if send_weights:
+                last_weights = now
+            if send_record or send_weights:
+                yield TrainingUpdate(record if send_record else None, snapshot(net) if send_weights else None)
+    except TrainingDiverged:
+        yield TrainingUpdate(None, snapshot(net))
+        raise
+    finally:
+        updates.close()
+
+
 class TrainingPanel(QWidget):
     """Edit the architecture, set up and run training, watch the curves."""
 
     saveModelRequested = Signal()
     openModelRequested = Signal()
+    #: ``"done"``, ``"stopped"`` or ``"failed"``, after the panel has handled the run's end.
+    trainingFinished = Signal(str)
 
-    def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
+    def __init__(self, state: AppState, controller: Controller, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("trainingPanel")
         self.state = state
-        self.worker: TrainingWorker | None = None
+        self.controller = controller
+        self.worker: GeneratorWorker | None = None
+        #: The copy of the shown network that the worker trains (read it only while no worker runs).
+        self.trained_copy: Network | None = None
         self._trained_net: Network | None = None
+        self._outcome = "done"
         self.history: dict[str, list[float]] = {k: [] for k in ("x", "loss", "acc", "ex", "eloss", "eacc", "vloss", "vacc")}
 
         # architecture editor
@@ -358,9 +458,16 @@ class TrainingPanel(QWidget):
 
     # ------------------------------------------------------------------ training
     def is_running(self) -> bool:
-        return self.worker is not None and self.worker.is_running()
+        """A training run was started and its end has not been handled yet."""
+        return self.worker is not None
+
+    @property
+    def paused(self) -> bool:
+        """Pause was asked for (the worker stops at its next update; its ``paused`` signal says when)."""
+        return self.worker is not None and self.pause_button.isChecked()
 
     def start(self) -> None:
+        """Train a copy of the shown network on the dataset's training split in the controller's worker."""
         if self.is_running():
             return
         state = self.state
@@ -372,14 +479,8 @@ class TrainingPanel(QWidget):
         train_idx, val_idx = training_split(dataset)
         validation = None if val_idx is None else (dataset.x[val_idx], dataset.y[val_idx])
         self._trained_net = state.net
-        self.worker = TrainingWorker(state.net, dataset.x[train_idx], dataset.y[train_idx],
-                                     epochs=self.epochs_spin.value(), batch_size=self.batch_spin.value(),
-                                     lr=self.lr_spin.value(), optimizer=self.optimizer_combo.currentText(),
-                                     loss=self.loss_combo.currentText(), validation=validation, parent=self)
-        self.worker.progress.connect(self._on_progress)
-        self.worker.weights.connect(self._on_weights)
-        self.worker.finished.connect(self._on_finished)
-        self.worker.failed.connect(self._on_failed)
+        self.trained_copy = state.net.copy()
+        self._outcome = "done"
         for values in self.history.values():
             values.clear()
         for curve in self.curves.values():
@@ -390,27 +491,43 @@ class TrainingPanel(QWidget):
         self.status.setText(f"Training on {len(train_idx)} samples"
                             + (f", validating on {len(val_idx)}" if val_idx is not None else ""))
         self._set_running(True)
-        self.worker.start()
+        worker = self.controller.start_generator(
+            training_updates, self.trained_copy, dataset.x[train_idx], dataset.y[train_idx],
+            epochs=self.epochs_spin.value(), batch_size=self.batch_spin.value(), lr=self.lr_spin.value(),
+            optimizer=self.optimizer_combo.currentText(), loss=self.loss_combo.currentText(), validation=validation)
+        self.worker = worker
+        # queued from the worker thread; connected before the event loop turns, so nothing is missed
+        worker.yielded.connect(lambda update, w=worker: self._on_update(w, update))
+        worker.aborted.connect(lambda w=worker: self._on_aborted(w))
+        worker.errored.connect(lambda error, w=worker: self._on_error(w, error))
+        worker.finished.connect(lambda w=worker: self._on_finished(w))
+        worker.paused.connect(lambda w=worker: self._on_paused(w, True))
+        worker.resumed.connect(lambda w=worker: self._on_paused(w, False))
 
     def set_paused(self, paused: bool) -> None:
+        """Pause (at the next update) or resume the run."""
         if self.worker is None:
             return
         if paused:
             self.worker.pause()
-            self.status.setText("Paused")
+            self.status.setText("Pausing after the batch in hand\u2026")
         else:
             self.worker.resume()
-            self.status.setText("Training")
+
+    def _on_paused(self, worker: GeneratorWorker, paused: bool) -> None:
+        """The worker has paused (every update it sent before has arrived) or resumed."""
+        if worker is self.worker:
+            self.status.setText("Paused" if paused else "Training")
 
     def stop(self) -> None:
+        """Stop at the next update; the shown network keeps the last completed update's weights."""
         if self.worker is not None:
-            self.worker.stop()
+            self.worker.quit()
 
     def shutdown(self) -> None:
-        """Stop training and wait for the thread (window closing)."""
+        """Ask the run to quit (window closing; the controller's shutdown waits for the thread)."""
         if self.worker is not None:
-            self.worker.stop()
-            self.worker.wait(5.0)
+            self.worker.quit()
 
     def _set_running(self, running: bool) -> None:
         self.start_button.setEnabled(not running)
@@ -446,30 +563,56 @@ class TrainingPanel(QWidget):
                 text += f"; validation loss {record.val_loss:.4f}, acc {record.val_accuracy:.3f}"
             self.status.setText(text)
 
-    def _on_weights(self, weights: dict[str, np.ndarray], epoch: int) -> None:
+    def _on_update(self, worker: GeneratorWorker, update: TrainingUpdate) -> None:
+        if worker is not self.worker:
+            return
+        if update.record is not None:
+            self._on_progress(update.record)
+        if update.weights is not None:
+            self._on_weights(update.weights)
+
+    def _on_weights(self, weights: Weights) -> None:
         if self.state.net is not self._trained_net:
             return
         self.state.net.load_state_dict(weights)
         self.state.model_name = "trained in the app"
         self.state.notify_weights()
 
-    def _on_finished(self, reason: str) -> None:
+    def _on_aborted(self, worker: GeneratorWorker) -> None:
+        """Stopped: the worker left the generator between updates, so the copy can be read here."""
+        if worker is not self.worker:
+            return
+        self._outcome = "stopped"
+        if self.trained_copy is not None:
+            self._on_weights(snapshot(self.trained_copy))
+
+    def _on_error(self, worker: GeneratorWorker, error: BaseException) -> None:
+        if worker is not self.worker:
+            return
+        self._outcome = "failed"
+        message = error_message(error)
+        self.status.setText("Failed: " + message.strip().splitlines()[-1])
+        traceback_shown = not isinstance(error, LRPStudioError)
+        dialogs.show_error(self, "Training failed", message.strip().splitlines()[-1] if traceback_shown else message,
+                           message if traceback_shown else None)
+
+    def _on_finished(self, worker: GeneratorWorker) -> None:
+        if worker is not self.worker:
+            return
+        self.worker = None
         self._set_running(False)
+        reason = self._outcome
         if reason == "stopped":
             self.status.setText(self.status.text() + " \u2014 stopped")
-        else:
+        elif reason == "done":
             self.progress.setValue(self.progress.maximum())
-        self.state.statusMessage.emit(f"Training {reason}")
-
-    def _on_failed(self, message: str) -> None:
-        self._set_running(False)
-        self.status.setText("Failed: " + message.splitlines()[-1])
-        dialogs.show_error(self, "Training failed", message.splitlines()[0] if "Traceback" not in message else
-                           message.strip().splitlines()[-1], message if "Traceback" in message else None)
+        if reason != "failed":
+            self.state.statusMessage.emit(f"Training {reason}")
+        self.trainingFinished.emit(reason)
 
     def _model_changed(self) -> None:
         if self.is_running() and self.state.net is not self._trained_net:
-            self.worker.stop()
+            self.stop()
         if self.state.net.n_classes == 1:  # a single output trains with sigmoid + cross-entropy
             self.loss_combo.setCurrentText("bce")
         elif self.loss_combo.currentText() == "bce":

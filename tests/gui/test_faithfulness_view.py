@@ -1,8 +1,8 @@
-"""The "Faithfulness" dock: MoRF curves and AOPC computed in a thread, cancellable."""
+"""The "Faithfulness" dock: MoRF curves and AOPC computed in the controller's generic worker, cancellable."""
 
 from __future__ import annotations
 
-import time
+import threading
 
 import numpy as np
 import pytest
@@ -73,17 +73,45 @@ def test_small_batch_in_a_thread(window, qtbot):
         assert np.allclose(view.scores[name].curves, expected[name].curves)
 
 
+def test_runs_on_the_controllers_generic_worker(window, qtbot):
+    from superqt.utils import GeneratorWorker
+
+    view = window.faithfulness_view
+    view.set_methods(["gradient"])
+    view.set_scope(None)
+    with qtbot.waitSignal(view.runFinished, timeout=60_000):
+        view.run()
+        assert isinstance(view.worker, GeneratorWorker) and window.controller.long_jobs() == 1
+    assert view.worker is None and list(view.scores) == ["gradient", RANDOM]
+    qtbot.waitUntil(lambda: window.controller.long_jobs() == 0, timeout=10_000)
+
+
+def test_no_method_checked_scores_the_model_aware_default(window, qtbot):
+    """The bundled MLP has a dense first layer: its default is epsilon-plus (not the flat rule's constant map)."""
+    from lrp_studio.lrp import default_method
+
+    view = window.faithfulness_view
+    view.set_methods([])
+    view.set_scope(None)
+    run_and_tick(qtbot, view)
+    assert default_method(window.state.net) == "epsilon-plus"
+    assert list(view.scores) == ["epsilon-plus", RANDOM]
+
+
 def test_cancel_stops_the_run(window, qtbot, monkeypatch):
+    """Cancel after the first curve: the score in hand is dropped, the run ends "cancelled" with one curve."""
     from lrp_studio.gui import faithfulness_view as module
 
     real = module.iter_evaluation
+    gate = threading.Event()
 
-    def slow(*args, **kwargs):
-        for score in real(*args, **kwargs):
-            time.sleep(0.3)
+    def gated(*args, **kwargs):  # the second method waits until the test has pressed Cancel
+        for number, score in enumerate(real(*args, **kwargs)):
+            if number == 1:
+                assert gate.wait(60)
             yield score
 
-    monkeypatch.setattr(module, "iter_evaluation", slow)
+    monkeypatch.setattr(module, "iter_evaluation", gated)
     view = window.faithfulness_view
     view.set_methods(["lrp0", "gradient", "epsilon", "zplus"])
     view.set_scope(3)
@@ -91,10 +119,27 @@ def test_cancel_stops_the_run(window, qtbot, monkeypatch):
     qtbot.waitUntil(lambda: len(view.scores) >= 1, timeout=20000)
     with qtbot.waitSignal(view.runFinished, timeout=20000) as blocker:
         view.cancel_button.click()
+        gate.set()
     assert blocker.args == ["cancelled"]
     assert not view.is_running() and view.run_button.isEnabled()
-    assert len(view.scores) < 5
-    assert view.runner.wait(5)
+    assert list(view.scores) == ["lrp0"] and "Cancelled after 1 of 5 curves" in view.status.text()
+    qtbot.waitUntil(lambda: window.controller.long_jobs() == 0, timeout=10_000)
+
+
+def test_an_evaluation_error_is_shown_and_the_view_stays_usable(window, qtbot, monkeypatch):
+    from lrp_studio.gui import faithfulness_view as module
+
+    def broken(*args, **kwargs):
+        yield from ()
+        raise RuntimeError("evaluation broke")
+
+    monkeypatch.setattr(module, "iter_evaluation", broken)
+    view = window.faithfulness_view
+    view.set_methods(["gradient"])
+    with qtbot.waitSignal(view.runFinished, timeout=20000) as blocker:
+        view.run()
+    assert blocker.args == ["failed"] and "evaluation broke" in view.status.text()
+    assert not view.is_running() and view.run_button.isEnabled()
 
 
 def test_two_feature_inputs_use_one_region_per_feature(window, qtbot):
