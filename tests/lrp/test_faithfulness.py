@@ -265,3 +265,35 @@ def test_iter_evaluation_yields_one_score_per_method_and_rejects_unknown_names()
     assert names == ["lrp0", "gradient", "random"]
     with pytest.raises(ParameterError, match="unknown method"):
         evaluate_methods(net, x, methods=["lrp0", "nonsense"])
+
+
+def test_target_outputs_logit_and_probability():
+    from lrp_studio.lrp.outputs import probabilities, target_outputs
+
+    logits = np.array([[1.0, 3.0, -2.0], [800.0, 0.0, 799.0]], np.float32)
+    np.testing.assert_array_equal(target_outputs(logits, [1, 2]), [3.0, 799.0])
+    p = target_outputs(logits, [1, 2], "probability")
+    shifted = np.exp([[1.0 - 3.0, 0.0, -5.0]])
+    assert p[0] == pytest.approx(1.0 / shifted.sum()) and p[1] == pytest.approx(1 / (1 + np.exp(1.0)))  # e^-1 / (1 + e^-1), no overflow
+    one = np.array([[0.0], [-1000.0], [2.0]])
+    np.testing.assert_allclose(probabilities(one)[:, 0], [0.5, 0.0, 1 / (1 + np.exp(-2.0))])
+    np.testing.assert_allclose(probabilities(logits).sum(axis=1), 1.0)
+    with pytest.raises(ParameterError, match="unknown output 'loss'"):
+        target_outputs(logits, [0, 0], "loss")
+
+
+def test_probability_curves_of_a_one_output_network_use_the_sigmoid():
+    net = linear_net([[1.0, -2.0, 0.5]])
+    x = np.array([[0.3, 0.1, 0.9]], np.float32)
+    curves = perturbation_curve(net, x, x, [0], region=1, steps=1, baseline="zero", output="probability")
+    z = float(x[0] @ np.array([1.0, -2.0, 0.5]))
+    assert curves[0, 0] == pytest.approx(1 / (1 + np.exp(-z)), rel=1e-6)
+
+
+def test_evaluation_scores_the_model_default_method():
+    import lrp_studio
+
+    net = linear_net([[1, 2, 3, 4], [0, 1, 0, 1]])
+    x = np.random.default_rng(1).uniform(size=(3, 4)).astype(np.float32)
+    scores = evaluate_methods(net, x, region=1, steps=2)
+    assert list(scores) == [lrp_studio.lrp.default_method(net), "random"] == ["epsilon-plus", "random"]

@@ -107,11 +107,48 @@ def test_forward_from_after_forward_to_is_the_full_forward():
     net = load_any_model("cnn")
     x = net.prepare_input(load_mnist_subset("test").x[:3])
     full = np.asarray(net.forward(x))
+    trace = net.trace(x)
     for stage in range(len(net.layers) + 1):
+        activation = net.forward_to(x, stage)
+        np.testing.assert_array_equal(np.asarray(activation), np.asarray(trace.inputs[stage]))
+        np.testing.assert_array_equal(np.asarray(net.forward_from(activation, stage)), full)
+        # the old module functions stay as aliases of the Network methods
         out = np.asarray(forward_from(net, forward_to(net, x, stage), stage))
-        assert out == pytest.approx(full, rel=1e-5, abs=1e-5)
-    with pytest.raises(ParameterError):
-        forward_from(net, x, len(net.layers) + 1)
+        np.testing.assert_array_equal(out, full)
+    for bad in (-1, len(net.layers) + 1, 1.5, True):
+        with pytest.raises(ParameterError, match="stage must be an integer"):
+            net.forward_from(x, bad)
+        with pytest.raises(ParameterError, match="stage must be an integer"):
+            net.forward_to(x, bad)
+
+
+@pytest.mark.parametrize("model, patch", [("cnn", 4), ("cnn", 3), ("mlp", 7)])
+def test_occlusion_is_the_perturbation_heatmap(model, patch):
+    """One implementation: the occlusion baseline is the notes' input perturbation with patch-sized regions."""
+    import lrp_studio
+    from lrp_studio.data import load_mnist_subset
+
+    net = lrp_studio.load_model(model)
+    x = load_mnist_subset("test").x[:4]
+    exp = lrp_studio.explain(net, x, method="occlusion", patch=patch)
+    heat = perturbation_heatmap(net, x, target=exp.targets, region=patch)
+    assert exp.relevance.dtype == np.float32 and exp.relevance.shape == x.shape
+    np.testing.assert_array_equal(exp.relevance, heat.astype(np.float32))
+    assert np.abs(heat).max() > 0
+
+
+def test_occlusion_of_a_flat_input_replaces_one_feature_at_a_time():
+    import lrp_studio
+
+    rng = np.random.default_rng(8)
+    net = Network.from_spec({"input_shape": [6], "layers": [
+        {"type": "dense", "in_features": 6, "out_features": 2}]})
+    w = rng.normal(size=(2, 6)).astype(np.float32)
+    net.load_state_dict({"0.weight": w, "0.bias": np.zeros(2, np.float32)})
+    x = rng.normal(size=(3, 6)).astype(np.float32)
+    relevance = lrp_studio.explain(net, x, target=1, method="occlusion", patch=4).relevance
+    expected = w[1] * (x - x.mean(axis=1, keepdims=True))  # the patch does not group flat features
+    np.testing.assert_allclose(relevance, expected, rtol=1e-5, atol=1e-6)
 
 
 def test_probability_output_is_bounded():
@@ -120,6 +157,17 @@ def test_probability_output_is_bounded():
     x = rng.uniform(size=(2, 1, 4, 4)).astype(np.float32)
     heat = perturbation_heatmap(net, x, output="probability")
     assert np.all(np.abs(heat) <= 1.0)
+    logits = np.asarray(net.forward(net.prepare_input(x)), dtype=np.float64)
+    p = np.exp(logits - logits.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    target = logits.argmax(axis=1)
+    first = np.array(x)
+    first[:, 0, 0, 0] = x.reshape(2, -1).mean(axis=1)  # unit (0, 0) set to the sample mean
+    changed = np.asarray(net.forward(net.prepare_input(first)), dtype=np.float64)
+    q = np.exp(changed - changed.max(axis=1, keepdims=True))
+    q /= q.sum(axis=1, keepdims=True)
+    expected = p[np.arange(2), target] - q[np.arange(2), target]
+    np.testing.assert_allclose(heat[:, 0, 0, 0], expected, rtol=1e-5, atol=1e-7)
     with pytest.raises(ParameterError, match="output"):
         perturbation_heatmap(net, x, output="loss")
 
