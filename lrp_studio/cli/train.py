@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import argparse
+from typing import Iterator
 
-import numpy as np
 from tqdm import tqdm
 
 from lrp_studio.data import load_dataset
 from lrp_studio.errors import ParameterError, TrainingDiverged
 from lrp_studio.io import save_model
-from lrp_studio.nn import evaluate, train
+from lrp_studio.nn import Progress, evaluate, train
 from lrp_studio.zoo import build_architecture
 
 
@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _diverged_names_the_file(records, out: str):
+def _diverged_names_the_file(records: Iterator[Progress], out: str) -> Iterator[Progress]:
     """Pass the training records on; a divergence says that ``out`` was left as it was."""
     try:
         yield from records
