@@ -11,7 +11,7 @@ import numpy as np
 
 from lrp_studio.backend import asarray, get_xp, to_numpy, xp_of
 from lrp_studio.errors import DataError, ParameterError
-from lrp_studio.nn.layers import Activation, Layer, ReLU, Sigmoid, Tanh, layer_from_spec
+from lrp_studio.nn.layers import Activation, Layer, Sigmoid, Tanh, layer_from_spec
 
 Array = Any
 
