@@ -10,8 +10,7 @@ from lrp_studio.viz.colormaps import (
 )
 from lrp_studio.viz.graph_layout import (
     bin_edges_by_sign_and_magnitude,
-    column_positions,
-    edge_segments,
+    strongest,
     top_k_edges,
 )
 from lrp_studio.viz.heatmap import (
@@ -32,8 +31,6 @@ __all__ = [
     "as_numpy",
     "bin_edges_by_sign_and_magnitude",
     "colormap_from_anchors",
-    "column_positions",
-    "edge_segments",
     "get_colormap",
     "heatmap_png",
     "heatmap_rgba",
@@ -42,6 +39,7 @@ __all__ = [
     "overlay",
     "relevance_to_2d",
     "save_png",
+    "strongest",
     "top_k_edges",
     "upscale_nearest",
 ]

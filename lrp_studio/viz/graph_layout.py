@@ -1,8 +1,8 @@
-"""Geometry and edge selection for the network graph (pure NumPy, no Qt).
+"""Strongest-edge selection for the network graph (pure NumPy, no Qt).
 
-The GUI draws layers as columns of neurons and only the strongest relevance messages as
-edges, grouped into a few pens by sign and magnitude (one ``PlotCurveItem(connect='pairs')``
-per pen); these helpers compute all of that as arrays.
+The GUI draws only the strongest relevance messages as edges, grouped into a few pens by sign
+and magnitude (one ``PlotCurveItem(connect='pairs')`` per pen). These are the array primitives;
+:mod:`lrp_studio.viz.graph_edges` applies them to a laid-out graph.
 """
 
 from __future__ import annotations
@@ -14,44 +14,9 @@ from lrp_studio.viz.heatmap import as_numpy
 
 __all__ = [
     "bin_edges_by_sign_and_magnitude",
-    "column_positions",
-    "edge_segments",
+    "strongest",
     "top_k_edges",
 ]
-
-
-def column_positions(
-    layer_sizes: list[int], width: float, height: float, max_spacing: float | None = None
-) -> list[np.ndarray]:
-    """Place neurons in one column per layer.
-
-    Parameters
-    ----------
-    layer_sizes : list of int
-        Number of neurons n_i of each layer, left to right (each >= 1).
-    width, height : float
-        Size of the drawing area (> 0); column i sits at ``x = width * (i + 0.5) / L``.
-    max_spacing : float, optional
-        Largest vertical distance between neighbouring neurons; small layers are then drawn
-        compactly. By default each column spans the full height (spacing ``height / n_i``).
-
-    Returns
-    -------
-    list of numpy.ndarray, shapes (n_i, 2), float64
-        ``(x, y)`` of every neuron, top to bottom, each column centred at ``height / 2``.
-    """
-    if width <= 0 or height <= 0:
-        raise ParameterError(f"graph area must have positive size, got {width} x {height}")
-    if any(int(n) != n or n < 1 for n in layer_sizes):
-        raise ParameterError(f"layer sizes must be integers >= 1, got {list(layer_sizes)}")
-    n_layers = len(layer_sizes)
-    positions = []
-    for column, size in enumerate(int(n) for n in layer_sizes):
-        spacing = height / size if max_spacing is None else min(height / size, max_spacing)
-        y = height / 2.0 + (np.arange(size) - (size - 1) / 2.0) * spacing
-        x = np.full(size, width * (column + 0.5) / n_layers)
-        positions.append(np.stack([x, y], axis=1))
-    return positions
 
 
 def top_k_edges(
@@ -146,26 +111,20 @@ def bin_edges_by_sign_and_magnitude(
     return groups
 
 
-def edge_segments(
-    src_positions: np.ndarray, dst_positions: np.ndarray, src_idx: np.ndarray, dst_idx: np.ndarray
-) -> np.ndarray:
-    """Interleave edge end points for ``PlotCurveItem(connect='pairs')``.
+def strongest(values: np.ndarray, count: int) -> np.ndarray:
+    """Indices of the ``count`` largest ``|values|`` that are non-zero, strongest first.
 
     Parameters
     ----------
-    src_positions : numpy.ndarray, shape (n_in, 2)
-        Neuron positions of the source column (from :func:`column_positions`).
-    dst_positions : numpy.ndarray, shape (n_out, 2)
-        Neuron positions of the target column.
-    src_idx, dst_idx : numpy.ndarray, shape (E,)
-        Edge end points (e.g. from :func:`top_k_edges`, optionally masked by a pen's bin).
+    values : numpy.ndarray, shape (n,)
+    count : int
+        Most indices returned (>= 0).
 
     Returns
     -------
-    numpy.ndarray, shape (2 * E, 2)
-        Rows ``2e`` and ``2e + 1`` are the start and end of edge ``e``.
+    numpy.ndarray, shape (<= count,), int64
+        Ties keep their original order (stable sort).
     """
-    segments = np.empty((2 * len(src_idx), 2), dtype=np.float64)
-    segments[0::2] = src_positions[src_idx]
-    segments[1::2] = dst_positions[dst_idx]
-    return segments
+    magnitude = np.abs(as_numpy(values).reshape(-1))
+    order = np.argsort(-magnitude, kind="stable")[: max(int(count), 0)]
+    return order[magnitude[order] > 0].astype(np.int64)

@@ -184,14 +184,27 @@ def test_colormap_and_scale_modes(make_view, small_cnn, samples):
     assert tuple(view._colorbar.levels()) == (-1.0, 1.0)
 
 
-def test_explanation_without_layer_records(make_view, small_mlp, samples):
+def test_baseline_colours_come_from_its_records(make_view, small_mlp, samples):
+    # baselines record every stage's activation; the view shows those and runs no network itself
     baseline = explain(small_mlp, samples[:1], method="gradient")
     view = make_view(small_mlp, baseline)
     assert view.edge_data() == []
     view.set_color_mode("activation")
     colours = _rgb(view, 3)
-    assert len({tuple(c) for c in colours}) > 1  # activations computed by a forward pass
-    assert "n/a" in view.hover_text(3, 0)
+    assert len({tuple(c) for c in colours}) > 1
+    assert "n/a" in view.hover_text(3, 0)  # no hidden relevance for a baseline
+    record = next(r for r in baseline.layers if r.stage == 3)
+    record.activation = -record.activation  # a forward pass would give relu >= 0 (red side) again
+    view.set_explanation(baseline)
+    flipped = _rgb(view, 3)
+    active = np.abs(record.activation[0]) > 0
+    assert np.all(flipped[active, 2] > flipped[active, 0])  # now every active node is on the blue side
+
+
+def test_explanation_without_records_is_refused(make_view, small_mlp, samples):
+    view = make_view(small_mlp)
+    with pytest.raises(ParameterError, match="keep_layers"):
+        view.set_explanation(explain(small_mlp, samples[:1], method="epsilon-plus", keep_layers=False))
 
 
 def test_explanation_must_match_network(make_view, small_mlp, small_cnn, samples):

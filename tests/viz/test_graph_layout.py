@@ -1,4 +1,4 @@
-"""Graph geometry and strongest-edge selection."""
+"""Strongest-edge primitives: top-k per target, sign/magnitude pens, strongest indices."""
 
 from __future__ import annotations
 
@@ -8,33 +8,9 @@ import pytest
 from lrp_studio.errors import ParameterError
 from lrp_studio.viz import (
     bin_edges_by_sign_and_magnitude,
-    column_positions,
-    edge_segments,
+    strongest,
     top_k_edges,
 )
-
-
-def test_column_positions() -> None:
-    columns = column_positions([3, 1, 4], width=300.0, height=120.0)
-    assert [c.shape for c in columns] == [(3, 2), (1, 2), (4, 2)]
-    assert [c[0, 0] for c in columns] == [50.0, 150.0, 250.0]
-    for column in columns:
-        assert np.all(column[:, 0] == column[0, 0])
-        assert np.isclose(column[:, 1].mean(), 60.0)
-        assert np.all(np.diff(column[:, 1]) > 0)
-        assert column[:, 1].min() > 0 and column[:, 1].max() < 120
-    assert np.allclose(columns[0][:, 1], [20.0, 60.0, 100.0])
-
-
-def test_column_positions_max_spacing() -> None:
-    (column,) = column_positions([3], width=10.0, height=100.0, max_spacing=5.0)
-    assert np.allclose(column[:, 1], [45.0, 50.0, 55.0])
-
-
-@pytest.mark.parametrize(("sizes", "w", "h"), [([0], 1.0, 1.0), ([2], 0.0, 1.0), ([2.5], 1.0, 1.0)])
-def test_column_positions_validation(sizes: list, w: float, h: float) -> None:
-    with pytest.raises(ParameterError):
-        column_positions(sizes, w, h)
 
 
 def slow_top_k(messages: np.ndarray, k: int) -> tuple[list[int], list[int], list[float]]:
@@ -96,8 +72,9 @@ def test_bins_zero_values_and_vmax() -> None:
     assert groups[3][2].tolist() == [False, True] and groups[6][2].tolist() == [True, False]
 
 
-def test_edge_segments() -> None:
-    left = np.array([[0.0, 0.0], [0.0, 1.0]])
-    right = np.array([[5.0, 0.5]])
-    segments = edge_segments(left, right, np.array([1, 0]), np.array([0, 0]))
-    assert segments.tolist() == [[0.0, 1.0], [5.0, 0.5], [0.0, 0.0], [5.0, 0.5]]
+def test_strongest_orders_by_magnitude_and_drops_zeros() -> None:
+    values = np.array([0.5, -3.0, 0.0, 2.0, -0.5, 0.0])
+    assert strongest(values, 10).tolist() == [1, 3, 0, 4]  # ties keep their order, zeros dropped
+    assert strongest(values, 2).tolist() == [1, 3]
+    assert strongest(values, 0).tolist() == []
+    assert strongest(np.zeros(4), 3).tolist() == []
