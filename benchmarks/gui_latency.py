@@ -8,6 +8,9 @@ import argparse
 from lrp_studio.gui.latency import run_latency
 
 if __name__ == "__main__":
+    from lrp_studio.backend import tune_host_allocator
+
+    tune_host_allocator()  # as the lrp-studio entry points do (importing lrp_studio changes nothing)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--picks", type=int, default=50)
     parser.add_argument("--models", default="mlp,cnn")

@@ -52,4 +52,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    from lrp_studio.backend import tune_host_allocator
+
+    tune_host_allocator()  # as the lrp-studio entry points do (importing lrp_studio changes nothing)
     main()

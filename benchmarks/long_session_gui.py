@@ -90,4 +90,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    from lrp_studio.backend import tune_host_allocator
+
+    tune_host_allocator()  # as the lrp-studio entry points do (importing lrp_studio changes nothing)
     sys.exit(main())

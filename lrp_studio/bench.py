@@ -1,7 +1,9 @@
 """``lrp-studio bench``: time forward, gradient, LRP and training on the DESIGN.md 5 networks.
 
 Medians of repeated runs after a warm-up. When PyTorch is importable it times PyTorch on the
-same networks (same weights) in the same run and prints the ratios ours / PyTorch.
+same networks (same weights) in the same run and prints the ratios ours / PyTorch. LRP rows time
+the public batch path ``explain(..., keep_layers=False)``; ``benchmarks/zennit_api.py`` compares
+it with Zennit on the bundled models.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from lrp_studio.backend import describe, get_xp, to_numpy
+from lrp_studio.backend import describe, get_xp, to_numpy, tune_host_allocator
 from lrp_studio.data import load_mnist_subset
 from lrp_studio.lrp import explain
 from lrp_studio.lrp.baselines import gradient
@@ -97,7 +99,8 @@ def _our_times(net: Network, xs: dict[int, np.ndarray], repeats: int) -> dict[st
         results[f"forward b{batch}"] = median_time(lambda: net.forward(prepared), repeats)
         results[f"gradient b{batch}"] = median_time(lambda: gradient(net, prepared, targets), repeats)
         for method in LRP_BENCH_METHODS:
-            results[f"lrp {method} b{batch}"] = median_time(lambda: explain(net, prepared, method=method), repeats)
+            results[f"lrp {method} b{batch}"] = median_time(
+                lambda: explain(net, prepared, method=method, keep_layers=False), repeats)
     return results
 
 
@@ -153,7 +156,8 @@ def scaling(repeats: int = 5, method: str = "epsilon-plus-flat") -> dict[str, An
     Returns
     -------
     dict with ``batch`` rows (batch, MLP ms, CNN ms), ``width`` rows (hidden, ms at batch 256)
-    and ``peak_mb`` (traced peak of NumPy allocations for one batch-1024 explanation per network).
+    and ``peak_mb`` (traced peak of NumPy allocations for one batch-1024 explanation per network,
+    ``keep_layers=False``), ``peak_mb_records`` (the same with every stage's records kept).
     """
     import tracemalloc
 
@@ -162,22 +166,25 @@ def scaling(repeats: int = 5, method: str = "epsilon-plus-flat") -> dict[str, An
     batch_rows = []
     for batch in (1, 4, 16, 64, 256, 1024):
         xb = {name: net.prepare_input(data[:batch]) for name, net in nets.items()}
-        batch_rows.append((batch, *[median_time(lambda: explain(net, xb[name], method=method), repeats) * 1e3
-                                    for name, net in nets.items()]))
+        batch_rows.append((batch, *[median_time(lambda: explain(net, xb[name], method=method, keep_layers=False),
+                                                repeats) * 1e3 for name, net in nets.items()]))
     width_rows = []
     xb = data[:256]
     for hidden in (100, 200, 500, 1000, 2000):
         net = mlp([784, hidden, hidden // 2, 10], input_shape=(1, 28, 28), input_range=(0.0, 1.0))
         prepared = net.prepare_input(xb)
-        width_rows.append((hidden, net.n_parameters(), median_time(lambda: explain(net, prepared, method=method), repeats) * 1e3))
-    peak = {}
+        width_rows.append((hidden, net.n_parameters(),
+                           median_time(lambda: explain(net, prepared, method=method, keep_layers=False), repeats) * 1e3))
+    peak: dict[str, float] = {}
+    peak_records: dict[str, float] = {}
     for name, net in nets.items():
         prepared = net.prepare_input(data[:1024])
-        tracemalloc.start()
-        explain(net, prepared, method=method)
-        peak[name] = tracemalloc.get_traced_memory()[1] / 2**20
-        tracemalloc.stop()
-    return {"method": method, "batch": batch_rows, "width": width_rows, "peak_mb": peak}
+        for keep, target in ((False, peak), (True, peak_records)):
+            tracemalloc.start()
+            explain(net, prepared, method=method, keep_layers=keep)
+            target[name] = tracemalloc.get_traced_memory()[1] / 2**20
+            tracemalloc.stop()
+    return {"method": method, "batch": batch_rows, "width": width_rows, "peak_mb": peak, "peak_mb_records": peak_records}
 
 
 def _print_scaling(result: dict[str, Any]) -> None:
@@ -189,13 +196,14 @@ def _print_scaling(result: dict[str, Any]) -> None:
     print(f"{'H':>6}{'weights':>10}{'ms':>10}{'ns/weight/sample':>18}")
     for hidden, weights, ms in result["width"]:
         print(f"{hidden:>6}{weights:>10}{ms:>10.3f}{ms * 1e6 / weights / 256:>18.3f}")
-    print("\npeak memory of one batch-1024 explanation: " +
-          ", ".join(f"{name} {mb:.0f} MB" for name, mb in result["peak_mb"].items()))
+    print("\npeak memory of one batch-1024 explanation (keep_layers=False / with records): " +
+          ", ".join(f"{name} {mb:.0f} / {result['peak_mb_records'][name]:.0f} MB" for name, mb in result["peak_mb"].items()))
 
 
 def run_bench(quick: bool = False, json_path: str | None = None, with_scaling: bool = False,
               with_gui: bool = False) -> int:
-    """Print the benchmark table (and write JSON); returns 0."""
+    """Print the benchmark table (and write JSON); returns 0. Tunes the host allocator first (idempotent)."""
+    tune_host_allocator()
     data = load_mnist_subset("train")
     x, y = np.array(data.x), np.array(data.y)  # writable copies (torch.from_numpy wants them)
     repeats = 10 if quick else 50
