@@ -45,14 +45,16 @@ BATCHES = (1, 256)
 TARGET_RATIO = 0.7
 
 
-def blas_threads() -> int:
-    """Threads of NumPy's BLAS (threadpoolctl), else the number of CPUs."""
+def blas_info() -> tuple[int, str]:
+    """Threads and kernel architecture of NumPy's BLAS (threadpoolctl), else (CPU count, "unknown")."""
     try:
         from threadpoolctl import threadpool_info
     except ImportError:
-        return os.cpu_count() or 1
-    counts = [pool["num_threads"] for pool in threadpool_info() if pool.get("user_api") == "blas"]
-    return max(counts) if counts else os.cpu_count() or 1
+        return os.cpu_count() or 1, "unknown"
+    pools = [pool for pool in threadpool_info() if pool.get("user_api") == "blas"]
+    if not pools:
+        return os.cpu_count() or 1, "unknown"
+    return max(p["num_threads"] for p in pools), ", ".join(str(p.get("architecture")) for p in pools)
 
 
 def zennit_runner(net: Network, method: str) -> Callable[[np.ndarray], np.ndarray] | None:
@@ -79,7 +81,7 @@ def zennit_runner(net: Network, method: str) -> Callable[[np.ndarray], np.ndarra
     composite.register(model)
 
     def run(x: np.ndarray) -> np.ndarray:
-        inp = torch.from_numpy(x).requires_grad_(True)
+        inp = torch.from_numpy(x).requires_grad_(True)  # x is a writable copy (see run)
         out = model(inp)
         grad_output = torch.zeros_like(out)
         rows = torch.arange(out.shape[0])
@@ -89,6 +91,18 @@ def zennit_runner(net: Network, method: str) -> Callable[[np.ndarray], np.ndarra
         return relevance.numpy().reshape(x.shape)
 
     return run
+
+
+def agreement(ours: np.ndarray, theirs: np.ndarray) -> tuple[float, int]:
+    """Largest per-sample max |difference| / max |Zennit relevance|, and the number of samples above 1e-5.
+
+    Float32 rounding can flip a near-tie of a max-pooling window between the two frameworks (or
+    between batch sizes); the relevance of that window then goes to another input.
+    """
+    n = ours.shape[0]
+    scale = np.maximum(np.abs(theirs).reshape(n, -1).max(axis=1), 1e-30)
+    per_sample = np.abs(ours - theirs).reshape(n, -1).max(axis=1) / scale
+    return float(per_sample.max()), int((per_sample > 1e-5).sum())
 
 
 def timed_blocks(runs: dict[str, Callable[[], Any]], blocks: int, per_block: int) -> dict[str, float]:
@@ -129,7 +143,7 @@ def cases(models: tuple[str, ...]) -> list[tuple[str, Network, str]]:
 
 def run(blocks: int, quick: bool, models: tuple[str, ...]) -> dict[str, Any]:
     """Time every case; returns the report (rows of figures) and prints the table."""
-    threads = blas_threads()
+    threads, kernels = blas_info()
     try:
         import torch
 
@@ -138,31 +152,31 @@ def run(blocks: int, quick: bool, models: tuple[str, ...]) -> dict[str, Any]:
     except ImportError:
         torch_version = None
     data = np.ascontiguousarray(load_mnist_subset("test").x[:1024], dtype=np.float32)
-    report: dict[str, Any] = {"backend": describe(), "threads": threads, "torch": torch_version,
+    report: dict[str, Any] = {"backend": describe(), "threads": threads, "torch": torch_version, "blas_kernels": kernels,
                               "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE"), "rows": []}
-    print(f"backend: {describe()}; torch {torch_version}; {threads} threads; "
-          f"OPENBLAS_CORETYPE={report['openblas_coretype']}; medians of {blocks} alternating blocks")
-    print(f"{'model':<6}{'method':<20}{'batch':>6}{'ours ms':>10}{'zennit ms':>11}{'ratio':>7}{'max rel diff':>14}")
+    print(f"backend: {describe()}; torch {torch_version}; {threads} threads; BLAS kernels {kernels} "
+          f"(OPENBLAS_CORETYPE={report['openblas_coretype']}); medians of {blocks} alternating blocks")
+    print(f"{'model':<6}{'method':<20}{'batch':>6}{'ours ms':>10}{'zennit ms':>11}{'ratio':>7}{'max rel diff':>14}"
+          f"{'samples > 1e-5':>16}")
     for name, net, method in cases(models):
         theirs = zennit_runner(net, method)
         for batch in BATCHES:
             x = data[:batch].copy()
             runs: dict[str, Callable[[], Any]] = {
                 "ours": lambda: explain(net, x, method=method, keep_layers=False).relevance}
-            diff = None
+            diff, off = None, None
             if theirs is not None:
                 runs["zennit"] = lambda: theirs(x)
-                ref = theirs(x)
-                got = explain(net, x, method=method, keep_layers=False).relevance
-                diff = float(np.abs(got - ref).max() / max(np.abs(ref).max(), 1e-30))
+                diff, off = agreement(explain(net, x, method=method, keep_layers=False).relevance, theirs(x))
             per_block = (20 if batch == 1 else 4) if quick else (200 if batch == 1 else 15)
             medians = timed_blocks(runs, blocks, per_block)
             ratio = medians["ours"] / medians["zennit"] if "zennit" in medians else None
             row = {"model": name, "method": method, "batch": batch, "ours_ms": medians["ours"],
-                   "zennit_ms": medians.get("zennit"), "ratio": ratio, "max_rel_diff": diff}
+                   "zennit_ms": medians.get("zennit"), "ratio": ratio, "max_rel_diff": diff, "samples_off": off}
             report["rows"].append(row)
             print(f"{name:<6}{method:<20}{batch:>6}{medians['ours']:>10.3f}"
-                  + (f"{medians['zennit']:>11.3f}{ratio:>7.2f}{diff:>14.1e}" if ratio is not None else f"{'-':>11}{'-':>7}{'-':>14}")
+                  + (f"{medians['zennit']:>11.3f}{ratio:>7.2f}{diff:>14.1e}{off:>16}" if ratio is not None
+                     else f"{'-':>11}{'-':>7}{'-':>14}{'-':>16}")
                   + ("" if ratio is None or ratio <= TARGET_RATIO else "  > 0.7"))
     net = load_any_model("cnn")
     report["peak_mb_cnn_b1024"] = peak_memory_mb(net, data, "epsilon-plus-flat")
