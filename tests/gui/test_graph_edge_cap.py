@@ -3,8 +3,9 @@
 import numpy as np
 
 from lrp_studio.data import load_mnist_subset
-from lrp_studio.gui.graph_view import MAX_EDGES_PER_CONNECTION, NetworkView
+from lrp_studio.gui.graph_view import NetworkView
 from lrp_studio.lrp.explain import explain
+from lrp_studio.viz.graph_edges import MAX_EDGES_PER_CONNECTION
 from lrp_studio.viz.graph_layout import top_k_edges
 from lrp_studio.zoo import load_any_model
 

@@ -56,7 +56,8 @@ def test_mlp_columns_and_connections(mlp_layout) -> None:
     assert columns[1].title == "dense 32 · relu" and columns[1].subtitle == "32 neurons"
     assert "logits" in columns[-1].title and columns[-1].subtitle == "10 classes"
     # pixel -> dense edges are not drawn: the first connection starts at the first hidden column
-    assert [(c.layer_index, c.source, c.target, c.group) for c in mlp_layout.connections] == [(3, 1, 2, 1), (5, 2, 3, 1)]
+    connections = [(c.layer_index, c.source, c.target, c.group) for c in mlp_layout.connections]
+    assert connections == [(3, 1, 2, 1), (5, 2, 3, 1)]
     assert mlp_layout.output_stage == 6 and mlp_layout.classes == tuple(str(i) for i in range(10))
 
 
@@ -119,29 +120,32 @@ def test_image_pixel_centres(cnn_layout) -> None:
 
 
 # ---------------------------------------------------------------------------- hit testing
-def slow_node_at(layout, x: float, y: float, pixel: tuple[float, float]):
+def unit_centres(layout) -> list[np.ndarray]:
+    """Per column, (n_units, 2) centre of every unit (each pixel of an image)."""
+    return [np.array([c.unit_position(u) for u in range(c.n_units)]) for c in layout.columns]
+
+
+def slow_node_at(layout, centres_per_column, x: float, y: float, pixel: tuple[float, float]):
     """Brute-force twin: every unit's own footprint (pixel cell, thumbnail + 2 px, dot radius in px).
 
     Footprints of neighbouring dots overlap when they are drawn close: the nearest one wins.
     """
     px, py = pixel
-    for column in layout.columns:
-        candidates = []
-        for unit in range(column.n_units):
-            cx, cy = column.unit_position(unit)
-            if column.kind == "image":
-                h, w = column.image_hw
-                half_w, half_h = column.width / w / 2, column.size / h / 2
-                inside = cx - half_w <= x < cx + half_w and cy - half_h <= y < cy + half_h
-            elif column.kind == "maps":
-                inside = abs(x - cx) <= column.size / 2 + 2 * px and abs(y - cy) <= column.size / 2 + 2 * py
-            else:
-                radius = max(column.size / 2 + 3, 5)
-                inside = abs(x - cx) <= radius * px and abs(y - cy) <= radius * py
-            if inside:
-                candidates.append((abs(y - cy), unit))
-        if candidates:
-            return column.stage, min(candidates)[1]
+    for column, centres in zip(layout.columns, centres_per_column):
+        dx, dy = np.abs(x - centres[:, 0]), np.abs(y - centres[:, 1])
+        if column.kind == "image":
+            h, w = column.image_hw
+            half_w, half_h = column.width / w / 2, column.size / h / 2
+            dx, dy = x - centres[:, 0], y - centres[:, 1]
+            inside = (-half_w <= dx) & (dx < half_w) & (-half_h <= dy) & (dy < half_h)
+        elif column.kind == "maps":
+            inside = (dx <= column.size / 2 + 2 * px) & (dy <= column.size / 2 + 2 * py)
+        else:
+            radius = max(column.size / 2 + 3, 5)
+            inside = (dx <= radius * px) & (dy <= radius * py)
+        if inside.any():
+            units = np.flatnonzero(inside)
+            return column.stage, int(units[np.argmin(np.abs(y - centres[units, 1]))])
     return None
 
 
@@ -165,8 +169,9 @@ def test_hit_testing_matches_a_brute_force_twin(request, name) -> None:
         near = centres + rng.normal(scale=max(column.size, 8.0), size=centres.shape)
         points = np.concatenate([points, near])
     hits = 0
+    centres = unit_centres(layout)
     for x, y in points:
-        expected = slow_node_at(layout, x, y, PIXEL)
+        expected = slow_node_at(layout, centres, x, y, PIXEL)
         assert node_at(layout, x, y, PIXEL) == expected, (x, y)
         hits += expected is not None
     assert hits > 100  # the sample really hit nodes

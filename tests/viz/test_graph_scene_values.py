@@ -72,7 +72,8 @@ def test_layer_and_global_scales(scene) -> None:
 
 def test_colorbar_levels_follow_the_scale_mode(scene) -> None:
     layout, _, _, relevances = scene
-    levels, label = colorbar_levels(layout, column_scales(layout, relevances, "relevance", "layer"), "relevance", "layer")
+    scales = column_scales(layout, relevances, "relevance", "layer")
+    levels, label = colorbar_levels(layout, scales, "relevance", "layer")
     assert levels == (-1.0, 1.0) and "column max" in label
     scales = column_scales(layout, relevances, "relevance", "global")
     levels, label = colorbar_levels(layout, scales, "relevance", "global")
@@ -105,8 +106,9 @@ def test_thumbnails_and_image(scene) -> None:
     gray = image_rgba(image, activations[0], 1.0, LUT, "activation", (0.0, 1.0))
     np.testing.assert_array_equal(gray[..., 0], np.rint(255 * activations[0][0]))
     assert np.array_equal(gray[..., 0], gray[..., 2])
-    heat = image_rgba(image, relevances[0], float(np.abs(relevances[0]).max()), LUT, "relevance", None)
-    np.testing.assert_array_equal(heat[..., :3], LUT[color_indices(relevances[0][0], float(np.abs(relevances[0]).max()))])
+    vmax = float(np.abs(relevances[0]).max())
+    heat = image_rgba(image, relevances[0], vmax, LUT, "relevance", None)
+    np.testing.assert_array_equal(heat[..., :3], LUT[color_indices(relevances[0][0], vmax)])
 
 
 def test_class_labels_and_hover_text(scene) -> None:
