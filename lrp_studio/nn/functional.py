@@ -237,15 +237,17 @@ def route_to_winners(values: Array, winner: Array, input_shape: tuple[int, ...],
     """Adjoint of :func:`max_windows`: each window's value goes to its winning input (N, C, H, W)."""
     xp = xp_of(values)
     n, c, h, w = input_shape
+    ho, wo = values.shape[2:]
+    # windows that tile the input exactly write every input once below: no zero fill needed
+    new = xp.empty if stride == kernel and h == ho * kernel and w == wo * kernel else xp.zeros
     if winner.flags.c_contiguous:  # the pooled input's memory order
-        out = xp.zeros(input_shape, dtype=values.dtype)
+        out = new(input_shape, dtype=values.dtype)
     else:  # batch-last memory, as conv outputs have: keep it
-        out = xp.zeros((c, h, w, n), dtype=values.dtype).transpose(3, 0, 1, 2)
+        out = new((c, h, w, n), dtype=values.dtype).transpose(3, 0, 1, 2)
     if values.flags.c_contiguous != winner.flags.c_contiguous:  # one copy into the winners' order
         aligned = xp.empty_like(winner, dtype=values.dtype)  # beats 2k*k passes over mixed layouts
         aligned[...] = values
         values = aligned
-    ho, wo = values.shape[2:]
     for offset in range(kernel * kernel):
         target = out[_offset_slices(offset // kernel, offset % kernel, stride, ho, wo)]
         if stride >= kernel:  # windows do not overlap: every input is written at most once
