@@ -10,7 +10,7 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 from PySide6.QtCore import Qt
 
-from lrp_studio.gui.graph_items import build_layout
+from lrp_studio.viz.graph_scene import build_layout
 from lrp_studio.lrp.explain import explain_neuron
 from lrp_studio.nn.layers import Flatten
 from lrp_studio.viz.colormaps import get_colormap
