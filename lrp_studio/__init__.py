@@ -1,22 +1,31 @@
 """LRP Studio: see inside neural networks with Layer-wise Relevance Propagation.
 
-The Python API (DESIGN.md 3.2)::
+The Python API (DESIGN.md 3.2, README "Python API")::
 
     import lrp_studio
-    net = lrp_studio.load_model("model.npz")   # or "mlp", "cnn", "model.onnx", a state dict with arch=...
-    exp = lrp_studio.explain(net, x, target=None, method="epsilon-plus-flat")
+    net = lrp_studio.load_model("cnn")   # or "mlp", "model.npz", "model.onnx", a state dict with arch=...
+    exp = lrp_studio.explain(net, x)     # method=None: default_method(net); target=None: the prediction
+    exp = lrp_studio.explain(net, x, target=3, method="epsilon", epsilon=0.1, keep_layers=False)
+    lrp_studio.method_info("epsilon").params   # the declared parameters: name, default, range, help
     history = lrp_studio.fit(net, x, y, epochs=5, batch_size=64, lr=0.05, optimizer="momentum")
+
+Importing the package changes no process-wide setting (the allocator tuning of
+:func:`lrp_studio.backend.tune_host_allocator` is an explicit call of the CLI and the GUI).
 """
 
 from lrp_studio.backend import set_backend
+from lrp_studio.errors import DataError, LRPStudioError, ModelFileError, ParameterError
 from lrp_studio.io import save_model
-from lrp_studio.lrp import COMPOSITES, METHODS, RULES, Explanation, explain, explain_neuron
+from lrp_studio.lrp import (
+    BASELINES, COMPOSITES, METHODS, RULES, Explanation, default_method, explain, explain_neuron, method_info,
+)
 from lrp_studio.nn import Network, fit, lenet, mlp
 from lrp_studio.zoo import load_model
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "COMPOSITES", "METHODS", "RULES", "Explanation", "Network", "explain", "explain_neuron", "fit", "lenet",
-    "load_model", "mlp", "save_model", "set_backend", "__version__",
+    "BASELINES", "COMPOSITES", "DataError", "Explanation", "LRPStudioError", "METHODS", "ModelFileError", "Network",
+    "ParameterError", "RULES", "default_method", "explain", "explain_neuron", "fit", "lenet", "load_model",
+    "method_info", "mlp", "save_model", "set_backend", "__version__",
 ]
