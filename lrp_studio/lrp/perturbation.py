@@ -33,16 +33,6 @@ Array = Any
 MEAN_KINDS = ("layer", "channel")
 
 
-def forward_from(net: Network, activation: Array, stage: int) -> Array:
-    """Deprecated alias of :meth:`Network.forward_from` (kept for callers not yet moved)."""
-    return net.forward_from(activation, stage)
-
-
-def forward_to(net: Network, x: Array, stage: int) -> Array:
-    """Deprecated alias of :meth:`Network.forward_to` (kept for callers not yet moved)."""
-    return net.forward_to(x, stage)
-
-
 def region_cells(sample_shape: Sequence[int], region: int) -> tuple[np.ndarray, int]:
     """Region index of every spatial position (images) or feature (flat inputs).
 

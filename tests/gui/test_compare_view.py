@@ -113,7 +113,6 @@ def test_neuron_perturbation_of_the_selected_unit(window, qtbot):
 
 def test_neuron_perturbation_replaces_a_whole_feature_map(make_window, qtbot):
     """On the CNN a unit of a conv stage is a channel: the whole map is set to the stage mean."""
-    from lrp_studio.lrp.perturbation import forward_from, forward_to
     from lrp_studio.zoo import load_any_model
 
     window = make_window(load_any_model("cnn"))
@@ -126,11 +125,11 @@ def test_neuron_perturbation_replaces_a_whole_feature_map(make_window, qtbot):
     qtbot.waitUntil(lambda: panel.result is not None and panel.result.stage == stage, timeout=20000)
     x = state.sample()[None]
     target = int(state.explanation.targets[0])
-    activation = np.asarray(forward_to(state.net, state.net.prepare_input(x), stage), dtype=np.float32)
-    base = float(np.asarray(forward_from(state.net, activation, stage))[0, target])
+    activation = np.asarray(state.net.forward_to(state.net.prepare_input(x), stage), dtype=np.float32)
+    base = float(np.asarray(state.net.forward_from(activation, stage))[0, target])
     changed = activation.copy()
     changed[0, channel] = activation.mean()
-    drop = base - float(np.asarray(forward_from(state.net, changed, stage))[0, target])
+    drop = base - float(np.asarray(state.net.forward_from(changed, stage))[0, target])
     assert panel.unit_effect() == pytest.approx(drop, rel=1e-4, abs=1e-5)
     assert panel.result.effects.shape == (state.net.shapes[stage][0],)
     assert "feature map" in panel.label.text()

@@ -8,8 +8,6 @@ import pytest
 from lrp_studio.errors import ParameterError
 from lrp_studio.lrp.perturbation import (
     correlation,
-    forward_from,
-    forward_to,
     neuron_perturbation,
     perturbation_heatmap,
 )
@@ -91,12 +89,12 @@ def test_neuron_perturbation_matches_a_loop_on_a_conv_stage():
     for mean in ("layer", "channel"):
         drops = neuron_perturbation(net, x, stage, target=t, mean=mean, chunk=300)
         assert drops.shape == (2,) + net.shapes[stage]
-        activation = np.asarray(forward_to(net, net.prepare_input(x), stage))
+        activation = np.asarray(net.forward_to(net.prepare_input(x), stage))
         for n, (c, i, j) in [(0, (0, 0, 0)), (1, (5, 3, 4)), (0, (31, 7, 7))]:
             copy = activation[n : n + 1].copy()
             copy[0, c, i, j] = activation[n].mean() if mean == "layer" else activation[n, c].mean()
-            base = forward_from(net, activation[n : n + 1], stage)[0, t[n]]
-            changed = forward_from(net, copy, stage)[0, t[n]]
+            base = net.forward_from(activation[n : n + 1], stage)[0, t[n]]
+            changed = net.forward_from(copy, stage)[0, t[n]]
             assert drops[n, c, i, j] == pytest.approx(float(base - changed), abs=1e-4)
 
 
@@ -112,9 +110,6 @@ def test_forward_from_after_forward_to_is_the_full_forward():
         activation = net.forward_to(x, stage)
         np.testing.assert_array_equal(np.asarray(activation), np.asarray(trace.inputs[stage]))
         np.testing.assert_array_equal(np.asarray(net.forward_from(activation, stage)), full)
-        # the old module functions stay as aliases of the Network methods
-        out = np.asarray(forward_from(net, forward_to(net, x, stage), stage))
-        np.testing.assert_array_equal(out, full)
     for bad in (-1, len(net.layers) + 1, 1.5, True):
         with pytest.raises(ParameterError, match="stage must be an integer"):
             net.forward_from(x, bad)
