@@ -251,6 +251,11 @@ def checked_params(method: Any, given: Mapping[str, Any], no_bias: bool) -> tupl
     takes = ", ".join(param_flag(p) for p in info.params) or "no parameter flags"
     checked: dict[str, Any] = {}
     for name, value in given.items():
+        if name in info.fixed:
+            values = ", ".join(f"{key}={value:g}" for key, value in info.fixed.items())
+            rules = [m for m in methods_taking(name) if method_info(m).kind == "rule"]
+            raise CLIError(f"{param_flag(name)}: method {label!r} fixes {values}; for other values use "
+                           f"--method {rules[0]} or a custom composite (--rules)")
         if name not in declared:
             raise CLIError(f"{param_flag(name)}: method {label!r} does not take it; it takes: {takes}")
         try:

@@ -70,6 +70,12 @@ class Composite:
     def title(self) -> str:
         return f"Composite {self.name}"
 
+    @property
+    def fixed(self) -> dict[str, Any]:
+        """Parameters the composite's name fixes, e.g. ``{"alpha": 2.0, "beta": 1.0}``."""
+        choices = [self.conv, self.dense] + ([self.first] if isinstance(self.first, RuleChoice) else [])
+        return {name: value for choice in choices for name, value in choice.fixed}
+
     def choices(self, net: Any) -> dict[int, RuleChoice]:
         """Layer index -> rule choice for every dense/conv layer of ``net``."""
         mapping = {}
@@ -86,6 +92,12 @@ class Composite:
         ParameterError
             For a parameter the composite does not take (its fixed ones included) or a bad value.
         """
+        fixed = [name for name in params if name in self.fixed]
+        if fixed:
+            values = ", ".join(f"{name}={value:g}" for name, value in self.fixed.items())
+            takes = ", ".join(p.name for p in self.params) or "no parameters"
+            raise ParameterError(f"method {self.name!r} fixes {values} ({fixed[0]!r} cannot be changed; use the rule "
+                                 f"itself or a custom composite for other values); it takes: {takes}")
         values = {p.name: p.default for p in self.params if p.default is not None}
         values.update(check_params(self.name, self.params, params))
         return {index: choice.build(values) for index, choice in self.choices(net).items()}

@@ -7,7 +7,7 @@ class in :mod:`.rules` plus its line in :data:`~lrp_studio.lrp.rules.RULES`; it 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from lrp_studio.errors import ParameterError
@@ -37,6 +37,8 @@ class MethodInfo:
         Whether the ``bias`` switch changes the result.
     title, formula, about : str
         Display title, formula and explanation (HTML); composites have no formula of their own.
+    fixed : dict str -> value
+        Parameters a composite's name fixes (``{"alpha": 2.0, "beta": 1.0}``); refused when given.
     """
 
     name: str
@@ -46,6 +48,7 @@ class MethodInfo:
     title: str
     formula: str = ""
     about: str = ""
+    fixed: Mapping[str, Any] = field(default_factory=dict)
 
 
 def _rule_info(name: str) -> MethodInfo:
@@ -55,7 +58,7 @@ def _rule_info(name: str) -> MethodInfo:
 
 def _composite_info(name: str) -> MethodInfo:
     c = COMPOSITES[name]
-    return MethodInfo(name, "composite", c.params, True, c.title, "", c.about)
+    return MethodInfo(name, "composite", c.params, True, c.title, "", c.about, c.fixed)
 
 
 def _baseline_info(name: str) -> MethodInfo:

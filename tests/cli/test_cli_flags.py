@@ -81,7 +81,8 @@ def test_only_the_given_parameters_reach_explain(capsys, tmp_path, monkeypatch):
 @pytest.mark.parametrize("argv, fragment", [
     (["--method", "epsilon", "--gamma", "0.5"], "--gamma: method 'epsilon' does not take it; it takes: --epsilon"),
     (["--method", "gradient", "--epsilon", "0.1"], "--epsilon: method 'gradient' does not take it"),
-    (["--method", "epsilon-alpha2-beta1", "--alpha", "3", "--beta", "2"], "--alpha: method 'epsilon-alpha2-beta1'"),
+    (["--method", "epsilon-alpha2-beta1", "--alpha", "3", "--beta", "2"],
+     "--alpha: method 'epsilon-alpha2-beta1' fixes alpha=2, beta=1; for other values use --method alphabeta"),
     (["--method", "lrp0", "--integrated-gradients-steps", "8"], "--integrated-gradients-steps: method 'lrp0'"),
     (["--method", "smoothgrad", "--no-bias"], "--no-bias: method 'smoothgrad' has no biases"),
     (["--rules", "1:flat,3:zplus,5:epsilon", "--gamma", "1"], "--gamma: method 'custom 1:flat,3:zplus,5:epsilon'"),

@@ -81,6 +81,7 @@ def test_fixed_parameters_of_a_composite_are_refused(cnn, params):
     with pytest.raises(ParameterError) as info:
         explain(cnn, cnn_inputs(1), method="epsilon-alpha2-beta1", **params)
     assert "epsilon" in str(info.value).split("takes:")[1]
+    assert "fixes alpha=2, beta=1" in str(info.value)
     exp = explain(cnn, cnn_inputs(1), method="epsilon-alpha2-beta1")
     assert exp.rules[3] == "alphabeta(alpha=2, beta=1)"
 
