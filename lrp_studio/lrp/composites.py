@@ -68,7 +68,9 @@ class Composite:
 
     @property
     def title(self) -> str:
-        return f"Composite {self.name}"
+        """The three rules as a title (HTML), e.g. ``"flat rule / z<sup>+</sup> / LRP-&epsilon;"``."""
+        first = self.first if isinstance(self.first, str) else RULES[self.first.name].title
+        return " / ".join([first, RULES[self.conv.name].title, RULES[self.dense.name].title])
 
     @property
     def fixed(self) -> dict[str, Any]:
