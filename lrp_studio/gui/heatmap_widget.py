@@ -91,6 +91,7 @@ class HeatmapView(QWidget):
         self.colorbar = pg.ColorBarItem(values=(-1.0, 1.0), colorMap=pg_colormap("bwr"), interactive=False,
                                         width=14, label="relevance", colorMapMenu=False)
         style_plot(self.colorbar)
+        self.colorbar.axis.setWidth(66)  # pyqtgraph's 45 px hides labels such as "-0.0692" (5 significant places)
         self._colorbar_ticks: list[tuple[float, str]] = []
         self._label_colorbar(1.0)
         self.canvas.addItem(self.colorbar, row=0, col=2)

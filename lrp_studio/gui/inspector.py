@@ -112,6 +112,7 @@ class NeuronInspector(QtWidgets.QWidget):
         self._heatmap = _ImagePanel(grid, 0, 2, "conditional heatmap")
         self._colorbar = pg.ColorBarItem(values=(-1, 1), width=12, interactive=False, colorMapMenu=False)
         self._colorbar.getAxis("right").setTextPen("#333333")
+        self._colorbar.axis.setWidth(60)  # pyqtgraph's 45 px drops labels such as "-0.0025"
         self._colorbar.setImageItem(self._heatmap.image)
         self._set_colorbar_map()
         self._maps_shown: bool | None = None

@@ -212,3 +212,23 @@ def test_explain_kwargs_drop_parameters_the_method_does_not_take():
     kwargs = explain_kwargs("smoothgrad", {"samples": 4, "noise": 0.2}, {})
     assert kwargs == {"method": "smoothgrad", "samples": 4, "noise": 0.2}
     assert explain_kwargs(CUSTOM, {}, {1: "zplus"})["method"] == {1: "zplus"}
+
+
+def test_colour_bar_draws_every_tick_label_of_a_small_range(window):
+    """epsilon 5 on the MLP gives a maximum relevance below 0.1: labels like -0.0694 must all be drawn."""
+    from PySide6.QtGui import QImage, QPainter
+
+    window.state.set_method("epsilon")
+    window.state.set_param("epsilon", 5.0)
+    assert window.wait_idle(30.0)
+    heatmap = window.heatmap
+    labels = [text for _, text in heatmap._colorbar_ticks]
+    assert len(labels[0]) >= 7 and labels[0].startswith("-0.0"), labels  # the case that was cut
+    image = QImage(200, 400, QImage.Format.Format_ARGB32)
+    painter = QPainter(image)
+    try:
+        specs = heatmap.colorbar.axis.generateDrawSpecs(painter)
+    finally:
+        painter.end()
+    drawn = [spec[2] for spec in specs[2]]
+    assert drawn == labels[::-1] or sorted(drawn) == sorted(labels), (drawn, labels)
