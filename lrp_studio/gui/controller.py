@@ -17,7 +17,7 @@ import ctypes
 import inspect
 import traceback
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Mapping
 
 from PySide6.QtCore import QObject, QThreadPool, Signal
 from superqt.utils import FunctionWorker, GeneratorWorker, create_worker
@@ -200,20 +200,40 @@ class Controller(QObject):
             self.finished.emit(outcome.key, outcome.request_id, outcome.result)
 
     # ------------------------------------------------------------------ long jobs
-    def start_generator(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> GeneratorWorker:
+    def start_generator(self, function: Callable[..., Any], *args: Any,
+                        _connect: Mapping[str, Callable[..., Any]] | None = None, **kwargs: Any) -> GeneratorWorker:
         """Run the generator ``function(*args, **kwargs)`` on the long-job pool.
 
-        The caller connects to the worker's ``yielded``, ``errored``, ``aborted`` and
-        ``finished`` signals *before* the first event-loop turn (the job starts at once, its
-        signals are queued) and steers it with ``pause()``, ``resume()`` and ``quit()``; all three
-        take effect between two yielded values. An exception of the generator arrives as
-        ``errored(exception)`` (a ``RuntimeError`` as :class:`JobError`; :func:`error_message`
-        gives the text for the user); ``quit()`` gives ``aborted`` and no ``returned``.
+        The worker's signals (``yielded``, ``errored``, ``aborted``, ``finished``, ``paused``,
+        ...) are connected to the slots of ``_connect`` *before* the job starts: a queued
+        signal reaches only the slots connected when it is emitted, and a short job can end in
+        its thread before the caller's next line runs, so a slot connected after this call may
+        miss every signal. The caller steers the job with ``pause()``, ``resume()`` and
+        ``quit()``; all three take effect between two yielded values. An exception of the
+        generator arrives as ``errored(exception)`` (a ``RuntimeError`` as :class:`JobError`;
+        :func:`error_message` gives the text for the user); ``quit()`` gives ``aborted`` and no
+        ``returned``.
+
+        Parameters
+        ----------
+        function : callable
+            A generator function, run in a thread of the long-job pool.
+        *args, **kwargs
+            Its arguments.
+        _connect : mapping of str to callable, optional
+            Signal name -> slot, connected before the job starts (superqt's ``_connect``).
+
+        Returns
+        -------
+        GeneratorWorker
+            The started worker.
 
         Raises
         ------
         TypeError
             ``function`` is not a generator function.
+        AttributeError
+            A name of ``_connect`` is not a signal of the worker.
         """
         if not inspect.isgeneratorfunction(inspect.unwrap(function)):
             raise TypeError(f"{function!r} is not a generator function")
@@ -221,6 +241,8 @@ class Controller(QObject):
         worker = create_worker(guarded, function, *args, _start_thread=False, _ignore_errors=True, **kwargs)
         worker.setAutoDelete(False)
         worker.finished.connect(lambda w=worker: self._long_jobs.discard(w))
+        for name, slot in (_connect or {}).items():
+            getattr(worker, name).connect(slot)
         self._long_jobs.add(worker)
         if not self._stopping:
             self._long_pool.start(worker)

@@ -208,12 +208,17 @@ class FaithfulnessView(QWidget):
         if self.worker is not None:  # a run started from code while one runs: the new one replaces it
             self.worker.quit()
         self._outcome = "done"
-        worker = self.controller.start_generator(iter_evaluation, state.net.copy(), x, None, methods, settings)
+        # connected before the job starts (a one-sample run can end before a later connect); the
+        # signals are queued, so `started[0]` is set before any slot runs
+        started: list[GeneratorWorker] = []
+        slots = {"yielded": lambda score: self._scored(started[0], score),
+                 "aborted": lambda: self._aborted(started[0]),
+                 "errored": lambda error: self._failed(started[0], error),
+                 "finished": lambda: self._finished(started[0])}
+        worker = self.controller.start_generator(iter_evaluation, state.net.copy(), x, None, methods, settings,
+                                                 _connect=slots)
+        started.append(worker)
         self.worker = worker
-        worker.yielded.connect(lambda score, w=worker: self._scored(w, score))
-        worker.aborted.connect(lambda w=worker: self._aborted(w))
-        worker.errored.connect(lambda error, w=worker: self._failed(w, error))
-        worker.finished.connect(lambda w=worker: self._finished(w))
 
     def cancel(self) -> None:
         """Stop after the method in hand (its curve is not shown)."""

@@ -491,18 +491,22 @@ class TrainingPanel(QWidget):
         self.status.setText(f"Training on {len(train_idx)} samples"
                             + (f", validating on {len(val_idx)}" if val_idx is not None else ""))
         self._set_running(True)
+        # connected before the job starts (a short run could end before a later connect); the
+        # signals are queued, so `started[0]` is set before any slot runs
+        started: list[GeneratorWorker] = []
+        slots = {"yielded": lambda update: self._on_update(started[0], update),
+                 "aborted": lambda: self._on_aborted(started[0]),
+                 "errored": lambda error: self._on_error(started[0], error),
+                 "finished": lambda: self._on_finished(started[0]),
+                 "paused": lambda: self._on_paused(started[0], True),
+                 "resumed": lambda: self._on_paused(started[0], False)}
         worker = self.controller.start_generator(
             training_updates, self.trained_copy, dataset.x[train_idx], dataset.y[train_idx],
             epochs=self.epochs_spin.value(), batch_size=self.batch_spin.value(), lr=self.lr_spin.value(),
-            optimizer=self.optimizer_combo.currentText(), loss=self.loss_combo.currentText(), validation=validation)
+            optimizer=self.optimizer_combo.currentText(), loss=self.loss_combo.currentText(), validation=validation,
+            _connect=slots)
+        started.append(worker)
         self.worker = worker
-        # queued from the worker thread; connected before the event loop turns, so nothing is missed
-        worker.yielded.connect(lambda update, w=worker: self._on_update(w, update))
-        worker.aborted.connect(lambda w=worker: self._on_aborted(w))
-        worker.errored.connect(lambda error, w=worker: self._on_error(w, error))
-        worker.finished.connect(lambda w=worker: self._on_finished(w))
-        worker.paused.connect(lambda w=worker: self._on_paused(w, True))
-        worker.resumed.connect(lambda w=worker: self._on_paused(w, False))
 
     def set_paused(self, paused: bool) -> None:
         """Pause (at the next update) or resume the run."""

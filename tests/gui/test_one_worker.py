@@ -44,14 +44,38 @@ def test_generator_runtime_error_reaches_errored(qtbot):
         yield 1
         raise RuntimeError("broken job")
 
-    worker = controller.start_generator(job)
-    errors, values = [], []
-    worker.yielded.connect(values.append)
-    worker.errored.connect(errors.append)
-    with qtbot.waitSignal(worker.finished, timeout=10_000):
-        pass
+    errors, values, ends = [], [], []
+    # a job this short ends before the next line runs: its slots are connected before it starts
+    controller.start_generator(job, _connect={"yielded": values.append, "errored": errors.append,
+                                              "finished": lambda: ends.append(True)})
+    qtbot.waitUntil(lambda: ends == [True], timeout=10_000)
     assert values == [1] and len(errors) == 1 and isinstance(errors[0], JobError)
     assert "RuntimeError: broken job" in error_message(errors[0])
     with pytest.raises(TypeError, match="not a generator"):
         controller.start_generator(lambda: 1)
     assert controller.shutdown(5.0)
+
+
+def test_signals_of_a_job_that_ends_at_once_reach_the_slots_of_connect(qtbot):
+    """The job ends in its thread before start_generator returns; `_connect` still sees every signal."""
+    import threading
+
+    from lrp_studio.gui.controller import Controller
+
+    controller = Controller()
+    ended = threading.Event()
+
+    def job():
+        yield "only"
+        ended.set()
+
+    with pytest.raises(AttributeError):
+        controller.start_generator(job, _connect={"no_such_signal": print})
+    assert controller.long_jobs() == 0
+    seen = []
+    controller.start_generator(job, _connect={"yielded": seen.append, "finished": lambda: seen.append("finished")})
+    assert ended.wait(10)
+    assert controller.shutdown(10.0)  # waits for the thread without turning the event loop: all signals are sent
+    assert seen == []  # queued, not yet delivered
+    qtbot.waitUntil(lambda: seen == ["only", "finished"], timeout=10_000)
+    assert controller.long_jobs() == 0
