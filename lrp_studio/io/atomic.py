@@ -5,8 +5,11 @@ from __future__ import annotations
 import errno
 import os
 import secrets
+import signal
+import threading
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Union
+from typing import Callable, Iterator, Union
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -25,6 +28,31 @@ def _create_temp(directory: Path, name: str, suffix: str) -> Path:
         os.close(fd)
         return candidate
     raise FileExistsError(f"could not create a temporary file in {directory}")
+
+
+@contextmanager
+def _interrupts_deferred() -> Iterator[None]:
+    """Hold back Ctrl-C (SIGINT) for the block and deliver it at its end.
+
+    Between the creation of a temp file and the moment its path is known to the caller's cleanup,
+    a KeyboardInterrupt would leave the empty temp file behind. In the main thread the SIGINT
+    handler is swapped for one that only records the signal; on leaving, the previous handler is
+    restored and called with the recorded signal (the default one raises KeyboardInterrupt).
+    Other threads never receive KeyboardInterrupt: there the block runs as is.
+    """
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is None:
+        yield  # no KeyboardInterrupt here, or a handler not set from Python (it cannot be swapped back)
+        return
+    received: list[tuple[int, object]] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append((signum, frame)))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if received and callable(previous):
+            previous(*received[0])
+        elif received and previous == signal.SIG_DFL:
+            signal.raise_signal(signal.SIGINT)
 
 
 def describe_os_error(error: OSError) -> str:
@@ -81,8 +109,10 @@ def atomic_write(path: PathLike, write_fn: Callable[[str], object]) -> Path:
         raise FileNotFoundError(errno.ENOENT, "No such directory", str(directory))
     if target.is_dir():
         raise IsADirectoryError(errno.EISDIR, "Is a directory", str(target))
-    temp = _create_temp(directory, target.name, target.suffix)
+    temp: Path | None = None
     try:
+        with _interrupts_deferred():  # a Ctrl-C here would leak the new, empty temp file
+            temp = _create_temp(directory, target.name, target.suffix)
         if target.exists():
             try:
                 os.chmod(temp, target.stat().st_mode & 0o7777)
@@ -92,10 +122,11 @@ def atomic_write(path: PathLike, write_fn: Callable[[str], object]) -> Path:
         _fsync_file(temp)
         os.replace(temp, target)
     except BaseException:
-        try:
-            os.unlink(temp)
-        except OSError:
-            pass
+        if temp is not None:
+            try:
+                os.unlink(temp)
+            except OSError:
+                pass
         raise
     _fsync_directory(directory)
     return target
