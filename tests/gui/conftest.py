@@ -53,11 +53,17 @@ def make_window(qtbot, error_dialogs):
     yield factory
     from PySide6.QtCore import QCoreApplication, QEvent
 
+    stuck = []
     for window in windows:
         window.shutdown()
+        # every job of this window has ended before the next test starts (none blocks a later one)
+        if not window.controller.shutdown(30.0):
+            stuck.append(window)
+        QCoreApplication.processEvents()  # deliver the ended jobs' queued signals while the window lives
         window.close()
         window.deleteLater()
     QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)  # really free the windows
+    assert not stuck, f"{len(stuck)} window(s) still had a running worker job 30 s after shutdown"
 
 
 @pytest.fixture

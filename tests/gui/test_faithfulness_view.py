@@ -115,11 +115,14 @@ def test_cancel_stops_the_run(window, qtbot, monkeypatch):
     view = window.faithfulness_view
     view.set_methods(["lrp0", "gradient", "epsilon", "zplus"])
     view.set_scope(3)
-    view.run()
-    qtbot.waitUntil(lambda: len(view.scores) >= 1, timeout=20000)
-    with qtbot.waitSignal(view.runFinished, timeout=20000) as blocker:
-        view.cancel_button.click()
-        gate.set()
+    try:
+        view.run()
+        qtbot.waitUntil(lambda: len(view.scores) >= 1, timeout=20000)
+        with qtbot.waitSignal(view.runFinished, timeout=20000) as blocker:
+            view.cancel_button.click()
+            gate.set()
+    finally:
+        gate.set()  # a failed wait never leaves the worker thread blocked for the tests that follow
     assert blocker.args == ["cancelled"]
     assert not view.is_running() and view.run_button.isEnabled()
     assert list(view.scores) == ["lrp0"] and "Cancelled after 1 of 5 curves" in view.status.text()

@@ -191,11 +191,14 @@ def test_worker_drops_stale_results(qtbot, window):
     shown: list[int] = []
     state.explanationChanged.connect(lambda: shown.append(state.explained_index))
     stale = controller.submit("explain", slow_explanation_of_sample_3)
-    qtbot.waitUntil(running.is_set, timeout=30_000)  # it runs: it cannot be taken back from the queue
-    state.set_index(5)  # the window asks for sample 5: the running request is now stale
-    assert not controller.is_current("explain", stale)
-    with qtbot.waitSignal(controller.dropped, timeout=30_000) as dropped:
-        release.set()
+    try:
+        qtbot.waitUntil(running.is_set, timeout=30_000)  # it runs: it cannot be taken back from the queue
+        state.set_index(5)  # the window asks for sample 5: the running request is now stale
+        assert not controller.is_current("explain", stale)
+        with qtbot.waitSignal(controller.dropped, timeout=30_000) as dropped:
+            release.set()
+    finally:
+        release.set()  # never leave the worker thread blocked after a failure
     assert dropped.args == ["explain", stale]
     assert window.wait_idle(30)
     assert shown and 3 not in shown and shown[-1] == 5
@@ -212,12 +215,14 @@ def test_a_waiting_job_is_replaced_by_the_newer_one_of_its_key(qtbot, window):
     ran: list[str] = []
     running = threading.Event()
     controller.submit("block", lambda: running.set() or release.wait(30))
-    qtbot.waitUntil(running.is_set, timeout=30_000)
-    results: list[tuple[str, object]] = []
-    controller.finished.connect(lambda key, rid, result: results.append((key, result)))
-    controller.submit("test", lambda: ran.append("first") or "first")
-    newest = controller.submit("test", lambda: ran.append("second") or "second")
-    release.set()
+    try:
+        qtbot.waitUntil(running.is_set, timeout=30_000)
+        results: list[tuple[str, object]] = []
+        controller.finished.connect(lambda key, rid, result: results.append((key, result)))
+        controller.submit("test", lambda: ran.append("first") or "first")
+        newest = controller.submit("test", lambda: ran.append("second") or "second")
+    finally:
+        release.set()  # never leave the worker thread blocked after a failure
     qtbot.waitUntil(controller.is_idle, timeout=10_000)
     assert ran == ["second"] and ("test", "second") in results and controller.is_current("test", newest)
 
