@@ -12,7 +12,7 @@ from types import ModuleType
 from typing import Sequence
 
 from lrp_studio.cli import bench, compare, evaluate, explain, export, gui, import_model, train
-from lrp_studio.cli.options import PROG, Parser, add_backend
+from lrp_studio.cli.options import PROG, Parser, add_backend, refuse_both_spellings
 from lrp_studio.errors import LRPStudioError
 
 #: Sub-command name -> module with ``add_parser(subparsers)`` and ``run(args) -> int``.
@@ -68,6 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args = parser.parse_args([*argv, "gui"])
         except SystemExit as done:  # --help (0) or a usage error, already printed as one line (2)
             return done.code if isinstance(done.code, int) else 2
+        refuse_both_spellings(args, argv)
         if getattr(args, "backend", None):
             from lrp_studio.backend import set_backend
 

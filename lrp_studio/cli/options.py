@@ -61,6 +61,18 @@ class DeprecatedFlag(argparse.Action):
                  option_string: str | None = None) -> None:
         print(f"{PROG}: note: {option_string} is deprecated here; use {self.new_flag}", file=sys.stderr)
         setattr(namespace, self.dest, values)
+        used = getattr(namespace, "deprecated_used", [])
+        setattr(namespace, "deprecated_used", [*used, (option_string, self.new_flag)])
+
+
+def refuse_both_spellings(args: argparse.Namespace, argv: Sequence[str]) -> None:
+    """Raise CLIError when an old spelling and its new name are both on the command line.
+
+    Without this the later one would silently win (``--steps 4 --integrated-gradients-steps 8``).
+    """
+    for old, new in getattr(args, "deprecated_used", []):
+        if any(token == new or token.startswith(new + "=") for token in argv):
+            raise CLIError(f"{old} and {new} both given (the same setting); use {new} alone")
 
 
 def add_deprecated(parser: argparse.ArgumentParser | argparse._ArgumentGroup, old: str, new: str, dest: str,

@@ -136,6 +136,17 @@ def test_deprecated_explain_spellings_still_work_with_a_note(capsys, tmp_path, o
         assert Image.open(tmp_path / "old.png").size == (28 * 3, 28 * 3)
 
 
+@pytest.mark.parametrize("argv", [["--steps", "4", "--integrated-gradients-steps", "8"],
+                                  ["--integrated-gradients-steps=8", "--steps", "4"]])
+def test_old_and_new_spelling_together_are_refused(capsys, argv):
+    """Either order: the later one would silently win otherwise."""
+    code, _, err = run(capsys, "explain", "--method", "integrated-gradients", *argv)
+    error = [line for line in err.strip().splitlines() if "error:" in line]
+    assert code == 2 and len(error) == 1 and "Traceback" not in err, err
+    assert error[0] == ("lrp-studio: error: --steps and --integrated-gradients-steps both given (the same "
+                        "setting); use --integrated-gradients-steps alone")
+
+
 def test_deprecated_export_class_selects_like_label(capsys, tmp_path):
     for flag in ("--class", "--label"):
         code, _, err = run(capsys, "export", "--dataset", "mnist:test", "--indices", "95:105", flag, "1",
