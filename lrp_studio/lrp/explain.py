@@ -112,16 +112,32 @@ def explain(net: Network, x: Any, target: Any = None, method: Any = None, *, bia
     xb = net.prepare_input(x)
     chunk = chunk_size(net)
     if xb.shape[0] > chunk:
-        return _explain_in_chunks(net, xb, target, method, chunk, original_shape,
-                                  dict(bias=bias, messages=messages, keep_layers=keep_layers, **params))
+        result = _explain_in_chunks(net, xb, target, rules, chunk, use_bias, messages, keep_layers)
+    else:
+        result = _explain_traced(net, xb, target, None, rules, use_bias, messages, keep_layers)
+    result.method = _method_name(method)
+    result.relevance = result.relevance.reshape(original_shape)
+    return result
+
+
+def _explain_traced(net: Network, xb: Array, target: Any, unit: tuple[int, int] | None, rules: Mapping[int, Rule],
+                    bias: bool, messages: bool, keep_layers: bool) -> Explanation:
+    """Trace ``xb`` and propagate, timed: from the target logits, or from ``unit`` = (stage, flat index).
+
+    ``method`` is left for the caller to fill; ``targets`` are the explained classes (the predicted
+    ones for a unit).
+    """
     t0 = time.perf_counter()
     trace = net.trace(xb)
     t1 = time.perf_counter()
-    targets = resolve_targets(target, trace.output)
-    start = one_hot_start(trace.output, targets)
-    result = _run_lrp(net, trace, start, len(net.layers), rules, use_bias, messages, keep_layers)
-    result.targets, result.method = to_numpy(targets), _method_name(method)
-    result.relevance = result.relevance.reshape(original_shape)
+    if unit is None:
+        top, targets = len(net.layers), resolve_targets(target, trace.output)
+        start = one_hot_start(trace.output, targets)
+    else:
+        top, targets = unit[0], trace.output.argmax(axis=1)
+        start = one_hot_start(trace.inputs[top], get_xp().full(xb.shape[0], unit[1], dtype=np.int64))
+    result = _run_lrp(net, trace, start, top, rules, bias, messages, keep_layers)
+    result.targets = to_numpy(targets)
     result.timings = {"forward": (t1 - t0) * 1e3, "relevance": (time.perf_counter() - t1) * 1e3}
     return result
 
@@ -159,17 +175,17 @@ def chunk_size(net: Network) -> int:
     return max(1, CHUNK_BUDGET // per_sample)
 
 
-def _explain_in_chunks(net: Network, xb: Array, target: Any, method: Any, chunk: int,
-                       original_shape: tuple[int, ...], options: dict[str, Any]) -> Explanation:
-    """Explain ``xb`` chunk by chunk and join the results (messages from sample 0 only)."""
+def _explain_in_chunks(net: Network, xb: Array, target: Any, rules: Mapping[int, Rule], chunk: int, bias: bool,
+                       messages: bool, keep_layers: bool) -> Explanation:
+    """Explain ``xb`` chunk by chunk with the resolved ``rules`` and join the results (messages of sample 0)."""
     n = xb.shape[0]
     if np.ndim(target) == 1 and len(target) != n:
         raise ParameterError(f"target must be an int or {n} ints, got {len(target)} values")
     parts = []
     for i in range(0, n, chunk):
         part_target = target if np.ndim(target) == 0 else np.asarray(target)[i : i + chunk]
-        part_options = {**options, "messages": options["messages"] and i == 0}
-        parts.append(explain(net, xb[i : i + chunk], part_target, method, **part_options))
+        parts.append(_explain_traced(net, xb[i : i + chunk], part_target, None, rules, bias, messages and i == 0,
+                                     keep_layers))
     first = parts[0]
     layers = [
         LayerRecord(record.stage, record.name, np.concatenate([p.layers[k].activation for p in parts]),
@@ -177,7 +193,7 @@ def _explain_in_chunks(net: Network, xb: Array, target: Any, method: Any, chunk:
                     record.rule)
         for k, record in enumerate(first.layers)
     ]
-    relevance = np.concatenate([p.relevance.reshape((-1,) + net.input_shape) for p in parts]).reshape(original_shape)
+    relevance = np.concatenate([p.relevance.reshape((-1,) + net.input_shape) for p in parts])
     timings = {key: sum(p.timings[key] for p in parts) for key in first.timings}
     return Explanation(relevance, np.concatenate([p.logits for p in parts]), np.concatenate([p.targets for p in parts]),
                        first.method, layers, first.rules, first.messages, first.stage_names,
@@ -217,15 +233,10 @@ def explain_neuron(net: Network, x: Any, stage: int, unit: int, method: Any = No
     rules = resolve_rules(net, method, params)
     original_shape = np.shape(x)
     xb = net.prepare_input(x)
-    t0 = time.perf_counter()
-    trace = net.trace(xb)
-    t1 = time.perf_counter()
-    units = get_xp().full(xb.shape[0], unit, dtype=np.int64)
-    start = one_hot_start(trace.inputs[stage], units)
-    result = _run_lrp(net, trace, start, stage, rules, True if bias is None else bool(bias), messages, keep_layers)
-    result.targets, result.method = to_numpy(trace.output.argmax(axis=1)), _method_name(method)
+    use_bias = True if bias is None else bool(bias)
+    result = _explain_traced(net, xb, None, (stage, unit), rules, use_bias, messages, keep_layers)
+    result.method = _method_name(method)
     result.relevance = result.relevance.reshape(original_shape)
-    result.timings = {"forward": (t1 - t0) * 1e3, "relevance": (time.perf_counter() - t1) * 1e3}
     return result
 
 

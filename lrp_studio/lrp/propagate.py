@@ -60,15 +60,15 @@ def propagate(net: Network, trace: Trace, relevance: Array, rules: Mapping[int, 
     keep : bool
         Keep every stage's relevance (default). With False only the input relevance (stage 0)
         and the top stage are kept; the others are None and freed as soon as the next is known.
+    sums : list, optional
+        A list of ``len(layers) + 1`` entries that receives each computed stage's per-sample
+        relevance sums (N,) float64, also for stages that are not kept.
 
     Returns
     -------
     list of arrays
         ``stages[i]`` is the relevance at stage i (None above ``start`` and, with ``keep=False``,
         between the top and the input).
-    sums : list, optional
-        A list of ``len(layers) + 1`` entries that receives each computed stage's per-sample
-        relevance sums (N,) float64, also for stages that are not kept.
     """
     top = len(net.layers) if start is None else start
     stages: list[Array | None] = [None] * (len(net.layers) + 1)
