@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from lrp_studio.backend import describe, get_xp, to_numpy, tune_host_allocator
+from lrp_studio.backend import describe, get_xp, tune_host_allocator
 from lrp_studio.data import load_mnist_subset
 from lrp_studio.lrp import explain
 from lrp_studio.lrp.baselines import gradient

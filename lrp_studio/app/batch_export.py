@@ -32,6 +32,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from lrp_studio.app.fitting import check_fits
 from lrp_studio.data import Dataset
 from lrp_studio.errors import DataError, ParameterError
 from lrp_studio.io.export import save_relevance_npy, save_table_csv
@@ -149,9 +150,7 @@ def _chunk_targets(target: Any, start: int, stop: int) -> Any:
 
 
 def _check_request(net: Network, data: Dataset, indices: np.ndarray, target: Any, batch_size: int) -> None:
-    if int(np.prod(data.sample_shape)) != int(np.prod(net.input_shape)):
-        raise DataError(f"{data.name}: samples of shape {tuple(data.sample_shape)} do not fit the model's input "
-                        f"shape {tuple(net.input_shape)}")
+    check_fits(data, net)
     if indices.size and (indices.min() < 0 or indices.max() >= len(data)):
         raise DataError(f"{data.name}: indices must be in 0..{len(data) - 1}")
     if target is not None and np.ndim(target) != 0 and np.shape(target) != indices.shape:

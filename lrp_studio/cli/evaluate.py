@@ -37,7 +37,6 @@ from lrp_studio.lrp.faithfulness import (
     DEFAULT_PER_STEP,
     DEFAULT_REGION,
     DEFAULT_STEPS,
-    OUTPUTS,
     RANDOM,
     EvaluationSettings,
     MethodScore,
@@ -47,6 +46,7 @@ from lrp_studio.lrp.faithfulness import (
     removed_percent,
     resolve_per_step,
 )
+from lrp_studio.lrp.outputs import OUTPUTS
 from lrp_studio.viz.curves import PALETTE, save_curves_png
 from lrp_studio.zoo import load_any_model
 

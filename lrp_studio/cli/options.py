@@ -18,6 +18,7 @@ from typing import Any, Mapping, NoReturn, Sequence
 
 import numpy as np
 
+from lrp_studio.app.fitting import check_fits
 from lrp_studio.data import Dataset, load_dataset
 from lrp_studio.errors import DataError, LRPStudioError, ParameterError
 from lrp_studio.lrp import METHODS, Param, all_params, method_info
@@ -379,14 +380,6 @@ def resolve_target(text: str | None, classes: Sequence[str], labels: np.ndarray 
             raise CLIError(f"--target label: labels exceed the model's {len(classes)} classes")
         return labels
     return class_index(text, classes, "--target")
-
-
-def check_fits(data: Dataset, net: Network) -> Dataset:
-    """``data`` unchanged, or a DataError naming the dataset when its samples do not fit ``net``'s input."""
-    if int(np.prod(data.sample_shape)) != int(np.prod(net.input_shape)):
-        raise DataError(f"{data.name}: samples of shape {tuple(data.sample_shape)} do not fit the model's input "
-                        f"shape {tuple(net.input_shape)}")
-    return data
 
 
 def load_fitting(spec: str, net: Network) -> Dataset:

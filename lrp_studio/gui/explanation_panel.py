@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from lrp_studio.gui.method_help import method_html, plain_text
-from lrp_studio.gui.state import BIAS, CUSTOM, AppState, method_names, method_params
+from lrp_studio.gui.state import BIAS, CUSTOM, AppState, method_params
 from lrp_studio.lrp import BASELINES, COMPOSITES, RULES, Param
 from lrp_studio.lrp.params import BIAS_HELP
 from lrp_studio.lrp.explain import resolve_rules

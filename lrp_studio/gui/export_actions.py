@@ -7,13 +7,10 @@ Heatmaps are written from the relevance arrays with :func:`lrp_studio.viz.heatma
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
 
-import numpy as np
 
 from lrp_studio.gui.heatmap_widget import as_image
 from lrp_studio.gui.state import AppState
-from lrp_studio.lrp import explain
 from lrp_studio.viz import heatmap_png
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from PySide6.QtCore import QEventLoop, QObject, Qt, Signal
-from PySide6.QtWidgets import QApplication, QProgressDialog
+from PySide6.QtWidgets import QProgressDialog
 
 from lrp_studio.data import load_dataset
 from lrp_studio.gui import dialogs

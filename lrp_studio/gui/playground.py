@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 
 from lrp_studio.gui.dock_tabs import tabify_when_shown
 from lrp_studio.gui.heatmap_widget import pg_colormap, style_plot
-from lrp_studio.gui.state import CUSTOM_INDEX, AppState
+from lrp_studio.gui.state import AppState
 from lrp_studio.lrp import BASELINES
 from lrp_studio.viz import get_colormap, heatmap_rgba
 from lrp_studio.lrp.grid import decision_map, grid_points, hidden_stages, neuron_maps, relevance_maps

@@ -17,7 +17,7 @@ from typing import Any, Iterator
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QComboBox, QDoubleSpinBox, QFormLayout, QGridLayout, QGroupBox, QHBoxLayout, QHeaderView, QLabel, QProgressBar,
     QPushButton, QSpinBox, QTableWidget, QVBoxLayout, QWidget,

@@ -30,7 +30,7 @@ from lrp_studio.errors import ParameterError
 from lrp_studio.lrp.composites import default_method
 from lrp_studio.lrp.explain import explain
 from lrp_studio.lrp.methods import METHODS
-from lrp_studio.lrp.outputs import OUTPUTS, check_output, target_outputs
+from lrp_studio.lrp.outputs import check_output, target_outputs
 from lrp_studio.lrp.perturbation import region_cells
 from lrp_studio.nn.network import Network
 

@@ -8,7 +8,6 @@ several threads. Parameters use PyTorch shapes: dense weight (out, in), conv wei
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
