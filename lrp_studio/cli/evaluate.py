@@ -38,6 +38,8 @@ from lrp_studio.lrp.faithfulness import (
     DEFAULT_REGION,
     DEFAULT_STEPS,
     RANDOM,
+    STREAMS,
+    TIE_RULE,
     EvaluationSettings,
     MethodScore,
     iter_evaluation,
@@ -96,7 +98,8 @@ def add_parser(sub: argparse._SubParsersAction) -> Parser:
     protocol.add_argument("--output", choices=OUTPUTS, default="logit",
                           help="the recorded f: the target's logit or its probability (default logit)")
     protocol.add_argument("--seed", type=int, default=0,
-                          help="seed of the random order and the uniform noise (default 0)")
+                          help="seed of the uniform noise, the random order and the tie-break keys: three "
+                             "separate streams, the same for every method and the random row (default 0)")
     parser.add_argument("--reference", default="gradient",
                         help="method for the paired comparison column (default gradient; 'none' to leave out)")
     parser.add_argument("--batch-size", type=int, default=50, help="samples explained at a time (default 50)")
@@ -197,7 +200,8 @@ def run(args: argparse.Namespace) -> int:
     shape = "x".join(str(v) for v in net.input_shape)
     protocol = (f"{n} samples of {data.name} (accuracy {100 * accuracy:.1f}%), target {args.target or 'predicted'}; "
                 f"{args.region}x{args.region} regions ({n_regions} of input {shape}), {args.perturbation_steps} steps x "
-                f"{per_step} region(s), removed regions -> {args.baseline}, f = target {args.output}")
+                f"{per_step} region(s), removed regions -> {args.baseline}, f = target {args.output}; "
+                f"equal scores in seeded random order, seed {args.seed}")
     print(f"model {args.model}: {protocol}")
     print("AOPC = mean over samples of 1/(L+1) sum_k f(x^0) - f(x^k), most relevant regions first; "
           "higher = more faithful")
@@ -211,7 +215,8 @@ def run(args: argparse.Namespace) -> int:
         "accuracy": accuracy,
         "protocol": {"region": args.region, "regions": n_regions, "steps": args.perturbation_steps, "per_step": per_step,
                      "baseline": args.baseline, "blur_sigma": args.blur_sigma, "output": args.output,
-                     "order": "morf", "seed": args.seed},
+                     "order": "morf", "seed": args.seed, "ties": TIE_RULE,
+                     "streams": f"numpy SeedSequence(seed).spawn({len(STREAMS)}): {', '.join(STREAMS)}"},
         "removed_percent": [float(v) for v in x_percent],
         "reference": reference,
         "methods": {name: score.as_dict() for name, score in scores.items()},

@@ -12,6 +12,15 @@ sample is ``f(x^0), f(x^1), ..., f(x^L)`` for the target output f (logit or prob
 A faithful explanation removes the evidence first, so its curve drops fast and its AOPC is
 large; a random order of the regions is the reference every method should beat.
 
+Ties and seeds. Regions with equal summed relevance (sparse maps such as LRP-0 or gradient x
+input give every blank 2 x 2 region exactly 0) are removed in the order of a seeded random key
+per region, not in row-major order: a stable sort would remove the top-left border first. The
+protocol's randomness comes from three separate streams of one seed,
+``np.random.SeedSequence(seed).spawn(3)``: ``noise`` (the uniform fill), ``order`` (the random
+removal order) and ``ties`` (the tie-break keys). Each stream is drawn afresh for every method,
+so every method, the ``random`` row included, sees the same noise and the same tie keys on a
+sample (row i of the batch), and a seed changes all rows alike (:func:`protocol_rng`).
+
 Everything is vectorised over samples and steps: all perturbed copies go through
 ``net.forward`` in chunks, with no Python loop over samples.
 """
@@ -45,6 +54,39 @@ DEFAULT_STEPS = 50
 DEFAULT_PER_STEP = 1
 DEFAULT_BLUR_SIGMA = 2.0
 
+#: The protocol's random streams, in the order of ``np.random.SeedSequence(seed).spawn(3)``.
+STREAMS = ("noise", "order", "ties")
+TIE_RULE = "ties broken by a seeded random key per region (stream 'ties'), the same for every method"
+
+
+def protocol_rng(seed: int | None, purpose: str) -> np.random.Generator:
+    """A fresh generator for one purpose of the perturbation protocol's randomness.
+
+    Parameters
+    ----------
+    seed : int or None
+        The protocol seed (``--seed``); None draws fresh entropy (then nothing is repeatable,
+        not even between two methods of one evaluation).
+    purpose : {"noise", "order", "ties"}
+        ``noise``: the uniform fill; ``order``: the keys of the random removal order;
+        ``ties``: the tie-break keys of ranked regions.
+
+    Returns
+    -------
+    numpy.random.Generator
+        ``default_rng(SeedSequence(seed).spawn(3)[i])`` with i the purpose's index in
+        :data:`STREAMS`: independent streams, each starting afresh on every call, so every
+        method gets the same values.
+
+    Raises
+    ------
+    ParameterError
+        An unknown purpose.
+    """
+    if purpose not in STREAMS:
+        raise ParameterError(f"unknown random stream {purpose!r}; choose one of {', '.join(STREAMS)}")
+    return np.random.default_rng(np.random.SeedSequence(seed).spawn(len(STREAMS))[STREAMS.index(purpose)])
+
 
 # --------------------------------------------------------------------------- regions
 def region_scores(relevance: np.ndarray, region: int) -> np.ndarray:
@@ -63,19 +105,36 @@ def region_scores(relevance: np.ndarray, region: int) -> np.ndarray:
 def region_order(scores: np.ndarray, order: str = "morf", seed: int | None = 0) -> np.ndarray:
     """Regions in removal order, shape (N, n_regions).
 
-    ``morf``: descending summed relevance; ``lerf``: ascending; ties keep the region index
-    order (stable sort). ``random``: an independent permutation per sample from ``seed``
-    (the same seed gives the same orders).
+    Parameters
+    ----------
+    scores : ndarray (N, n_regions)
+        Summed relevance per region (:func:`region_scores`).
+    order : {"morf", "lerf", "random"}
+        ``morf``: descending score; ``lerf``: ascending score; ``random``: a permutation per
+        sample from the ``order`` stream of ``seed`` (independent of the scores).
+    seed : int or None
+        Protocol seed (:func:`protocol_rng`). For ``morf``/``lerf``, equal scores are ordered
+        by the keys ``protocol_rng(seed, "ties").random((N, n_regions))`` (smallest key first),
+        the same keys for every method on the same batch; not by region index.
+
+    Returns
+    -------
+    ndarray of int64 (N, n_regions)
+        Row i lists sample i's region indices, the first removed first.
+
+    Raises
+    ------
+    ParameterError
+        An unknown order.
     """
     if order not in ORDERS:
         raise ParameterError(f"unknown order {order!r}; choose one of {', '.join(ORDERS)}")
-    scores = np.asarray(scores)
-    if order == "morf":
-        return np.argsort(-scores, axis=1, kind="stable")
-    if order == "lerf":
-        return np.argsort(scores, axis=1, kind="stable")
-    rng = np.random.default_rng(seed)
-    return np.argsort(rng.random(scores.shape), axis=1, kind="stable")
+    scores = np.asarray(scores, dtype=np.float64)
+    if order == RANDOM:
+        return np.argsort(protocol_rng(seed, "order").random(scores.shape), axis=1, kind="stable")
+    ties = protocol_rng(seed, "ties").random(scores.shape)
+    primary = -scores if order == "morf" else scores
+    return np.lexsort((ties, primary), axis=1)  # the last key sorts first: score, then the tie key
 
 
 # --------------------------------------------------------------------------- baselines
@@ -86,13 +145,15 @@ def baseline_values(x: np.ndarray, baseline: str = "mean", blur_sigma: float = D
     ``mean``: each sample's mean over all its input values (the notes' "mean of the layer",
     as in the occlusion baseline); ``zero``: 0; ``blur``: the sample blurred with a Gaussian of
     standard deviation ``blur_sigma`` pixels per channel (images only, zero padding beyond
-    the border renormalised away); ``uniform``: values drawn uniformly from ``value_range``
-    (default: the batch's min..max) with ``seed``, the region perturbation of Samek et al. 2017.
+    the border renormalised away); ``uniform``: one value per input value (pixel and channel),
+    drawn uniformly from ``value_range`` (default: the batch's min..max) from the ``noise``
+    stream of ``seed`` (:func:`protocol_rng`), the region perturbation of Samek et al. 2017.
+    Sample i's noise depends only on ``seed``, i and the range, so every method sees the same noise.
     """
     x = np.asarray(x)
     if baseline == "uniform":
         low, high = value_range if value_range is not None else (float(x.min()), float(x.max()))
-        return np.random.default_rng(seed).uniform(low, high, size=x.shape).astype(x.dtype)
+        return protocol_rng(seed, "noise").uniform(low, high, size=x.shape).astype(x.dtype)
     if baseline == "mean":
         means = x.reshape(x.shape[0], -1).mean(axis=1)
         return np.broadcast_to(means.reshape((-1,) + (1,) * (x.ndim - 1)), x.shape).astype(x.dtype)
@@ -161,12 +222,19 @@ def perturbation_curve(net: Network, x: Any, relevance: Any | None, targets: Any
         Regions removed per step (default 1, as in Samek et al. 2017: MNIST with 2 x 2
         regions and 50 steps removes 200 of 784 pixels, about the ink of a digit). None
         spreads all regions over the steps, so the last step has removed everything.
-    baseline : {"mean", "zero", "blur"}
-        Replacement of removed regions, see :func:`baseline_values`.
+    baseline : {"mean", "zero", "blur", "uniform"}
+        Replacement of removed regions, see :func:`baseline_values`: ``mean`` (default here;
+        each sample's mean over all its input values, computed once from the unperturbed
+        sample), ``zero``, ``blur`` (the sample blurred with a Gaussian of ``blur_sigma`` px)
+        or ``uniform`` (per-value uniform noise over ``net.input_range``, seeded; the default of
+        :class:`EvaluationSettings` and ``lrp-studio evaluate``, as in Samek et al. 2017).
     order : {"morf", "lerf", "random"}
         Most relevant first (the AOPC order), least relevant first, or a random order.
-    seed : int, optional
-        Seed of the random order.
+        Equal region scores are ordered by seeded random keys (:func:`region_order`).
+    seed : int or None
+        Protocol seed: the uniform noise, the random order and the tie-break keys come from
+        its three separate streams (:func:`protocol_rng`); the same seed gives every method
+        the same noise and tie keys (default 0).
     output : {"logit", "probability"}
         The recorded f: the target's logit or its softmax probability (sigmoid for 1 output).
     blur_sigma : float
@@ -312,7 +380,11 @@ def removed_percent(n_regions: int, steps: int, per_step: int | None) -> np.ndar
 
 @dataclass
 class EvaluationSettings:
-    """The perturbation protocol shared by all methods of one evaluation."""
+    """The perturbation protocol shared by all methods of one evaluation.
+
+    ``seed`` seeds the uniform noise, the random order and the tie-break keys (three separate
+    streams, :func:`protocol_rng`), the same for every method and the ``random`` row.
+    """
 
     region: int = DEFAULT_REGION
     steps: int = DEFAULT_STEPS
@@ -367,12 +439,13 @@ def iter_evaluation(net: Network, x: Any, targets: Any = None, methods: Sequence
         targets = np.asarray(net.predict(xb).argmax(axis=1), dtype=np.int64)
     targets = np.broadcast_to(np.asarray(targets, dtype=np.int64).reshape(-1), (xb.shape[0],)).copy()
     protocol = dict(region=settings.region, steps=settings.steps, per_step=settings.per_step,
-                    baseline=settings.baseline, output=settings.output, blur_sigma=settings.blur_sigma)
+                    baseline=settings.baseline, output=settings.output, blur_sigma=settings.blur_sigma,
+                    seed=settings.seed)  # one seed for every row: the same noise and tie keys
     for method in [*methods, *([RANDOM] if include_random else [])]:
         started = time.perf_counter()
         name = method if isinstance(method, str) else "custom"
         if method == RANDOM:
-            curves = perturbation_curve(net, xb, None, targets, order="random", seed=settings.seed, **protocol)
+            curves = perturbation_curve(net, xb, None, targets, order="random", **protocol)
         else:
             relevance = explain_in_batches(net, xb, targets, method, settings.batch_size,
                                            **settings.method_params.get(name, {}))
