@@ -87,6 +87,24 @@ def test_evaluate_options(capsys, tmp_path):
     assert plot.exists()
 
 
+def test_evaluate_seed_reaches_every_row_and_the_report(capsys, tmp_path):
+    """--seed changes the uniform noise of the methods' rows as well as the random row's, and the
+    report states the seed and the tie rule; the same seed repeats every curve exactly."""
+    data = {}
+    for name, seed in (("a", "3"), ("b", "3"), ("c", "4")):
+        code, out, err = run(capsys, "evaluate", "--model", "cnn", "--methods", "lrp0", "--n-samples", "3",
+                             "--perturbation-steps", "6", "--reference", "none", "--seed", seed,
+                             "--out", str(tmp_path / f"{name}.json"))
+        assert code == 0, err
+        assert f"seed {seed}" in out
+        data[name] = json.loads((tmp_path / f"{name}.json").read_text())
+    assert data["a"]["protocol"]["seed"] == 3 and data["c"]["protocol"]["seed"] == 4
+    assert "random key" in data["a"]["protocol"]["ties"] and "noise, order, ties" in data["a"]["protocol"]["streams"]
+    for row in ("lrp0", "random"):
+        assert data["a"]["methods"][row]["curve_mean"] == data["b"]["methods"][row]["curve_mean"]
+        assert data["a"]["methods"][row]["curve_mean"][1:] != pytest.approx(data["c"]["methods"][row]["curve_mean"][1:])
+
+
 @pytest.mark.parametrize("argv, message", [
     (["compare", "--methods", "lrp0,nosuch"], "nosuch"),
     (["compare", "--index", "99999"], "out of range"),
