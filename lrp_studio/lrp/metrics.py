@@ -1,14 +1,15 @@
-"""Conservation: how much relevance each stage holds compared with the explained output."""
+"""Conservation: how much relevance each stage and each node holds compared with the explained output."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
 import numpy as np
 
 
 @dataclass
 class ConservationReport:
-    """Per-sample sums of relevance at every stage.
+    """Per-sample sums of relevance at every stage, and for graph networks at every node.
 
     Attributes
     ----------
@@ -17,18 +18,29 @@ class ConservationReport:
         Sum of relevance at each stage (NaN where a stage holds none, e.g. above a start unit).
     explained : ndarray (N,)
         The explained logit per sample.
-    absorbed : ndarray (stages - 1, N)
-        Relevance that layer i absorbed (its output sum minus its input sum), e.g. through biases
-        or stabilisers; positive means lost on the way down.
+    node_sums : ndarray (stages - 1, N) or None
+        Graph networks: the relevance layer j sent down to all its inputs together. None for a
+        sequential network (there it is ``sums[j]``, the stage below).
+    merge_sums : dict layer index -> ndarray (inputs, N)
+        Graph networks: what each merge layer (add, concat) sent to each of its inputs.
     """
 
     stage_names: list[str]
     sums: np.ndarray
     explained: np.ndarray
+    node_sums: np.ndarray | None = None
+    merge_sums: dict[int, np.ndarray] = field(default_factory=dict)
 
     @property
     def absorbed(self) -> np.ndarray:
-        return self.sums[1:] - self.sums[:-1]
+        """(stages - 1, N): relevance layer j absorbed, its output sum minus what it sent down.
+
+        Absorbed through biases or stabilisers; positive means lost on the way down. For a graph
+        this is per node (a stage read by several layers sums what they all sent, so the
+        difference of adjacent stages would mix nodes).
+        """
+        below = self.sums[:-1] if self.node_sums is None else self.node_sums
+        return self.sums[1:] - below
 
     @property
     def input_sum(self) -> np.ndarray:
@@ -38,6 +50,21 @@ class ConservationReport:
         """Sum of input relevance divided by the explained logit (1 = fully conserved)."""
         with np.errstate(divide="ignore", invalid="ignore"):
             return self.sums[0] / self.explained
+
+    def merge_shares(self, sample: int = 0) -> dict[int, list[float]]:
+        """Per merge layer j, the fraction of its output relevance each input received (one sample).
+
+        Returns
+        -------
+        dict layer index -> list of float
+            ``sent[i] / sums[j + 1]``; NaN where the output holds no relevance (zero or NaN).
+        """
+        shares = {}
+        for index, sent in self.merge_sums.items():
+            total = float(self.sums[index + 1, sample])
+            ok = np.isfinite(total) and total != 0
+            shares[index] = [float(v) / total if ok else float("nan") for v in sent[:, sample]]
+        return shares
 
     def summary(self, sample: int = 0) -> str:
         """One line for the CLI, e.g. ``sum R(input) = 7.912 vs logit 8.004 (98.9 %)``."""
