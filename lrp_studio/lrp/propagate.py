@@ -45,6 +45,8 @@ def relevance_through(net: Network, trace: Trace, index: int, relevance: Array,
         For a layer without a relevance rule (a BatchNorm that was not merged, a merge layer).
     """
     layer = net.layers[index]
+    if layer.is_merge:
+        raise TypeError(f"layer {index} ({layer.type_name}) reads several stages: use relevance_to_inputs")
     if layer.is_linear:
         ctx = layer_context(net, trace, index, bias)
         if messages is None:
