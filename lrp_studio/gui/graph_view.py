@@ -42,6 +42,7 @@ from lrp_studio.viz.graph_scene import (
     moved,
     node_at,
     selection_marker,
+    stagger_rows,
 )
 from lrp_studio.viz.graph_values import (
     COLOR_MODES,
@@ -65,6 +66,12 @@ NEGATIVE_RGB = (30, 80, 200)
 BACKGROUND = "#ffffff"
 
 Z_TRACK, Z_EDGES, Z_NODES, Z_OVERLAY, Z_RING, Z_TEXT = -10, 0, 10, 15, 20, 30
+
+#: Pixels between two header rows, and kept free above the highest header when fitting the view
+#: (0: the fitted range grows only where a header would be cut off, so sequential views stay as they were).
+HEADER_ROW_GAP, HEADER_MARGIN_PX = 4.0, 0.0
+#: Fill behind the header of a column stacked below another (edges pass behind it).
+STACKED_HEADER_FILL = (255, 255, 255, 215)
 
 _ARROW_KEYS = {Qt.Key.Key_Up: "up", Qt.Key.Key_Down: "down", Qt.Key.Key_Left: "left", Qt.Key.Key_Right: "right"}
 _EMPTY = np.zeros(0)
@@ -210,7 +217,13 @@ class NetworkView(QtWidgets.QWidget):
         self._image_items: dict[int, pg.ImageItem] = {}
         self._scale_labels: dict[int, _Label] = {}
         self._class_labels: list[_Label] = []
+        self._titles: dict[int, tuple[pg.TextItem, float, float]] = {}  # column -> (item, x, title y)
+        self._header_rows: dict[int, int] = {}
         self._new_overlay_items()
+        self._fitted = False  # the range is reset_zoom's (not zoomed or panned by the user since)
+        self._vb.sigRangeChanged.connect(self._stagger_headers)
+        self._vb.sigRangeChangedManually.connect(self._on_user_range)
+        self._vb.sigResized.connect(self._on_resized)
 
         scene = self._view.scene()
         scene.sigMouseClicked.connect(self._on_click)
@@ -247,7 +260,7 @@ class NetworkView(QtWidgets.QWidget):
             )
         self._activations, self._relevances = stage_values(self._layout, exp.layers)
         self._exp = exp
-        self._aggregated = connection_messages(self._layout, exp.messages)
+        self._aggregated = connection_messages(self._layout, exp.messages, exp.layers)
         self._recolor()
         self._update_edges()
         self._update_class_labels()
@@ -295,9 +308,38 @@ class NetworkView(QtWidgets.QWidget):
         return self._selection
 
     def reset_zoom(self) -> None:
-        """Show the whole network again (also the Home key)."""
-        if self._layout is not None:
-            self._vb.setRange(rect=self._bounds, padding=0.0)
+        """Show the whole network again (also the Home key).
+
+        Headers that would overlap at the fitted scale are lifted into rows above the header
+        line; the fitted range grows upwards until the highest of them is inside it.
+        """
+        if self._layout is None:
+            return
+        self._fitted = True
+        rect = QtCore.QRectF(self._bounds)
+        for _ in range(4):
+            self._vb.setRange(rect=rect, padding=0.0)
+            self._stagger_headers()
+            needed = self._headers_top() - HEADER_MARGIN_PX * self._pixel_size()[1]
+            if needed >= self._vb.viewRect().top() - 1e-9:
+                break
+            rect.setTop(needed)
+
+    def _on_user_range(self, *_: object) -> None:
+        self._fitted = False
+
+    def _on_resized(self, *_: object) -> None:
+        """A fitted view is fitted again at its new size (the headers' room depends on the scale)."""
+        if self._fitted:
+            self.reset_zoom()
+
+    def header_rows(self) -> dict[int, int]:
+        """Row of each column's header: 0 on the header line, 1, 2, ... lifted above it (read-out)."""
+        return dict(self._header_rows)
+
+    def header_items(self) -> dict[int, pg.TextItem]:
+        """The title item of each column (read-out for tests)."""
+        return {index: item for index, (item, _, _) in self._titles.items()}
 
     def export_image(self, path: str, scale: float = 1.0) -> None:
         """Save what the view shows as PNG/JPEG (raster, ``scale`` x the widget size) or SVG, atomically."""
@@ -475,6 +517,7 @@ class NetworkView(QtWidgets.QWidget):
         self._vb.clear()
         self._scatters, self._map_items, self._image_items = {}, {}, {}
         self._scale_labels, self._class_labels = {}, []
+        self._titles, self._header_rows = {}, {}
         self._new_overlay_items()
         for curve in self._edge_curves + self._overlay_curves + [self._ring, self._rect]:
             self._vb.addItem(curve)
@@ -538,15 +581,49 @@ class NetworkView(QtWidgets.QWidget):
         if ops:
             lines.append(f"<span style='color:#555'>{' · '.join(ops)}</span>")
         lines.append(column.subtitle)
+        fill = STACKED_HEADER_FILL if column.band else None
         title = pg.TextItem(html=f"<div style='text-align:center; color:#222'>{'<br>'.join(lines)}</div>",
-                            anchor=(0.5, 1.0))
+                            anchor=(0.5, 1.0), fill=fill)
         title.setPos(x, title_y)
         title.setZValue(Z_TEXT)
         self._vb.addItem(title)
+        self._titles[column.index] = (title, x, title_y)
         scale = _Label("", color="#555555", anchor=(0.5, 1.0))
         scale.setPos(x, scale_y)
         self._vb.addItem(scale)
         self._scale_labels[column.index] = scale
+
+    def _stagger_headers(self, *_: object) -> None:
+        """Lift headers of the top line that overlap at the current scale into rows above it."""
+        if self._layout is None or not self._titles:
+            return
+        px, py = self._pixel_size()
+        if not (px > 0 and py > 0):
+            return
+        top_line = [c.index for c in self._layout.columns if c.band == 0 and c.index in self._titles]
+        sizes = {i: self._titles[i][0].textItem.boundingRect() for i in top_line}
+        lefts = [self._titles[i][1] / px - sizes[i].width() / 2 for i in top_line]
+        rights = [self._titles[i][1] / px + sizes[i].width() / 2 for i in top_line]
+        rows = dict(zip(top_line, stagger_rows(lefts, rights)))
+        row_height = max((r.height() for r in sizes.values()), default=0.0) + HEADER_ROW_GAP
+        for index, (item, x, title_y) in self._titles.items():
+            row = rows.get(index, 0)
+            if self._header_rows.get(index, 0) != row or row:
+                item.setPos(x, title_y - row * row_height * py)
+            self._header_rows[index] = row
+
+    def _pixel_size(self) -> tuple[float, float]:
+        """View units per screen pixel now (``viewPixelSize`` lags behind a new range until painted)."""
+        rect, size = self._vb.viewRect(), self._vb.size()
+        if size.width() <= 0 or size.height() <= 0:
+            return 0.0, 0.0
+        return rect.width() / size.width(), rect.height() / size.height()
+
+    def _headers_top(self) -> float:
+        """Highest y (view coordinates) any header reaches at the current scale."""
+        py = self._pixel_size()[1]
+        tops = [item.pos().y() - item.textItem.boundingRect().height() * py for item, _, _ in self._titles.values()]
+        return min(tops, default=self._bounds.top())
 
     def _build_class_labels(self, layout: GraphLayout) -> None:
         offset = layout.columns[-1].size / 2 + 6

@@ -56,6 +56,7 @@ __all__ = [
     "moved",
     "node_at",
     "selection_marker",
+    "stagger_rows",
 ]
 
 COLUMN_KINDS = ("image", "dots", "maps")
@@ -261,7 +262,9 @@ class Connection:
     channel (``group = H * W``). A merge layer (``merge`` = ``"add"`` or ``"concat"``) has one
     connection per input ``slot``; its messages are made from the explanation's stage records
     (:func:`lrp_studio.viz.graph_edges.merge_messages`), ``reads`` being the stages it adds or
-    concatenates. ``lane`` is the skip lane of an edge that bypasses columns (None: straight).
+    concatenates. ``lane`` is the skip lane of an edge that bypasses columns (None: straight);
+    ``lane_top`` the y of lane 0 for it: below the lowest node of every column bypassed by it or by
+    a skip edge overlapping it.
     """
 
     layer_index: int
@@ -272,6 +275,7 @@ class Connection:
     merge: str | None = None
     reads: tuple[int, ...] = ()
     lane: int | None = None
+    lane_top: float = 0.0
 
 
 @dataclass
@@ -305,9 +309,15 @@ class GraphLayout:
         """Skip lanes in use below the node area (0 for a sequential network)."""
         return 1 + max((c.lane for c in self.connections if c.lane is not None), default=-1)
 
-    def lane_y(self, lane: int) -> float:
-        """Upper edge of a skip lane (its edges spread over LANE_SPREAD below it)."""
-        return self.height + SKIP_MARGIN + lane * LANE_GAP
+    def lane_y(self, connection: Connection) -> float:
+        """Upper edge of a skip connection's lane (its edges spread over LANE_SPREAD below it)."""
+        return connection.lane_top + connection.lane * LANE_GAP
+
+    @property
+    def lanes_bottom(self) -> float:
+        """Lowest point of any skip edge (the node area's height without skip edges)."""
+        return max((self.lane_y(c) + LANE_SPREAD for c in self.connections if c.lane is not None),
+                   default=self.height)
 
     def children(self, index: int) -> list[int]:
         """The columns that come from column ``index``."""
@@ -367,9 +377,7 @@ class GraphLayout:
         first = self.columns[0]
         left = first.x - first.width / 2 - 70.0
         top = self.header_y - 150.0
-        bottom = self.height + 20.0
-        if self.n_lanes:
-            bottom = self.lane_y(self.n_lanes - 1) + LANE_SPREAD + 20.0
+        bottom = max(self.height, self.lanes_bottom) + 20.0
         return left, top, right - left, bottom - top
 
 
@@ -530,7 +538,27 @@ def _connections(net, columns: list[Column]) -> list[Connection]:
     spans = [(columns[connections[i].source].depth, columns[connections[i].target].depth) for i in skips]
     for i, lane in zip(skips, skip_lanes(spans)):
         connections[i].lane = lane
+    _set_lane_tops([connections[i] for i in skips], spans, columns)
     return connections
+
+
+def _set_lane_tops(skips: list[Connection], spans: list[tuple[int, int]], columns: list[Column]) -> None:
+    """Lane 0 of each group of overlapping skip edges runs SKIP_MARGIN below the lowest node any
+    of them bypasses (so lanes of one group never cross, and a short skip stays close)."""
+    order = sorted(range(len(skips)), key=lambda i: spans[i])
+    groups: list[list[int]] = []
+    end = None
+    for i in order:
+        if end is None or spans[i][0] >= end:
+            groups.append([])
+            end = spans[i][1]
+        groups[-1].append(i)
+        end = max(end, spans[i][1])
+    for group in groups:
+        bypassed = [c.bottom for c in columns for i in group if spans[i][0] < c.depth < spans[i][1]]
+        top = max(bypassed) + SKIP_MARGIN
+        for i in group:
+            skips[i].lane_top = top
 
 
 def build_layout(net) -> GraphLayout:
@@ -580,7 +608,7 @@ def edge_polylines(layout: GraphLayout, connection: Connection, start: np.ndarra
     if rank is None:
         target = layout.columns[connection.target]
         rank = (end[:, 1] - target.top) / max(target.bottom - target.top, 1e-9)
-    lane_y = layout.lane_y(connection.lane) + LANE_SPREAD * np.clip(rank, 0.0, 1.0)
+    lane_y = layout.lane_y(connection) + LANE_SPREAD * np.clip(rank, 0.0, 1.0)
     bend_in = np.stack([start[:, 0] + SKIP_BEND, lane_y], axis=1)
     bend_out = np.stack([end[:, 0] - SKIP_BEND, lane_y], axis=1)
     return _interleave([start, bend_in, bend_in, bend_out, bend_out, end])
@@ -590,6 +618,35 @@ def _interleave(points: list[np.ndarray]) -> np.ndarray:
     """[(E, 2) p0, p1, p2, ...] -> (len * E, 2) with every edge's points consecutive."""
     stacked = np.stack(points, axis=1)  # (E, len, 2)
     return stacked.reshape(-1, 2)
+
+
+def stagger_rows(lefts: list[float], rights: list[float], pad: float = 8.0) -> list[int]:
+    """Rows for labels on one line so that no two in a row overlap (greedy, left to right).
+
+    Parameters
+    ----------
+    lefts, rights : list of float
+        Horizontal extent of each label (e.g. in screen pixels).
+    pad : float
+        Least free space between two labels of a row.
+
+    Returns
+    -------
+    list of int
+        Row of each label: 0 (the line itself) where it fits, else the lowest row above it that
+        has room; all 0 when no labels overlap.
+    """
+    order = sorted(range(len(lefts)), key=lambda i: lefts[i])
+    row_ends: list[float] = []
+    rows = [0] * len(lefts)
+    for i in order:
+        row = next((r for r, end in enumerate(row_ends) if end + pad <= lefts[i]), len(row_ends))
+        if row == len(row_ends):
+            row_ends.append(rights[i])
+        else:
+            row_ends[row] = rights[i]
+        rows[i] = row
+    return rows
 
 
 # ---------------------------------------------------------------------------- hit testing

@@ -28,6 +28,7 @@ def residual_cnn(seed: int = 0, channels: tuple[int, int] = (4, 6)) -> Network:
     inputs = [(0,), (1,), (2,), (3,), (4,), (5,), (6,), (7,), (8, 3), (9,), (10,), (11,), (12,), (13,), (14,),
               (10,), (16,), (15, 17), (18,), (19,), (20,)]
     net = Network(layers, (1, 28, 28), input_range=(0.0, 1.0), inputs=inputs)
+    net.init_weights(seed)
     rng = np.random.default_rng(seed)
     for layer in net.layers:
         if isinstance(layer, BatchNorm):
@@ -52,7 +53,9 @@ def branching_mlp(skip_first: bool = False) -> Network:
         Dense(8, 3),                    # 9 -> stage 10
     ]
     inputs = [(0,), (1,), (2,), (3,), (2,), (5,), (4, 6), (7,), (2, 8) if skip_first else (8, 2), (9,)]
-    return Network(layers, (6,), classes=["a", "b", "c"], inputs=inputs)
+    net = Network(layers, (6,), classes=["a", "b", "c"], inputs=inputs)
+    net.init_weights(1)
+    return net
 
 
 @pytest.fixture(scope="module")

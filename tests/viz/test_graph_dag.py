@@ -109,9 +109,9 @@ def test_skip_edges_run_around_the_columns_they_bypass(res_layout) -> None:
         assert np.allclose(segments[0::6], start) and np.allclose(segments[5::6], end)
         lane = segments[2::6, 1]
         assert np.allclose(lane, segments[3::6, 1])  # the run along the lane is horizontal
-        assert lane.min() > res_layout.height  # below every node
         bypassed = [c for c in cols if source.depth < c.depth < target.depth]
         assert bypassed
+        assert lane.min() > max(c.bottom for c in bypassed)  # below every node it bypasses
         for column in bypassed:
             half = max(column.width, column.size) / 2 + 2
             box = (column.x - half, column.top, column.x + half, column.bottom)
@@ -123,7 +123,8 @@ def test_skip_edges_run_around_the_columns_they_bypass(res_layout) -> None:
 
 def test_bounds_hold_the_skip_lanes(res_layout) -> None:
     x0, y0, width, height = res_layout.bounds()
-    assert y0 + height > res_layout.lane_y(res_layout.n_lanes - 1)
+    assert res_layout.n_lanes == 1 and res_layout.lanes_bottom > max(c.bottom for c in res_layout.columns[2:4])
+    assert y0 + height > res_layout.lanes_bottom
     for column in res_layout.columns:
         assert y0 < column.top and column.bottom < y0 + height
 
@@ -175,3 +176,37 @@ def test_hit_testing_finds_the_stacked_column(res_layout) -> None:
         for unit in (0, column.n_units - 1):
             x, y = column.unit_position(unit)
             assert node_at(res_layout, x, y, PIXEL) == (column.stage, unit)
+
+
+def test_overlapping_skips_share_a_lane_top_below_all_they_bypass() -> None:
+    """Two overlapping skips (an add around a short and a long column, a concat around a tall one):
+    separate lanes under one top, below the lowest node either bypasses; no edge crosses a node."""
+    from lrp_studio.nn import Concat, Network
+
+    layers = [Dense(4, 8), Dense(8, 2), Dense(2, 8), Add(), Dense(8, 20), Concat(), Dense(22, 3)]
+    inputs = [(0,), (1,), (2,), (3, 1), (4,), (5, 2), (6,)]
+    layout = build_layout(Network(layers, (4,), inputs=inputs))
+    cols = layout.columns
+    skips = [c for c in layout.connections if c.lane is not None]
+    assert [(cols[c.source].depth, cols[c.target].depth, c.lane) for c in skips] == [(1, 4, 0), (2, 6, 1)]
+    assert skips[0].lane_top == skips[1].lane_top
+    assert skips[0].lane_top > max(c.bottom for c in cols if 1 < c.depth < 6)
+    for conn in skips:
+        source, target = cols[conn.source], cols[conn.target]
+        n = min(source.n_sources, target.n_nodes)
+        segments = edge_polylines(layout, conn, source.out_anchors()[:n], target.in_anchors()[:n])
+        for column in cols:
+            if source.depth < column.depth < target.depth:
+                box = (column.x - 10, column.top, column.x + 10, column.bottom)
+                assert not _segments_cross_box(segments, box), column.title
+
+
+def test_stagger_rows_lifts_only_overlapping_labels() -> None:
+    from lrp_studio.viz.graph_scene import stagger_rows
+
+    assert stagger_rows([0, 100, 200], [90, 190, 290], pad=8) == [0, 0, 0]
+    # the second overlaps the first: one row up; the third fits on the line again
+    assert stagger_rows([0, 80, 200], [100, 180, 300], pad=8) == [0, 1, 0]
+    # within the padding counts as overlapping; order of the input does not matter
+    assert stagger_rows([95, 0], [150, 90], pad=8) == [1, 0]
+    assert stagger_rows([0, 10, 20], [100, 110, 120]) == [0, 1, 2]

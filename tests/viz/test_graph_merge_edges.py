@@ -109,6 +109,32 @@ def test_skip_edges_are_three_segments_in_the_pens_and_on_the_overlay(scene) -> 
     # selecting channel 1 of the first addition: its fan-in runs along both paths, the skip one routed
     negative, positive = overlay_segments(layout, aggregated, messages, stage=10, unit=1)
     drawn = np.concatenate([negative, positive])
-    assert (drawn[:, 1] > layout.height).any()  # the routed skip edge runs below the nodes
+    assert (drawn[:, 1] > max(c.bottom for c in layout.columns[2:4])).any()  # routed below the bypassed
     stem = layout.column_of_stage(3)
     assert any(np.allclose(p, stem.out_anchors()[1]) for p in drawn)  # it starts at the stem's channel 1
+
+
+@pytest.mark.parametrize("method", ["epsilon-plus", "zplus"])
+def test_merge_edges_carry_what_lrp_sent_down_each_path(resnet, method) -> None:
+    """Against the LRP engine: per input, the drawn messages sum to what the addition sent it, and
+    for an addend read only by the addition they equal that stage's relevance per channel."""
+    from lrp_studio.lrp.explain import explain
+
+    data = np.load(__import__("pathlib").Path(__file__).parents[2] / "resources" / "mnist_5k.npz")
+    x = data["images"][:1].astype(np.float32)[:, None] / 255.0
+    exp = explain(resnet, x, method=method, messages=True)
+    layout = build_layout(resnet)
+    aggregated = connection_messages(layout, exp.messages, exp.layers)
+    sent = exp.conservation().merge_sums
+    checked = 0
+    for index, conn in enumerate(layout.connections):
+        if conn.merge is None:
+            continue
+        total = float(sent[conn.layer_index][conn.slot, 0])
+        assert float(aggregated[index].sum()) == pytest.approx(total, rel=1e-4, abs=1e-6)
+        read = conn.reads[conn.slot]
+        if resnet.consumers(read) == [conn.layer_index]:
+            stage_relevance = exp.layers[read].relevance[0].sum(axis=(1, 2))
+            assert np.allclose(np.diag(aggregated[index]), stage_relevance, rtol=1e-4, atol=1e-6)
+            checked += 1
+    assert checked == 3  # the residual branch of each block and the projection shortcut
