@@ -100,32 +100,39 @@ class BatchNorm(Layer):
         DataError
             In training mode when a channel has only one value in the batch (as PyTorch).
         """
-        xp = xp_of(x)
         axes, view = self._axes_and_view(x)
-        if self.training:
-            count = x.size // self.num_features
-            if count < 2:
-                raise DataError("batchnorm in training mode needs more than one value per channel "
-                                f"(got a batch of shape {tuple(x.shape)})")
-            mean = x.mean(axis=axes)
-            centred = x - mean.reshape(view)
-            var = (centred * centred).mean(axis=axes)
-            m = self.momentum
-            self.buffers["running_mean"] = ((1 - m) * self.buffers["running_mean"] + m * mean).astype(np.float32)
-            unbiased = var * (count / (count - 1))
-            self.buffers["running_var"] = ((1 - m) * self.buffers["running_var"] + m * unbiased).astype(np.float32)
-        else:
-            var = self.buffers["running_var"]
-            centred = x - self.buffers["running_mean"].reshape(view)
+        if not self.training:  # the affine map a * x + b: two passes over x
+            a, b = self.scale_shift()
+            y = x * a.astype(x.dtype, copy=False).reshape(view)
+            y += b.astype(x.dtype, copy=False).reshape(view)
+            return y, (x, None, False)
+        xp = xp_of(x)
+        count = x.size // self.num_features
+        if count < 2:
+            raise DataError("batchnorm in training mode needs more than one value per channel "
+                            f"(got a batch of shape {tuple(x.shape)})")
+        mean = x.mean(axis=axes)
+        centred = x - mean.reshape(view)
+        var = (centred * centred).mean(axis=axes)
+        m = self.momentum
+        self.buffers["running_mean"] = ((1 - m) * self.buffers["running_mean"] + m * mean).astype(np.float32)
+        unbiased = var * (count / (count - 1))
+        self.buffers["running_var"] = ((1 - m) * self.buffers["running_var"] + m * unbiased).astype(np.float32)
         inv_std = (1.0 / xp.sqrt(var + self.eps)).astype(x.dtype, copy=False)
-        x_hat = centred * inv_std.reshape(view)
-        y = x_hat * self.params["weight"].reshape(view) + self.params["bias"].reshape(view)
-        return y, (x_hat, inv_std, bool(self.training))
+        x_hat = centred
+        x_hat *= inv_std.reshape(view)
+        y = x_hat * self.params["weight"].reshape(view)
+        y += self.params["bias"].reshape(view)
+        return y, (x_hat, inv_std, True)
 
     def backward(self, grad_y: Array, cache: Any, need_input: bool = True) -> tuple[Array, dict[str, Array]]:
         """Gradients of a training-mode (batch statistics) or eval-mode (constant statistics) forward."""
         x_hat, inv_std, training = cache
         axes, view = self._axes_and_view(grad_y)
+        if not training:  # the cache holds the input: normalize it with the running statistics
+            xp = xp_of(grad_y)
+            inv_std = (1.0 / xp.sqrt(self.buffers["running_var"] + self.eps)).astype(grad_y.dtype, copy=False)
+            x_hat = (x_hat - self.buffers["running_mean"].reshape(view)) * inv_std.reshape(view)
         grads = {"weight": (grad_y * x_hat).sum(axis=axes), "bias": grad_y.sum(axis=axes)}
         if not need_input:
             return None, grads
