@@ -40,6 +40,8 @@ POOLS = ["none", "maxpool2d", "avgpool2d"]
 #: The pooling cell of a residual-block row holds its stride.
 STRIDES = ["stride 1", "stride 2"]
 NORMS = ["none", "batchnorm"]
+#: Short texts the editor shows for row values (its columns are narrow); rows() returns the values.
+LABELS = {"maxpool2d": "max", "avgpool2d": "avg", "stride 1": "s=1", "stride 2": "s=2", "batchnorm": "BN"}
 ROW_TYPES = ["dense", "conv", "res"]
 
 
@@ -280,16 +282,16 @@ class TrainingPanel(QWidget):
         # architecture editor
         self.arch_table = QTableWidget(0, 6)
         self.arch_table.setObjectName("architectureTable")
-        self.arch_table.setHorizontalHeaderLabels(["type", "size", "kernel", "activation", "pooling", "norm"])
+        self.arch_table.setHorizontalHeaderLabels(["type", "size", "kernel", "activation", "pool", "norm"])
         self.arch_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.arch_table.verticalHeader().setVisible(False)
-        self.arch_table.setMaximumHeight(100)
+        self.arch_table.setMaximumHeight(132)  # header + 3 rows
         self.arch_table.horizontalHeader().setMinimumSectionSize(30)
         self.arch_table.setToolTip("Hidden layers in order (conv layers and residual blocks first). size = neurons "
                                    "(dense) or channels (conv, res); kernel and pooling apply to conv layers; a res "
                                    "row is a residual block (two 3x3 convs with batchnorm, a projection shortcut "
-                                   "when channels or stride change) whose pooling cell is its stride; norm adds a "
-                                   "batchnorm after a conv or dense layer.")
+                                   "when channels or stride change) whose pool cell is its stride (s=1, s=2); pool: "
+                                   "2x2 max or average pooling; norm BN adds a batchnorm after a conv or dense layer.")
         self.output_label = QLabel()
         self.output_label.setWordWrap(True)
         self.add_dense_button = QPushButton("+ dense")
@@ -318,7 +320,7 @@ class TrainingPanel(QWidget):
         arch_layout.addWidget(self.output_label)
         arch_layout.addLayout(arch_buttons)
         arch_layout.addLayout(file_buttons)
-        arch_layout.addStretch(1)
+        arch_layout.addStretch(0)  # the table takes the height first (up to 3 rows)
 
         # optimiser settings
         self.loss_combo = QComboBox()
@@ -464,24 +466,31 @@ class TrainingPanel(QWidget):
         act_combo.addItems(ACTIVATIONS)
         act_combo.setCurrentText(activation)
         pool_combo = QComboBox()
-        pool_combo.addItems(STRIDES if kind == "res" else POOLS)
-        pool_combo.setCurrentText(pool if kind != "dense" else "none")
+        self._fill(pool_combo, STRIDES if kind == "res" else POOLS, pool if kind != "dense" else "none")
         norm_combo = QComboBox()
-        norm_combo.addItems(NORMS)
-        norm_combo.setCurrentText(norm)
+        self._fill(norm_combo, NORMS, norm)
         for column, widget in enumerate((type_combo, size_spin, kernel_spin, act_combo, pool_combo, norm_combo)):
             widget.setMinimumWidth(30)
             table.setCellWidget(row, column, widget)
         type_combo.currentTextChanged.connect(lambda text, combo=pool_combo: self._type_changed(combo, text))
         self._update_row_enabled()
+        self._update_output_label()
 
     def _type_changed(self, pool_combo: QComboBox, kind: str) -> None:
         """A row's type changed: its pooling cell lists strides (res) or pools (conv, dense)."""
         items = STRIDES if kind == "res" else POOLS
-        if [pool_combo.itemText(i) for i in range(pool_combo.count())] != items:
-            pool_combo.clear()
-            pool_combo.addItems(items)
+        if [pool_combo.itemData(i) for i in range(pool_combo.count())] != items:
+            self._fill(pool_combo, items, items[0] if kind == "res" else "none")
         self._update_row_enabled()
+        self._update_output_label()
+
+    @staticmethod
+    def _fill(combo: QComboBox, values: list[str], current: str) -> None:
+        """Replace ``combo``'s items by ``values`` (shown as their :data:`LABELS`) and select ``current``."""
+        combo.clear()
+        for value in values:
+            combo.addItem(LABELS.get(value, value), value)
+        combo.setCurrentIndex(max(0, combo.findData(current)))
 
     def remove_row(self) -> None:
         row = self.arch_table.currentRow()
@@ -489,6 +498,7 @@ class TrainingPanel(QWidget):
             row = self.arch_table.rowCount() - 1
         if row >= 0:
             self.arch_table.removeRow(row)
+            self._update_output_label()
 
     def rows(self) -> list[dict[str, Any]]:
         return [{"type": self._cell(r, 0), "size": self._cell(r, 1), "kernel": self._cell(r, 2),
@@ -514,7 +524,10 @@ class TrainingPanel(QWidget):
 
     def _cell(self, row: int, column: int) -> Any:
         widget = self.arch_table.cellWidget(row, column)
-        return widget.currentText() if isinstance(widget, QComboBox) else widget.value()
+        if isinstance(widget, QComboBox):
+            data = widget.currentData()
+            return data if data is not None else widget.currentText()
+        return widget.value()
 
     def _update_row_enabled(self) -> None:
         for r in range(self.arch_table.rowCount()):
@@ -525,14 +538,17 @@ class TrainingPanel(QWidget):
             self.arch_table.cellWidget(r, 5).setEnabled(kind != "res")  # a block always has its batchnorms
             if kind == "res":
                 self.arch_table.cellWidget(r, 3).setCurrentText("relu")
-                self.arch_table.cellWidget(r, 5).setCurrentText("batchnorm")
+                norm = self.arch_table.cellWidget(r, 5)
+                norm.setCurrentIndex(max(0, norm.findData("batchnorm")))
 
     def _update_output_label(self) -> None:
         if self.loss_combo.currentText() == "bce" and self.state.dataset.n_classes == 2:
             self.output_label.setText("+ output: dense 1, sigmoid + cross-entropy (loss bce: the notes' binary "
                                       f"classifier, z > 0 means class '{self.state.dataset.classes[1]}')")
             return
-        self.output_label.setText(f"+ output: dense {self.state.dataset.n_classes} (one unit per class of "
+        rows = self.rows()
+        pooling = "global average pooling, " if rows and rows[-1]["type"] == "res" else ""
+        self.output_label.setText(f"+ output: {pooling}dense {self.state.dataset.n_classes} (one unit per class of "
                                   f"'{self.state.dataset.name}')")
 
     def _dataset_defaults(self) -> None:
