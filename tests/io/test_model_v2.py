@@ -179,3 +179,17 @@ def test_a_sequential_net_with_batchnorm_saves_as_version_2(tmp_path):
     loaded = load_model(path)
     assert loaded.spec()["version"] == 2 and loaded.is_sequential
     np.testing.assert_array_equal(to_numpy(loaded.layers[1].buffers["running_mean"]), [1.0, 2.0, 3.0])
+
+
+def test_the_readme_example_architecture_builds_with_the_keys_it_lists():
+    import re
+
+    text = (RESOURCES.parent / "README.md").read_text()
+    block = re.search(r"### Model file format.*?`{3}json\n(.*?)`{3}", text, re.S).group(1)
+    arch = json.loads(block)
+    arch["classes"] = [str(i) for i in range(10)]
+    net = Network.from_spec(arch)
+    assert net.node_inputs[4] == (4, 3) and net.names[4] == "block.add"
+    keys = net.state_dict()
+    assert keys["stem.weight"].shape == (16, 1, 3, 3) and keys["fc.weight"].shape == (10, 16)
+    assert {"stem.bn.running_mean", "stem.bn.running_var", "block.conv.weight"} <= set(keys)
