@@ -174,6 +174,7 @@ def propagate(net: Network, trace: Trace, relevance: Array, rules: Mapping[int, 
     """
     top = len(net.layers) if start is None else start
     stages: list[Array | None] = [None] * (len(net.layers) + 1)
+    reads = _read_counts(net) if sent is not None else []
     origin: list[int | None] = [None] * (len(net.layers) + 1)  # the single layer that sent a stage's relevance
     stages[top] = relevance
     n = relevance.shape[0]
@@ -187,8 +188,7 @@ def propagate(net: Network, trace: Trace, relevance: Array, rules: Mapping[int, 
             sums[index + 1] = _stage_sum(net, sums, origin[index + 1], out, n)
         parts = relevance_to_inputs(net, trace, index, out, rules, bias, messages)
         if sent is not None:
-            sent[index] = [sums[index + 1] if sums is not None and keeps_values(net.layers[index])
-                           else _sample_sums(part, n) for part in parts]
+            sent[index] = _sent_sums(net, index, parts, sums, reads, n)
         if not keep and index + 1 != top:
             stages[index + 1] = None
         for stage, part in zip(net.node_inputs[index], parts):
@@ -198,7 +198,28 @@ def propagate(net: Network, trace: Trace, relevance: Array, rules: Mapping[int, 
                 stages[stage], origin[stage] = stages[stage] + part, -1
     if sums is not None and top != 0 and stages[0] is not None:
         sums[0] = _stage_sum(net, sums, origin[0], stages[0], n)
+    if sent is not None:  # a part that was its stage's only relevance has the stage's sum
+        for index, values in sent.items():
+            sent[index] = [sums[s] if v is None else v for s, v in zip(net.node_inputs[index], values)]
     return stages
+
+
+def _read_counts(net: Network) -> list[int]:
+    """How many layer inputs read each stage (a merge reading a stage twice counts twice)."""
+    counts = [0] * (len(net.layers) + 1)
+    for stages in net.node_inputs:
+        for stage in stages:
+            counts[stage] += 1
+    return counts
+
+
+def _sent_sums(net: Network, index: int, parts: list[Array], sums: list[Array | None] | None,
+               reads: list[int], n: int) -> list[Array | None]:
+    """Per-sample sums of what layer ``index`` sent to each input; None: the stage's own sum (filled later)."""
+    if sums is not None and keeps_values(net.layers[index]):
+        return [sums[index + 1]]
+    return [None if sums is not None and reads[stage] == 1 else _sample_sums(part, n)
+            for stage, part in zip(net.node_inputs[index], parts)]
 
 
 def _stage_sum(net: Network, sums: list[Array | None], origin: int | None, relevance: Array, n: int) -> Array:
