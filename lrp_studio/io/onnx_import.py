@@ -1,18 +1,29 @@
-"""Import sequential ONNX graphs (needs the optional ``onnx`` package: ``pip install 'lrp-studio[onnx]'``).
+"""Import ONNX graphs, sequential or branching (needs the optional ``onnx`` package: ``pip install 'lrp-studio[onnx]'``).
 
-Supported: a chain from the single graph input to the single output through
+The graph becomes a :class:`~lrp_studio.nn.Network` whose stages are the graph's computed tensors (a
+tensor read by several nodes is one stage read by several layers). Supported nodes:
 
 - ``Gemm`` (transB 0/1, alpha, beta), ``MatMul`` (+ ``Add``/``Sub`` of a per-output constant: the bias),
   ``Conv`` (square kernel, equal strides, symmetric equal padding, dilations 1, group 1; a following
   constant ``Add`` becomes its bias),
 - ``Relu``, ``Sigmoid``, ``Tanh``,
-- ``MaxPool`` / ``AveragePool`` (square kernel, equal strides, no padding), ``GlobalAveragePool`` /
-  ``GlobalMaxPool`` (square maps),
+- ``MaxPool`` / ``AveragePool`` (square kernel, equal strides, no padding), ``GlobalAveragePool`` (a
+  ``globalavgpool`` layer, (N, C, H, W) -> (N, C); a ``Flatten``/``Reshape``/``Squeeze`` of its
+  (N, C, 1, 1) result adds no layer), ``GlobalMaxPool`` (square maps),
 - ``Flatten`` (axis 1), ``Reshape`` / ``Squeeze`` that flatten to (batch, features),
-- ``BatchNormalization`` right after a Conv/Gemm/MatMul: merged into it,
-  ``W' = W * gamma / sqrt(var + eps)``, ``b' = (b - mean) * gamma / sqrt(var + eps) + beta``,
+- merges: ``Add`` / ``Sum`` of two or more computed tensors of equal shape (a residual addition: an
+  ``add`` layer) and ``Concat`` along the channels (axis 1: a ``concat`` layer),
+- ``BatchNormalization`` (eval mode): merged into the Conv/Gemm/MatMul right before it when nothing
+  else reads that layer's output, ``W' = W * gamma / sqrt(var + eps)``,
+  ``b' = (b - mean) * gamma / sqrt(var + eps) + beta``; otherwise kept as a ``batchnorm`` layer
+  (explanations merge it into a neighbouring layer, :mod:`lrp_studio.lrp.canonizers`),
 - ``Softmax`` / ``LogSoftmax`` as the last node: dropped (relevance starts at the logits),
 - ``Identity`` / ``Dropout``: skipped.
+
+Nodes the graph output does not depend on are ignored (with a note). A chain of model-file version-1
+layer types imports as before (default node names ``"0"``, ``"1"``, ...); a graph gets node names
+from the PyTorch module of each weight initializer (``"block1.conv1"`` from
+``"block1.conv1.weight"``), else from the ONNX node's name, and saves as model file version 2.
 
 Weights come from initializers, ``Constant`` nodes, or small constant sub-graphs (``Identity``,
 ``Transpose``, ``Cast``, shape arithmetic such as ``Shape -> Gather -> Concat`` feeding a
@@ -38,8 +49,8 @@ from lrp_studio.io.import_common import (
     MissingModelInfo, build_network, entry_output_shape, fold_batchnorm, merge_output_shape, parse_classes,
     parse_input_range,
 )
+from lrp_studio.io.onnx_constants import OnnxGraphReader
 from lrp_studio.nn.graph import INPUT_NAME
-from lrp_studio.nn.layers import MAX_LAYER_PARAMETERS
 from lrp_studio.nn.network import Network
 
 __all__ = ["SUPPORTED_OPS", "import_onnx", "import_onnx_with_notes"]
@@ -49,34 +60,17 @@ SUPPORTED_OPS = (
     "GlobalAveragePool", "GlobalMaxPool", "Flatten", "Reshape", "Squeeze", "BatchNormalization",
     "Softmax", "LogSoftmax", "Identity", "Dropout", "Sum", "Concat",
 )
-# Operators evaluated when all their inputs are constants (weights, shape arithmetic).
-_FOLDABLE = {
-    "Constant", "Identity", "Cast", "Transpose", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Gather",
-    "Concat", "Slice", "Add", "Sub", "Mul", "Div", "Neg", "Sqrt", "Reciprocal",
-}
-_ELEMENTWISE = {"Add", "Sub", "Mul", "Div"}
 _FLOAT_TYPES = {0, 1, 10, 11, 16}  # undefined, float, float16, double, bfloat16
 
 
-class _Unknown:
-    """A tensor that is neither the data chain nor a usable constant (why, and where it came from)."""
-
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
-
-
-class _OnnxImporter:
+class _OnnxImporter(OnnxGraphReader):
     """Walks the graph once, in its (topological) node order, building layer entries and weights."""
 
     def __init__(self, path: Path, onnx: Any, model: Any) -> None:
-        self.path, self.onnx, self.model, self.graph = path, onnx, model, model.graph
-        self.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
-        self.consts: dict[str, np.ndarray] = {}
-        self.unknown: dict[str, _Unknown] = {}
+        super().__init__(path, onnx, model)
         # Data tensors (computed from the graph input): the network stage holding their values and
         # their per-sample shape as ONNX sees it (the "view": (C, 1, 1) after a GlobalAveragePool,
         # whose stage is (C,)).
-        self.stage_of: dict[str, int] = {}
         self.view: dict[str, tuple[int, ...]] = {}
         self.stage_shapes: list[tuple[int, ...]] = []  # per stage (0 = the input)
         self.stage_reads: dict[int, int] = {}          # how many node inputs (and graph outputs) read a stage
@@ -97,39 +91,6 @@ class _OnnxImporter:
         self.node_label = ""
         self.node_weight = ""                         # the name of its weight input (for the node name)
         self.new_stage: int | None = None             # set when the node added a layer
-
-    # ------------------------------------------------------------------ helpers
-    def fail(self, problem: str, where: str | None = None) -> ModelFileError:
-        text = f"{self.path}: {where}: {problem}" if where else f"{self.path}: {problem}"
-        return ModelFileError(" ".join(text.split()))
-
-    @staticmethod
-    def where(node: Any, index: int) -> str:
-        label = node.name or (node.output[0] if len(node.output) else "")
-        return f"node {label!r} ({node.op_type}, #{index})"
-
-    def attrs(self, node: Any) -> dict[str, Any]:
-        values = {}
-        for attribute in node.attribute:
-            value = self.onnx.helper.get_attribute_value(attribute)
-            values[attribute.name] = value.decode() if isinstance(value, bytes) else value
-        return values
-
-    def const(self, node: Any, position: int, where: str, what: str, required: bool = True) -> np.ndarray | None:
-        """Input ``position`` of ``node`` as a constant array (None when absent and not required)."""
-        name = node.input[position] if position < len(node.input) else ""
-        if not name:
-            if required:
-                raise self.fail(f"has no {what} (input {position})", where)
-            return None
-        if name in self.consts:
-            return self.consts[name]
-        if name in self.unknown:
-            raise self.fail(f"its {what} {name!r} is not a constant: {self.unknown[name].reason}", where)
-        if name in self.stage_of:
-            raise self.fail(f"uses the data flowing through the network as its {what}; only constant "
-                            f"{what}s are supported", where)
-        raise self.fail(f"its {what} {name!r} is neither an initializer nor computed before it", where)
 
     # ------------------------------------------------------------------ graph ends
     def read_input(self, input_shape: tuple[int, ...] | None) -> str:
@@ -175,65 +136,6 @@ class _OnnxImporter:
         self.stage_shapes.append(shape)
         self.stage_reads[0] = self.readers[graph_input.name]
         return graph_input.name
-
-    # ------------------------------------------------------------------ constants
-    def fold(self, node: Any, where: str) -> None:
-        """Evaluate a node whose inputs are all constants (or mark its outputs unknown)."""
-        inputs = [self.consts.get(name) if name else None for name in node.input]
-        reason = None
-        if node.domain not in ("", "ai.onnx"):
-            reason = f"computed by {where}, an operator of domain {node.domain!r}"
-        elif node.op_type not in _FOLDABLE:
-            reason = f"computed by {where}, which LRP Studio does not evaluate"
-        else:
-            reason = self._fold_size_problem(node, inputs, where)
-        if reason is None:
-            try:
-                outputs = self._evaluate(node, inputs)
-            except Exception as error:  # the reference implementation raises many types
-                reason = f"{where} could not be evaluated ({type(error).__name__}: {str(error)[:120]})"
-            else:
-                for name, value in zip(node.output, outputs):
-                    if name:
-                        self.consts[name] = np.asarray(value)
-                return
-        for name in node.output:
-            if name:
-                self.unknown[name] = _Unknown(reason)
-
-    def _fold_size_problem(self, node: Any, inputs: list[np.ndarray | None], where: str) -> str | None:
-        present = [a for a in inputs if a is not None]
-        try:
-            if node.op_type in _ELEMENTWISE:
-                size = math.prod(np.broadcast_shapes(*(a.shape for a in present)))
-            elif node.op_type == "Concat":
-                size = sum(a.size for a in present)
-            elif node.op_type == "Gather" and len(present) == 2:
-                data, indices = present
-                axis = int(self.attrs(node).get("axis", 0)) % max(data.ndim, 1)
-                size = data.size // max(data.shape[axis], 1) * indices.size if data.ndim else indices.size
-            else:
-                size = max((a.size for a in present), default=0)
-        except (ValueError, IndexError, ZeroDivisionError) as error:
-            return f"{where} has constant inputs that do not fit together ({error})"
-        if size > MAX_LAYER_PARAMETERS:
-            return f"{where} would create {size:,} constant values (limit {MAX_LAYER_PARAMETERS:,})"
-        return None
-
-    def _evaluate(self, node: Any, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
-        if node.op_type == "Identity":
-            return [inputs[0]]
-        from onnx.reference import ReferenceEvaluator
-
-        helper, proto = self.onnx.helper, self.onnx.TensorProto
-        names = [name for name in node.input if name]
-        graph = helper.make_graph(
-            [node], "fold", [helper.make_tensor_value_info(n, proto.UNDEFINED, None) for n in names],
-            [helper.make_tensor_value_info(n, proto.UNDEFINED, None) for n in node.output if n],
-        )
-        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", self.opset)])
-        feeds = {name: self.consts[name] for name in names}
-        return list(ReferenceEvaluator(model).run(None, feeds))
 
     def shape_of(self, node: Any, name: str) -> None:
         """``Shape`` of a data tensor: a constant, with the batch dimension as the graph's (or 1)."""
@@ -582,16 +484,6 @@ class _OnnxImporter:
         if self.new_stage is None and source_name:
             self.stage_reads[stage] -= 1
 
-    def skip_constant_node(self, node: Any, where: str) -> None:
-        if all(not name or name in self.consts for name in node.input):
-            self.fold(node, where)
-            return
-        bad = next(name for name in node.input if name and name not in self.consts)
-        reason = self.unknown[bad].reason if bad in self.unknown else f"{bad!r} is not defined before it"
-        for name in node.output:
-            if name:
-                self.unknown[name] = _Unknown(f"{where} depends on {bad!r} ({reason})")
-
     def convert(self, node: Any, where: str, uses: list[tuple[int, str]]) -> None:
         """Turn one node that reads computed data into layers (or fold it into one)."""
         handlers = {
@@ -640,11 +532,7 @@ class _OnnxImporter:
         self.pass_through("" if merge else name, node.output[:1])
 
     def run(self, input_shape: tuple[int, ...] | None) -> None:
-        for tensor in self.graph.initializer:
-            try:
-                self.consts[tensor.name] = self.onnx.numpy_helper.to_array(tensor)
-            except Exception as error:
-                self.unknown[tensor.name] = _Unknown(f"initializer {tensor.name!r} cannot be read ({str(error)[:120]})")
+        self.read_initializers()
         self.count_readers()
         self.read_input(input_shape)
         for index, node in enumerate(self.graph.node):
