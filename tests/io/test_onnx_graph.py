@@ -13,9 +13,10 @@ onnx = pytest.importorskip("onnx")
 from numpy.lib.stride_tricks import sliding_window_view  # noqa: E402
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
-from lrp_studio.errors import ModelFileError  # noqa: E402
+from lrp_studio.errors import ModelFileError, ParameterError  # noqa: E402
 from lrp_studio.io import import_model, load_model, save_model  # noqa: E402
 from lrp_studio.io.importing import import_model_with_notes  # noqa: E402
+from lrp_studio.lrp import explain  # noqa: E402
 
 RNG = np.random.default_rng(12)
 
@@ -187,6 +188,8 @@ def test_torch_style_batchnorm_kept_where_it_cannot_be_merged_on_import(tmp_path
     assert sum("kept" in note for note in notes) == 2
     assert net.state_dict()["shared_bn.running_var"].shape == (3,)
     x = randn(4, 2, 6, 6, scale=1.0)
+    with pytest.raises(ParameterError, match="batchnorm node 'shared_bn'"):  # LRP cannot merge it either way
+        explain(net, x, method="epsilon-plus")
     c1 = conv_ref(x, w["c1.weight"], w["c1.bias"], pad=1)
     h = conv_ref(relu(bn_ref(c1, w, "shared_bn")), w["c2.weight"], pad=1)
     expected = relu(bn_ref(h + c1, w, "post_bn")).reshape(4, -1) @ w["fc.weight"].T.astype(np.float64) + w["fc.bias"]
@@ -234,6 +237,35 @@ def test_a_shape_read_does_not_block_the_bias_merge(tmp_path):
     x = randn(2, 1, 6, 6, scale=1.0)
     h = (conv_ref(x, w["c.weight"]) + w["k"]).reshape(2, -1)
     assert_close(logits(net, x), h @ w["fc.weight"].T.astype(np.float64) + w["fc.bias"])
+
+
+def test_batchnorm_kept_before_a_gemm_explains_as_the_gemm_folded_by_hand(tmp_path):
+    """Conv -> Relu -> GlobalAveragePool -> BatchNormalization -> Gemm: the BN is kept on import (it does not
+    follow a Conv) and merged into the Gemm when explaining, so the relevance equals that of the same graph
+    with W' = W diag(a), b' = b + W (beta - mean a), a = gamma / sqrt(var + eps) written by hand."""
+    w = {"c.weight": randn(4, 2, 3, 3), "c.bias": randn(4), **bn_params("bn", 4), "fc.weight": randn(3, 4),
+         "fc.bias": randn(3)}
+    head = [helper.make_node("Conv", ["x", "c.weight", "c.bias"], ["c"], name="/c/Conv"),
+            helper.make_node("Relu", ["c"], ["r"], name="/relu"),
+            helper.make_node("GlobalAveragePool", ["r"], ["g"], name="/gap"),
+            helper.make_node("Flatten", ["g"], ["f"], name="/flatten")]
+    with_bn = build(head + [bn_node("bn", "f", "n"),
+                            helper.make_node("Gemm", ["n", "fc.weight", "fc.bias"], ["y"], name="/fc", transB=1)],
+                    w, [2, 5, 5])
+    a = w["bn.weight"].astype(np.float64) / np.sqrt(w["bn.running_var"].astype(np.float64) + 1e-5)
+    shift = w["bn.bias"] - w["bn.running_mean"] * a
+    folded = {**w, "fc.weight": (w["fc.weight"] * a).astype(np.float32),
+              "fc.bias": (w["fc.bias"] + w["fc.weight"].astype(np.float64) @ shift).astype(np.float32)}
+    by_hand = build(head + [helper.make_node("Gemm", ["f", "fc.weight", "fc.bias"], ["y"], name="/fc", transB=1)],
+                    folded, [2, 5, 5])
+    net = import_model(save(with_bn, tmp_path))
+    twin = import_model(save(by_hand, tmp_path, "folded.onnx"))
+    assert [layer.type_name for layer in net.layers] == ["conv2d", "relu", "globalavgpool", "batchnorm", "dense"]
+    x = randn(4, 2, 5, 5, scale=1.0)
+    assert_close(logits(net, x), logits(twin, x))
+    for method, params in (("epsilon-plus", {}), ("epsilon-gamma-box", {"low": -3.0, "high": 3.0})):
+        ours, reference = (explain(n, x, target=1, method=method, **params).relevance for n in (net, twin))
+        np.testing.assert_allclose(ours, reference, rtol=1e-4, atol=1e-5 * np.abs(reference).max())
 
 
 def test_concat_and_sum_of_branches(tmp_path):
