@@ -218,11 +218,12 @@ class NetworkView(QtWidgets.QWidget):
         self._scale_labels: dict[int, _Label] = {}
         self._class_labels: list[_Label] = []
         self._titles: dict[int, tuple[pg.TextItem, float, float]] = {}  # column -> (item, x, title y)
+        self._title_html: dict[int, tuple[str, str]] = {}  # column -> (full, compact) header
+        self._compact_headers = False
         self._header_rows: dict[int, int] = {}
         self._new_overlay_items()
-        self._fitted = False  # the range is reset_zoom's (not zoomed or panned by the user since)
+        self._fit_target: QtCore.QRectF | None = None  # the range reset_zoom asked for last
         self._vb.sigRangeChanged.connect(self._stagger_headers)
-        self._vb.sigRangeChangedManually.connect(self._on_user_range)
         self._vb.sigResized.connect(self._on_resized)
 
         scene = self._view.scene()
@@ -315,18 +316,27 @@ class NetworkView(QtWidgets.QWidget):
         """
         if self._layout is None:
             return
-        self._fitted = True
         rect = QtCore.QRectF(self._bounds)
-        for _ in range(4):
+        for _ in range(6):
             self._vb.setRange(rect=rect, padding=0.0)
             self._stagger_headers()
             needed = self._headers_top() - HEADER_MARGIN_PX * self._pixel_size()[1]
             if needed >= self._vb.viewRect().top() - 1e-9:
                 break
             rect.setTop(needed)
+        self._fit_target = self._vb.targetRect()
 
-    def _on_user_range(self, *_: object) -> None:
-        self._fitted = False
+    @property
+    def _fitted(self) -> bool:
+        """Whether the view shows what reset_zoom fitted (not zoomed or panned since)."""
+        target = self._fit_target
+        if target is None:
+            return False
+        now = self._vb.targetRect()
+        scale = max(target.width(), target.height(), 1e-12)
+        return all(abs(a - b) <= 1e-6 * scale for a, b in zip(
+            (now.left(), now.top(), now.right(), now.bottom()),
+            (target.left(), target.top(), target.right(), target.bottom())))
 
     def _on_resized(self, *_: object) -> None:
         """A fitted view is fitted again at its new size (the headers' room depends on the scale)."""
@@ -517,7 +527,7 @@ class NetworkView(QtWidgets.QWidget):
         self._vb.clear()
         self._scatters, self._map_items, self._image_items = {}, {}, {}
         self._scale_labels, self._class_labels = {}, []
-        self._titles, self._header_rows = {}, {}
+        self._titles, self._header_rows, self._title_html, self._compact_headers = {}, {}, {}, False
         self._new_overlay_items()
         for curve in self._edge_curves + self._overlay_curves + [self._ring, self._rect]:
             self._vb.addItem(curve)
@@ -578,12 +588,17 @@ class NetworkView(QtWidgets.QWidget):
     def _add_header(self, column: Column, x: float, title_y: float, scale_y: float) -> None:
         name, *ops = column.title.split(" · ")
         lines = [f"<b>{name}</b>"]
-        if ops:
+        if ops and column.band:  # stacked below another column: one line (the size is in the tooltip)
+            lines[0] += f"<span style='color:#555'> · {' · '.join(ops)}</span>"
+        elif ops:
             lines.append(f"<span style='color:#555'>{' · '.join(ops)}</span>")
-        lines.append(column.subtitle)
+        if not column.band:
+            lines.append(column.subtitle)
         fill = STACKED_HEADER_FILL if column.band else None
-        title = pg.TextItem(html=f"<div style='text-align:center; color:#222'>{'<br>'.join(lines)}</div>",
-                            anchor=(0.5, 1.0), fill=fill)
+        full = f"<div style='text-align:center; color:#222'>{'<br>'.join(lines)}</div>"
+        compact = f"<div style='text-align:center; color:#222'><b>{name}</b></div>"
+        self._title_html[column.index] = (full, compact)
+        title = pg.TextItem(html=full, anchor=(0.5, 1.0), fill=fill)
         title.setPos(x, title_y)
         title.setZValue(Z_TEXT)
         self._vb.addItem(title)
@@ -594,23 +609,64 @@ class NetworkView(QtWidgets.QWidget):
         self._scale_labels[column.index] = scale
 
     def _stagger_headers(self, *_: object) -> None:
-        """Lift headers of the top line that overlap at the current scale into rows above it."""
+        """Place the headers for the current scale (titles and scale labels are sized in pixels).
+
+        Top-line headers that would overlap are lifted, title and scale label together, into
+        rows above the line (:func:`stagger_rows`); where none overlaps they keep the layout's
+        positions. A stacked column's one-line header sits right above its own scale label.
+        """
         if self._layout is None or not self._titles:
             return
         px, py = self._pixel_size()
         if not (px > 0 and py > 0):
             return
-        top_line = [c.index for c in self._layout.columns if c.band == 0 and c.index in self._titles]
-        sizes = {i: self._titles[i][0].textItem.boundingRect() for i in top_line}
-        lefts = [self._titles[i][1] / px - sizes[i].width() / 2 for i in top_line]
-        rights = [self._titles[i][1] / px + sizes[i].width() / 2 for i in top_line]
-        rows = dict(zip(top_line, stagger_rows(lefts, rights)))
-        row_height = max((r.height() for r in sizes.values()), default=0.0) + HEADER_ROW_GAP
+        columns = self._layout.columns
+        top_line = [c.index for c in columns if c.band == 0 and c.index in self._titles]
+        for compact in (False, True):  # full headers, or names only when they would need 2+ rows
+            self._set_compact_headers(compact)
+            title_size = {i: item.textItem.boundingRect() for i, (item, _, _) in self._titles.items()}
+            label_size = {i: label.boundingRect() for i, label in self._scale_labels.items()}
+            widths = {i: max(title_size[i].width(), label_size[i].width()) for i in top_line}
+            lefts = [self._titles[i][1] / px - widths[i] / 2 for i in top_line]
+            rights = [self._titles[i][1] / px + widths[i] / 2 for i in top_line]
+            rows = dict(zip(top_line, stagger_rows(lefts, rights)))
+            if max(rows.values(), default=0) <= 1:
+                break
+        title_h = max((title_size[i].height() for i in top_line), default=0.0)
+        label_h = max((label_size[i].height() for i in top_line), default=0.0)
+        positions = self._layout.header_positions()
+        row_bottom = {0: None}
+        base_title_y = min((positions[i][1] for i in top_line), default=0.0)
+        for row in range(1, max(rows.values(), default=0) + 1):
+            top_of_previous = (base_title_y if row == 1 else row_bottom[row - 1]) - title_h * py
+            row_bottom[row] = top_of_previous - HEADER_ROW_GAP * py - label_h * py  # title bottom
         for index, (item, x, title_y) in self._titles.items():
-            row = rows.get(index, 0)
-            if self._header_rows.get(index, 0) != row or row:
-                item.setPos(x, title_y - row * row_height * py)
-            self._header_rows[index] = row
+            column = columns[index]
+            label = self._scale_labels[index]
+            scale_y = positions[index][2]
+            if column.band:
+                title_y = scale_y - label_size[index].height() * py
+            elif rows.get(index, 0):
+                title_y = row_bottom[rows[index]]
+                scale_y = title_y + label_h * py
+            if item.pos().y() != title_y:
+                item.setPos(x, title_y)
+            if label.pos().y() != scale_y:
+                label.setPos(x, scale_y)
+            self._header_rows[index] = rows.get(index, 0)
+
+    def _set_compact_headers(self, compact: bool) -> None:
+        """Top-line headers as full text (name, layers, size) or the name only (details in the tooltip)."""
+        if compact == self._compact_headers:
+            return
+        self._compact_headers = compact
+        for index, (item, _, _) in self._titles.items():
+            if self._layout.columns[index].band == 0:
+                item.setHtml(self._title_html[index][1 if compact else 0])
+
+    def compact_headers(self) -> bool:
+        """Whether the top-line headers show only the layer names (too crowded for more)."""
+        return self._compact_headers
 
     def _pixel_size(self) -> tuple[float, float]:
         """View units per screen pixel now (``viewPixelSize`` lags behind a new range until painted)."""
@@ -658,6 +714,10 @@ class NetworkView(QtWidgets.QWidget):
                 self._image_items[column.index].setImage(rgba, autoLevels=False)
             self._scale_labels[column.index].set_text(scale_label(column, values, vmax, self._color_mode))
         self._update_colorbar_levels(scales)
+        if self._fitted:  # the scale labels' widths changed: the headers may need other rows and room
+            self.reset_zoom()
+        else:
+            self._stagger_headers()
 
     def _color_dots(self, column: Column, values: np.ndarray | None, vmax: float) -> None:
         if values is None:  # one cached brush: a new QBrush would add a symbol to the scatter's atlas every time

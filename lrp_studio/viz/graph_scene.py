@@ -66,8 +66,9 @@ DIRECTIONS = ("up", "down", "left", "right")
 FLAT_INPUT_DOTS = 64
 #: Height of the drawing area in scene units (grows for very wide conv layers).
 SCENE_HEIGHT = 1000.0
-#: Horizontal free space between two columns, in scene units.
-COLUMN_GAP = 300.0
+#: Horizontal free space between two columns, in scene units (GRAPH_COLUMN_GAP for graph networks,
+#: whose extra columns would otherwise shrink everything).
+COLUMN_GAP, GRAPH_COLUMN_GAP = 300.0, 220.0
 #: Largest vertical distance between two neighbouring dots.
 MAX_DOT_SPACING = 70.0
 #: Largest thumbnail side of a feature map.
@@ -80,12 +81,12 @@ HEADER_GAP, TITLE_GAP = 12.0, 22.0
 MAX_CLASS_LABELS = 40
 #: Half width of the grey track behind a dot column.
 TRACK_HALF_WIDTH = 9.0
-#: Vertical space between two columns stacked in one slot (their header sits in it).
-BAND_GAP = 190.0
+#: Vertical space between two columns stacked in one slot (their one-line header sits in it).
+BAND_GAP = 240.0
 #: Skip edges run this far below the node area, lanes LANE_GAP apart, each lane LANE_SPREAD wide.
 SKIP_MARGIN, LANE_GAP, LANE_SPREAD = 60.0, 70.0, 40.0
-#: Horizontal run of a skip edge's slanted ends (a fraction of the gap between columns).
-SKIP_BEND = 0.4 * COLUMN_GAP
+#: Horizontal run of a skip edge's slanted ends, as a fraction of the gap between columns.
+SKIP_BEND = 0.4
 
 
 def box_segments(x0: float, y0: float, x1: float, y1: float) -> np.ndarray:
@@ -303,6 +304,7 @@ class GraphLayout:
     classes: tuple[str, ...] = ()
     input_range: tuple[float, float] | None = None
     parents: dict[int, list[int]] = field(default_factory=dict)
+    gap: float = COLUMN_GAP
 
     @property
     def n_lanes(self) -> int:
@@ -479,15 +481,16 @@ def _size_column(column: Column, height: float) -> None:
         column.size, column.width, column.spacing = _dot_size(spacing), 0.0, spacing
 
 
-def _place(columns: list[Column], height: float) -> None:
-    """Set sizes and node centres slot by slot, left to right; a slot's bands split ``height``."""
+def _place(columns: list[Column], height: float, gap: float = COLUMN_GAP) -> None:
+    """Set sizes and node centres slot by slot, left to right, ``gap`` apart; a slot's bands split
+    ``height``."""
     x_right = 0.0
     for depth, slot in enumerate(_slots(columns)):
         band_height = (height - (len(slot) - 1) * BAND_GAP) / len(slot)
         for column in slot:
             _size_column(column, band_height)
         slot_width = max(column.width for column in slot)
-        x = x_right + (COLUMN_GAP if depth else 0.0) + slot_width / 2
+        x = x_right + (gap if depth else 0.0) + slot_width / 2
         for band, column in enumerate(slot):
             n = column.n_nodes
             centre = band * (band_height + BAND_GAP) + band_height / 2
@@ -576,10 +579,12 @@ def build_layout(net) -> GraphLayout:
     """
     columns, parent_map = _make_columns(net)
     height = _scene_height(columns)
-    _place(columns, height)
+    sequential = all(stages == (j,) for j, stages in enumerate(input_stages(net)))
+    gap = COLUMN_GAP if sequential else GRAPH_COLUMN_GAP
+    _place(columns, height, gap)
     input_range = tuple(net.input_range) if net.input_range is not None else None
     classes = tuple(str(c) for c in net.classes) if net.classes is not None else ()
-    return GraphLayout(columns, _connections(net, columns), height, classes, input_range, parent_map)
+    return GraphLayout(columns, _connections(net, columns), height, classes, input_range, parent_map, gap)
 
 
 def edge_polylines(layout: GraphLayout, connection: Connection, start: np.ndarray, end: np.ndarray,
@@ -609,8 +614,9 @@ def edge_polylines(layout: GraphLayout, connection: Connection, start: np.ndarra
         target = layout.columns[connection.target]
         rank = (end[:, 1] - target.top) / max(target.bottom - target.top, 1e-9)
     lane_y = layout.lane_y(connection) + LANE_SPREAD * np.clip(rank, 0.0, 1.0)
-    bend_in = np.stack([start[:, 0] + SKIP_BEND, lane_y], axis=1)
-    bend_out = np.stack([end[:, 0] - SKIP_BEND, lane_y], axis=1)
+    bend = SKIP_BEND * layout.gap
+    bend_in = np.stack([start[:, 0] + bend, lane_y], axis=1)
+    bend_out = np.stack([end[:, 0] - bend, lane_y], axis=1)
     return _interleave([start, bend_in, bend_in, bend_out, bend_out, end])
 
 
