@@ -9,7 +9,8 @@ tensor read by several nodes is one stage read by several layers). Supported nod
 - ``Relu``, ``Sigmoid``, ``Tanh``,
 - ``MaxPool`` / ``AveragePool`` (square kernel, equal strides, no padding), ``GlobalAveragePool`` (a
   ``globalavgpool`` layer, (N, C, H, W) -> (N, C); a ``Flatten``/``Reshape``/``Squeeze`` of its
-  (N, C, 1, 1) result adds no layer), ``GlobalMaxPool`` (square maps),
+  (N, C, 1, 1) result adds no layer), ``ReduceMean`` over height and width (the same layer),
+  ``GlobalMaxPool`` (square maps),
 - ``Flatten`` (axis 1), ``Reshape`` / ``Squeeze`` that flatten to (batch, features),
 - merges: ``Add`` / ``Sum`` of two or more computed tensors of equal shape (a residual addition: an
   ``add`` layer) and ``Concat`` along the channels (axis 1: a ``concat`` layer),
@@ -58,7 +59,7 @@ __all__ = ["SUPPORTED_OPS", "import_onnx", "import_onnx_with_notes"]
 SUPPORTED_OPS = (
     "Gemm", "MatMul", "Add", "Sub", "Conv", "Relu", "Sigmoid", "Tanh", "MaxPool", "AveragePool",
     "GlobalAveragePool", "GlobalMaxPool", "Flatten", "Reshape", "Squeeze", "BatchNormalization",
-    "Softmax", "LogSoftmax", "Identity", "Dropout", "Sum", "Concat",
+    "Softmax", "LogSoftmax", "Identity", "Dropout", "Sum", "Concat", "ReduceMean",
 )
 _FLOAT_TYPES = {0, 1, 10, 11, 16}  # undefined, float, float16, double, bfloat16
 
@@ -317,6 +318,22 @@ class _OnnxImporter(OnnxGraphReader):
                  "kernel_size": kernel, "stride": stride, "padding": padding}
         self.add(entry, where, {"weight": weight, "bias": bias})
 
+    def op_reduce_mean(self, node: Any, where: str, attrs: dict[str, Any]) -> None:
+        """``ReduceMean`` over the two spatial axes of (N, C, H, W) (``x.mean((2, 3))`` in PyTorch): a
+        ``globalavgpool`` layer; with ``keepdims=1`` ONNX holds (N, C, 1, 1)."""
+        axes = attrs.get("axes")
+        if axes is None:
+            given = self.const(node, 1, where, "axes", required=False)
+            axes = None if given is None else [int(v) for v in given.reshape(-1)]
+        rank = len(self.shape) + 1
+        spatial = None if axes is None else sorted(a + rank if a < 0 else a for a in axes)
+        if rank != 4 or spatial != [2, 3]:
+            raise self.fail(f"ReduceMean over axes {axes} of (batch, {', '.join(map(str, self.shape))}) is not "
+                            "supported; only the mean over height and width of (batch, C, H, W)", where)
+        channels = self.shape[0]
+        self.add({"type": "globalavgpool"}, where)
+        self.shape = (channels, 1, 1) if attrs.get("keepdims", 1) else (channels,)
+
     def op_pool(self, node: Any, where: str, attrs: dict[str, Any]) -> None:
         self.need_map(where)
         kind = "maxpool2d" if node.op_type.endswith("MaxPool") else "avgpool2d"
@@ -491,7 +508,7 @@ class _OnnxImporter(OnnxGraphReader):
             "AveragePool": self.op_pool, "GlobalAveragePool": self.op_pool, "GlobalMaxPool": self.op_pool,
             "Flatten": self.op_flatten, "Reshape": self.op_reshape, "Squeeze": self.op_squeeze,
             "BatchNormalization": self.op_batchnorm, "Dropout": self.op_dropout, "Softmax": self.op_softmax,
-            "LogSoftmax": self.op_softmax,
+            "LogSoftmax": self.op_softmax, "ReduceMean": self.op_reduce_mean,
         }
         activations = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh"}
         merge = node.op_type == "Concat" or (node.op_type in ("Add", "Sum") and len(uses) > 1)

@@ -312,6 +312,26 @@ def test_global_average_pool_then_squeeze_and_a_relu_on_the_pooled_map(tmp_path)
     assert_close(logits(net, x), pooled @ w["fc.weight"].T.astype(np.float64) + w["fc.bias"])
 
 
+@pytest.mark.parametrize("opset, keepdims", [(17, 0), (17, 1), (18, 0)])
+def test_reduce_mean_over_height_and_width_is_global_average_pooling(tmp_path, opset, keepdims):
+    """``x.mean((2, 3))`` as exporters write it: axes as an attribute (opset < 18) or an input (opset 18)."""
+    w = {"c.weight": randn(3, 2, 3, 3), "fc.weight": randn(2, 3), "fc.bias": randn(2),
+         "axes": np.array([-1, 2], np.int64), "squeeze": np.array([2, 3], np.int64)}
+    mean = (helper.make_node("ReduceMean", ["c"], ["m"], name="/mean", axes=[-1, 2], keepdims=keepdims)
+            if opset < 18 else helper.make_node("ReduceMean", ["c", "axes"], ["m"], name="/mean", keepdims=keepdims))
+    nodes = [helper.make_node("Conv", ["x", "c.weight"], ["c"], name="/c/Conv"), mean,
+             helper.make_node("Squeeze", ["m", "squeeze"], ["f"], name="/squeeze") if keepdims else
+             helper.make_node("Identity", ["m"], ["f"], name="/id"),
+             helper.make_node("Gemm", ["f", "fc.weight", "fc.bias"], ["y"], name="/fc/Gemm", transB=1)]
+    model = build(nodes, w, [2, 5, 6], check=False)
+    model.opset_import[0].version = opset
+    onnx.checker.check_model(model, full_check=True)
+    net = import_model(save(model, tmp_path))
+    assert [layer.type_name for layer in net.layers] == ["conv2d", "globalavgpool", "dense"]
+    x = randn(3, 2, 5, 6, scale=1.0)
+    assert_close(logits(net, x), conv_ref(x, w["c.weight"]).mean(axis=(2, 3)) @ w["fc.weight"].T + w["fc.bias"])
+
+
 def test_a_branch_the_output_does_not_need_is_ignored_with_a_note(tmp_path):
     w = {"c.weight": randn(2, 1, 3, 3), "fc.weight": randn(3, 2 * 4 * 4), "fc.bias": randn(3)}
     nodes = [
@@ -341,6 +361,8 @@ def _c(src="x", dst="c", **attrs):
     pytest.param([_c(), helper.make_node("Sub", ["x", "c"], ["t"], name="diff")] + TAIL,
                  "node 'diff' (Sub, #1): combines two computed tensors ('x' and 'c') with Sub; only Add, Sum and "
                  "Concat may merge branches", id="sub-of-two-tensors"),
+    pytest.param([_c(dst="c0"), helper.make_node("ReduceMean", ["c0"], ["t"], name="chan_mean", axes=[1])] + TAIL,
+                 "node 'chan_mean' (ReduceMean, #1): ReduceMean over axes [1]", id="reduce-mean-channels"),
     pytest.param([_c(), helper.make_node("Mul", ["x", "c"], ["t"], name="gate")] + TAIL,
                  "node 'gate' (Mul, #1): unsupported operator Mul", id="mul-of-two-tensors"),
     pytest.param([_c(), helper.make_node("Concat", ["x", "c"], ["t"], name="cat_h", axis=2)] + TAIL,
