@@ -141,8 +141,15 @@ class Network:
     # ------------------------------------------------------------------ structure
     @property
     def is_sequential(self) -> bool:
-        """True when every layer reads the previous stage (a plain chain)."""
-        return all(stages == (j,) for j, stages in enumerate(self.node_inputs))
+        """True when every layer reads the previous stage (a plain chain).
+
+        Cached against the current ``node_inputs`` (the hot paths take a plain loop when True).
+        """
+        key = tuple(self.node_inputs)
+        cached = getattr(self, "_sequential_cache", None)
+        if cached is None or cached[0] != key:
+            cached = self._sequential_cache = (key, all(stages == (j,) for j, stages in enumerate(key)))
+        return cached[1]
 
     def consumers(self, stage: int) -> list[int]:
         """The layers reading ``stage`` (ascending; empty for the network output)."""
@@ -376,7 +383,12 @@ class Network:
         ParameterError
             ``stage`` outside 0..len(layers).
         """
-        return self._run({0: x}, self.ancestors(stage), self.check_stage(stage))
+        stage = self.check_stage(stage)
+        if self.is_sequential:
+            for layer in self.layers[:stage]:
+                x, _ = layer.forward(x)
+            return x
+        return self._run({0: x}, self.ancestors(stage), stage)
 
     def skip_stages(self, stage: int) -> list[int]:
         """Stages below ``stage`` that layers ``stage..`` read (skip connections around ``stage``)."""
@@ -396,6 +408,10 @@ class Network:
             ``stage`` outside 0..len(layers), or a skip around it and no ``trace``.
         """
         stage = self.check_stage(stage)
+        if self.is_sequential:
+            for layer in self.layers[stage:]:
+                activation, _ = layer.forward(activation)
+            return activation
         values = {stage: activation}
         skipped = self.skip_stages(stage)
         if skipped and trace is None:
@@ -410,6 +426,12 @@ class Network:
     def trace(self, x: Array) -> Trace:
         """Forward pass keeping every stage's activation and every layer's backward cache."""
         stages, caches = [x], []
+        if self.is_sequential:
+            for layer in self.layers:
+                x, cache = layer.forward(x)
+                stages.append(x)
+                caches.append(cache)
+            return Trace(stages, caches)
         for j in range(len(self.layers)):
             y, cache = self.apply_layer(j, [stages[s] for s in self.node_inputs[j]])
             stages.append(y)
@@ -433,6 +455,8 @@ class Network:
         """
         n = len(self.layers)
         grads: list[dict[str, Array]] = [{} for _ in self.layers]
+        if self.is_sequential:
+            return self._backward_chain(grad_out, trace, input_grad, grads)
         needs = self._needs_gradient(input_grad)
         stage_grads: list[Array | None] = [None] * (n + 1)
         stage_grads[n] = grad_out
@@ -449,6 +473,15 @@ class Network:
                 if needs[s]:
                     stage_grads[s] = g if stage_grads[s] is None else stage_grads[s] + g
         return (stage_grads[0] if input_grad else None), grads
+
+    def _backward_chain(self, grad: Array, trace: Trace, input_grad: bool,
+                        grads: list[dict[str, Array]]) -> tuple[Array | None, list[dict[str, Array]]]:
+        """:meth:`backward` of a sequential network: one plain loop (no per-stage bookkeeping)."""
+        trained = [j for j, layer in enumerate(self.layers) if layer.params]
+        lowest = 0 if input_grad or not trained else trained[0]
+        for j in range(len(self.layers) - 1, lowest - 1, -1):
+            grad, grads[j] = self.layers[j].backward(grad, trace.caches[j], need_input=input_grad or j > lowest)
+        return (grad if input_grad else None), grads
 
     def predict(self, x: Any, batch_size: int = 1024) -> np.ndarray:
         """Outputs (N, classes) as NumPy, computed in batches."""
