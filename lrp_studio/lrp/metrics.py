@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -71,3 +72,26 @@ class ConservationReport:
         total, logit = float(self.sums[0, sample]), float(self.explained[sample])
         share = f" ({100 * total / logit:.1f} %)" if logit != 0 else ""
         return f"sum of input relevance = {total:.6g} vs explained logit {logit:.6g}{share}"
+
+
+def merge_lines(net: Any, shares: dict[int, list[float]]) -> list[str]:
+    """One line per merge layer of a graph: how it divided its relevance between its inputs.
+
+    Parameters
+    ----------
+    net : Network
+    shares : dict layer index -> list of float
+        :meth:`ConservationReport.merge_shares` (fractions per input, in ``net.node_inputs`` order).
+
+    Returns
+    -------
+    list of str
+        E.g. ``"add 'block2.add': 75.0 % to 'block2.bn2', 25.0 % to 'block2.shortcut_bn'"``; empty for a
+        sequential network.
+    """
+    lines = []
+    for index, values in sorted(shares.items()):
+        sources = ["input" if s == 0 else net.names[s - 1] for s in net.node_inputs[index]]
+        parts = ", ".join(f"{100 * v:.1f} % to {name!r}" for name, v in zip(sources, values))
+        lines.append(f"{net.layers[index].type_name} {net.names[index]!r}: {parts}")
+    return lines
