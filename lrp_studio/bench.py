@@ -142,6 +142,60 @@ def _torch_graph(net: Network, sum_layer: bool) -> Any:
     return GraphTwin()
 
 
+def batchnorm_pairs(net: Network) -> list[tuple[list[str], str]]:
+    """``NamedMergeBatchNorm`` pairs of the twin: ([name of the conv/dense a BN reads], name of the BN)."""
+    pairs = []
+    for j, layer in enumerate(net.layers):
+        if layer.type_name == "batchnorm":
+            source = net.node_inputs[j][0] - 1
+            if source < 0 or not net.layers[source].is_linear:
+                raise ValueError(f"batchnorm {net.names[j]} does not follow a conv/dense layer")
+            pairs.append(([f"nodes.{source}"], f"nodes.{j}"))
+    return pairs
+
+
+def zennit_relevance(net: Network, model: Any, method: str) -> Callable[[np.ndarray], np.ndarray]:
+    """x (N, C, H, W) -> Zennit's relevance (NumPy) of ``method`` on ``model``, the twin of ``net``.
+
+    ``model`` is :func:`torch_model` ``(net, sum_layer=True)`` in eval mode. The Zennit composite
+    (epsilon-plus-flat, epsilon-plus, epsilon-alpha2-beta1 or epsilon-gamma-box with the model's
+    input range) is registered once with ``NamedMergeBatchNorm`` merging every BatchNorm into the
+    conv/dense layer it reads; each call runs the forward pass and one ``torch.autograd.grad``
+    with one-hot(prediction) * logit as ``grad_output`` (what ``zennit.attribution.Gradient``
+    does). ``run.composite.remove()`` undoes the registration.
+
+    Raises
+    ------
+    ImportError
+        Without torch or zennit.
+    ValueError
+        A BatchNorm that does not read a conv/dense layer's output.
+    """
+    import torch
+    from zennit.canonizers import NamedMergeBatchNorm
+    from zennit.composites import EpsilonAlpha2Beta1, EpsilonGammaBox, EpsilonPlus, EpsilonPlusFlat
+
+    low, high = net.input_range if net.input_range is not None else (0.0, 1.0)
+    canonizers = [NamedMergeBatchNorm(batchnorm_pairs(net))]
+    composite = {"epsilon-plus-flat": EpsilonPlusFlat, "epsilon-plus": EpsilonPlus,
+                 "epsilon-alpha2-beta1": EpsilonAlpha2Beta1,
+                 "epsilon-gamma-box": lambda **kw: EpsilonGammaBox(low=low, high=high, **kw)}[method](
+        canonizers=canonizers)
+    composite.register(model)
+
+    def run(x: np.ndarray) -> np.ndarray:
+        inp = torch.from_numpy(np.array(x, dtype=np.float32)).requires_grad_(True)
+        out = model(inp)
+        grad_output = torch.zeros_like(out)
+        rows, best = torch.arange(out.shape[0]), out.argmax(1)
+        grad_output[rows, best] = out[rows, best].detach()
+        (relevance,) = torch.autograd.grad((out,), (inp,), grad_outputs=(grad_output,))
+        return relevance.numpy()
+
+    run.composite = composite  # type: ignore[attr-defined]
+    return run
+
+
 def _torch_times(model: Any, xs: dict[int, np.ndarray], repeats: int) -> dict[str, float]:
     import torch
 

@@ -2,7 +2,10 @@
 
 ``--decay-at E`` trains in two phases (step decay, as the ResNet paper's schedule): epochs 1..E-1
 at ``--lr`` and epochs E.. at ``--lr`` x ``--decay``, each phase with a fresh optimizer state
-and its own shuffling seed (``--seed`` and ``--seed`` + 1). ``--record FILE`` writes the run as
+and its own shuffling seed (``--seed`` and ``--seed`` + 1). ``--shift S`` trains every epoch on
+the training images translated by random offsets of up to S pixels
+(:func:`lrp_studio.data.augment.random_shift`, offsets seeded by ``--seed`` and the epoch); each
+epoch is then its own phase (fresh optimizer state, shuffling seed ``--seed`` + epoch - 1). ``--record FILE`` writes the run as
 JSON: the command, the library versions, every epoch's metrics, the held-out accuracy and the
 wall time (the bundled models' training records).
 """
@@ -14,9 +17,12 @@ import json
 import time
 from typing import Any, Iterator
 
+import numpy as np
+
 from tqdm import tqdm
 
 from lrp_studio.data import load_dataset
+from lrp_studio.data.augment import random_shift
 from lrp_studio.errors import ParameterError, TrainingDiverged
 from lrp_studio.io import save_model
 from lrp_studio.nn import Progress, evaluate, train
@@ -43,6 +49,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                         help="from this epoch on (1-based) train with the learning rate times --decay, with a "
                              "fresh optimizer state (step decay; default: no decay)")
     parser.add_argument("--decay", type=float, default=0.1, help="learning-rate factor of --decay-at (default 0.1)")
+    parser.add_argument("--shift", type=int, default=0, metavar="PIXELS",
+                        help="augment: translate the training images of every epoch by random offsets of up to "
+                             "this many pixels (zero fill; each epoch a fresh optimizer state; default 0: none)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the initial weights and the shuffling (default 0)")
     parser.add_argument("--out", required=True, help="model file to write (.npz)")
     parser.add_argument("--record", default=None, metavar="FILE",
@@ -68,14 +77,28 @@ def _phases(args: argparse.Namespace) -> list[tuple[int, float, int]]:
     return [(first, args.lr, args.seed), (args.epochs - first, float(f"{args.lr * args.decay:.6g}"), args.seed + 1)]
 
 
+def _epochs(args: argparse.Namespace) -> list[tuple[int, float, int]]:
+    """The phases, split into one phase per epoch when ``--shift`` augments every epoch anew."""
+    phases = _phases(args)
+    if args.shift == 0:
+        return phases
+    split = []
+    for count, lr, _ in phases:
+        split += [(1, lr, args.seed + len(split) + i) for i in range(count)]
+    return split
+
+
 def run(args: argparse.Namespace) -> int:
     """Train per the arguments, print per-epoch metrics and the final test accuracy, save the model."""
     if not args.out.endswith(".npz"):
         raise ParameterError(f"--out {args.out!r}: model files end in .npz")
     if args.record is not None and not args.record.endswith(".json"):
         raise ParameterError(f"--record {args.record!r}: training records end in .json")
-    phases = _phases(args)
+    phases = _epochs(args)
     data = load_dataset(args.dataset)
+    if args.shift and data.x.ndim != 4:
+        raise ParameterError(f"--shift {args.shift}: needs image data (N, C, H, W), '{args.dataset}' has "
+                             f"samples of shape {tuple(data.x.shape[1:])}")
     validation_spec = args.validation or ("mnist:test" if args.dataset.lower().startswith("mnist") else None)
     validation = load_dataset(validation_spec) if validation_spec else None
     two_class = len(data.classes) == 2
@@ -85,7 +108,8 @@ def run(args: argparse.Namespace) -> int:
                              classes=(["1"] if n_outputs == 1 else list(data.classes)),
                              input_range=data.input_range, seed=args.seed)
     print(f"training {net} on {data.name} ({len(data)} samples), loss {loss}, {args.optimizer} lr {args.lr}"
-          + (f", x {args.decay:g} from epoch {args.decay_at}" if args.decay_at is not None else ""))
+          + (f", x {args.decay:g} from epoch {args.decay_at}" if args.decay_at is not None else "")
+          + (f", random shifts of up to {args.shift} px" if args.shift else ""))
     if two_class and loss != "bce":
         print("note: two classes; --loss bce trains the single-output binary classifier of the notes")
     val = (validation.x, validation.y) if validation is not None else None
@@ -95,7 +119,8 @@ def run(args: argparse.Namespace) -> int:
     with tqdm(total=args.epochs * batches, unit="batch", desc="training", disable=None) as bar:
         done = 0
         for count, lr, seed in phases:
-            records = train(net, data.x, data.y, count, args.batch_size, lr, args.optimizer, loss, seed, val)
+            x = random_shift(data.x, args.shift, np.random.default_rng([args.seed, done])) if args.shift else data.x
+            records = train(net, x, data.y, count, args.batch_size, lr, args.optimizer, loss, seed, val)
             for record in _diverged_names_the_file(records, args.out):
                 if record.kind == "batch":
                     bar.update(1)
@@ -126,9 +151,9 @@ def command_line(args: argparse.Namespace) -> str:
     """The ``lrp-studio train`` command with every option of ``args`` spelt out (defaults included)."""
     parts = ["lrp-studio", "train"]
     for key in ("arch", "dataset", "validation", "epochs", "batch_size", "lr", "optimizer", "loss", "decay_at",
-                "decay", "seed", "out", "record"):
+                "decay", "shift", "seed", "out", "record"):
         value = getattr(args, key, None)
-        if value is None or (key == "decay" and args.decay_at is None):
+        if value is None or (key == "decay" and args.decay_at is None) or (key == "shift" and not value):
             continue
         parts += [f"--{key.replace('_', '-')}", str(value)]
     return " ".join(parts)
@@ -138,8 +163,6 @@ def _write_record(args: argparse.Namespace, net: Any, epochs: list[dict[str, Any
                   accuracy: float | None, seconds: float) -> None:
     """The training record (JSON, atomically): command, versions, epochs, held-out accuracy."""
     import platform
-
-    import numpy as np
 
     from lrp_studio import __version__
     from lrp_studio.backend import describe
