@@ -201,7 +201,7 @@ def run(blocks: int, quick: bool, epochs: int) -> dict[str, Any]:
         if runner is not None:
             runner.composite.remove()
     train_data = load_mnist_subset("train")
-    xs, ys = np.ascontiguousarray(train_data.x, dtype=np.float32), np.asarray(train_data.y)
+    xs, ys = np.array(train_data.x, dtype=np.float32), np.array(train_data.y)  # writable (torch.from_numpy)
     _row(report, "train epoch", None, epoch_times(net, xs, ys, 1 if quick else epochs, model is not None), "torch")
     report["load_average_end"] = os.getloadavg()[0]
     print(f"1-minute load average: {report['load_average_start']:.1f} at the start, {report['load_average_end']:.1f} "
