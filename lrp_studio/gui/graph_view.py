@@ -70,6 +70,9 @@ Z_TRACK, Z_EDGES, Z_NODES, Z_OVERLAY, Z_RING, Z_TEXT = -10, 0, 10, 15, 20, 30
 #: Pixels between two header rows, and kept free above the highest header when fitting the view
 #: (0: the fitted range grows only where a header would be cut off, so sequential views stay as they were).
 HEADER_ROW_GAP, HEADER_MARGIN_PX = 4.0, 0.0
+#: A title may reach this many pixels into its scale label's box (the empty line spacing above the
+#: digits); where the layout's gap is smaller at the current scale the title moves up.
+OWN_LABEL_OVERLAP_PX = 6.0
 #: Fill behind the header of a column stacked below another (edges pass behind it).
 STACKED_HEADER_FILL = (255, 255, 255, 215)
 
@@ -636,7 +639,8 @@ class NetworkView(QtWidgets.QWidget):
         label_h = max((label_size[i].height() for i in top_line), default=0.0)
         positions = self._layout.header_positions()
         row_bottom = {0: None}
-        base_title_y = min((positions[i][1] for i in top_line), default=0.0)
+        base_title_y = min((min(positions[i][1], positions[i][2] - (label_size[i].height() - OWN_LABEL_OVERLAP_PX) * py)
+                            for i in top_line), default=0.0)
         for row in range(1, max(rows.values(), default=0) + 1):
             top_of_previous = (base_title_y if row == 1 else row_bottom[row - 1]) - title_h * py
             row_bottom[row] = top_of_previous - HEADER_ROW_GAP * py - label_h * py  # title bottom
@@ -649,6 +653,8 @@ class NetworkView(QtWidgets.QWidget):
             elif rows.get(index, 0):
                 title_y = row_bottom[rows[index]]
                 scale_y = title_y + label_h * py
+            elif label.text():
+                title_y = min(title_y, scale_y - (label_size[index].height() - OWN_LABEL_OVERLAP_PX) * py)
             if item.pos().y() != title_y:
                 item.setPos(x, title_y)
             if label.pos().y() != scale_y:
