@@ -17,6 +17,12 @@ relevance propagation: an overview", sec. 10.3; Hui and Binder 2019, "BatchNorm 
 The BatchNorm node itself becomes an :class:`Identity` so stage numbers stay those of the original
 network. A BatchNorm that can be merged neither way raises :class:`ParameterError` naming it.
 
+Zennit's ``MergeBatchNorm`` leaves each merged BatchNorm computing ``x / sqrt(1 + eps)`` (it resets the
+statistics to 0 and 1 but keeps ``eps``), so its merged network is the original one scaled by about
+``1 - eps / 2`` per BatchNorm; here the node becomes an exact identity. On a residual network the two
+relevance maps then differ by about 2e-5 relative L2 (measured in float64 on the bundled ``resnet``),
+from the addends' slightly different scales at each add.
+
 The merged network computes the eval-mode (running statistics) function of the original one; its
 stage activations around a merged BatchNorm differ from the original's: when the BatchNorm was folded
 into the layer before it, that layer's stage already holds the normalized values.
