@@ -156,6 +156,7 @@ def exported(request, tmp_path_factory) -> tuple[str, Path]:
     return request.param, export(tmp_path_factory.mktemp("onnx"), request.param)
 
 
+@lru_cache(maxsize=None)
 def zennit_relevance(method: str) -> np.ndarray:
     """Zennit's input relevance (float64, Sum twin) for the one-hot of the targets; plain gradient for 'gradient'."""
     x_np, targets = samples()
@@ -232,3 +233,64 @@ def test_relevance_equals_zennit(exported, method):
     exp = lrp_studio.explain(net, x.astype(np.float32), target=targets, method=method)
     error = relative_l2(exp.relevance, zennit_relevance(method))
     assert error <= REL_L2, f"{method}: relative L2 to Zennit {error:.3g} > {REL_L2:g}"
+
+
+# ------------------------------------------------------------------------------- a branching (concat) network
+class Branches(nn.Module):
+    """Two branches from one stage concatenated along the channels (``torch.cat``), as in Inception blocks:
+    stem conv+BN+ReLU (3->4), then conv3x3+BN+ReLU (4->4) and conv1x1+ReLU (4->3), cat -> 7 channels,
+    conv3x3 stride 2 + ReLU, AdaptiveAvgPool2d(1), linear 10."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem, self.stem_bn, self.stem_relu = nn.Conv2d(3, 4, 3, 1, 1), nn.BatchNorm2d(4), nn.ReLU()
+        self.a, self.a_bn, self.a_relu = nn.Conv2d(4, 4, 3, 1, 1, bias=False), nn.BatchNorm2d(4), nn.ReLU()
+        self.b, self.b_relu = nn.Conv2d(4, 3, 1), nn.ReLU()
+        self.mix, self.mix_relu = nn.Conv2d(7, 8, 3, 2, 1), nn.ReLU()
+        self.pool, self.fc = nn.AdaptiveAvgPool2d(1), nn.Linear(8, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stem_relu(self.stem_bn(self.stem(x)))
+        x = torch.cat([self.a_relu(self.a_bn(self.a(x))), self.b_relu(self.b(x))], dim=1)
+        return self.fc(torch.flatten(self.pool(self.mix_relu(self.mix(x))), 1))
+
+
+@lru_cache(maxsize=None)
+def branches_model() -> Branches:
+    torch.manual_seed(5)
+    model = Branches()
+    with torch.no_grad():
+        for bn in (model.stem_bn, model.a_bn):
+            bn.weight.uniform_(0.5, 1.5)
+            bn.bias.normal_(0.0, 0.3)
+            bn.running_mean.normal_(0.0, 0.3)
+            bn.running_var.uniform_(0.5, 2.0)
+    return model.double().eval()
+
+
+def test_concat_network_from_pytorch_equals_pytorch_and_zennit(tmp_path):
+    """torch.cat exports as Concat(axis=1); Zennit needs no canonical form there (autograd splits the
+    relevance by slices, as our concat rule). Both composites give the first-layer rule by type, so the
+    two layers reading the stem agree with Zennit's module-order "first layer"."""
+    model = branches_model()
+    path = tmp_path / "branches.onnx"
+    torch.onnx.export(model.float(), (torch.zeros(1, 3, 28, 28),), str(path), input_names=["x"],
+                      output_names=["logits"], dynamic_axes={"x": {0: "batch"}}, dynamo=False)
+    model.double()
+    net = lrp_studio.load_model(path)
+    assert [layer.type_name for layer in net.layers] == [
+        "conv2d", "relu", "conv2d", "relu", "conv2d", "relu", "concat", "conv2d", "relu", "globalavgpool", "dense"]
+    assert net.node_inputs[4] == (2,) and net.node_inputs[6] == (4, 6)   # both branches read the stem's ReLU
+    x, targets = samples()
+    with torch.no_grad():
+        reference = model(torch.from_numpy(x)).numpy()
+    assert np.abs(np.asarray(net.forward(net.prepare_input(x.astype(np.float32)))) - reference).max() <= LOGIT_TOL
+    onehot = torch.zeros(SAMPLES, 10, dtype=torch.float64)
+    onehot[torch.arange(SAMPLES), torch.as_tensor(targets)] = 1
+    merge = [(["stem"], "stem_bn"), (["a"], "a_bn")]
+    for method, composite in (("epsilon-plus", zc.EpsilonPlus), ("epsilon-alpha2-beta1", zc.EpsilonAlpha2Beta1)):
+        with Gradient(model=model, composite=composite(canonizers=[NamedMergeBatchNorm(merge)])) as attributor:
+            _, ref = attributor(torch.from_numpy(x).requires_grad_(True), lambda out: out * onehot)
+        ours = lrp_studio.explain(net, x.astype(np.float32), target=targets, method=method).relevance
+        error = relative_l2(ours, ref.detach().numpy())
+        assert error <= REL_L2, f"{method}: relative L2 to Zennit {error:.3g} > {REL_L2:g}"
