@@ -20,6 +20,9 @@ gradient and the composites ``epsilon-plus``, ``epsilon-plus-flat``, ``epsilon-a
 ``EpsilonGammaBox(low, high)``), by relative L2 ||ours - zennit|| / ||zennit|| <= 1e-3.
 
 Inputs are real: each sample's R, G and B channels are three different bundled MNIST test digits.
+
+A second, branching model (``Branches``: two paths from the stem joined by ``torch.cat``) checks the
+exported ``Concat`` the same way (logits; epsilon-plus and epsilon-alpha2-beta1 against Zennit).
 """
 
 from __future__ import annotations
