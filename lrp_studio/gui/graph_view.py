@@ -661,6 +661,15 @@ class NetworkView(QtWidgets.QWidget):
                 label.setPos(x, scale_y)
             self._header_rows[index] = rows.get(index, 0)
 
+    def _set_stacked_scale(self, index: int, text: str) -> None:
+        """Append the scale to the one-line header of a stacked column."""
+        full = self._title_html[index][0]
+        html = full if not text else full.replace("</div>", f"<span style='color:#555'>&nbsp;&nbsp;{text}</span></div>")
+        item = self._titles[index][0]
+        if item.textItem.toHtml() != html and getattr(item, "_shown_html", None) != html:
+            item.setHtml(html)
+            item._shown_html = html
+
     def _set_compact_headers(self, compact: bool) -> None:
         """Top-line headers as full text (name, layers, size) or the name only (details in the tooltip)."""
         if compact == self._compact_headers:
@@ -718,7 +727,11 @@ class NetworkView(QtWidgets.QWidget):
             else:
                 rgba = image_rgba(column, values, vmax, self._lut, self._color_mode, self._layout.input_range)
                 self._image_items[column.index].setImage(rgba, autoLevels=False)
-            self._scale_labels[column.index].set_text(scale_label(column, values, vmax, self._color_mode))
+            text = scale_label(column, values, vmax, self._color_mode)
+            if column.band:  # a stacked column: the scale joins its one-line header, on the header's fill
+                self._set_stacked_scale(column.index, text)
+                text = ""
+            self._scale_labels[column.index].set_text(text)
         self._update_colorbar_levels(scales)
         if self._fitted:  # the scale labels' widths changed: the headers may need other rows and room
             self.reset_zoom()
