@@ -222,6 +222,8 @@ class NetworkView(QtWidgets.QWidget):
         self._class_labels: list[_Label] = []
         self._titles: dict[int, tuple[pg.TextItem, float, float]] = {}  # column -> (item, x, title y)
         self._title_html: dict[int, tuple[str, str]] = {}  # column -> (full, compact) header
+        self._title_sizes: dict[int, dict[bool, QtCore.QSizeF]] = {}  # column -> pixel size by compactness
+        self._header_positions: list[tuple[float, float, float]] = []  # the layout's, per column
         self._compact_headers = False
         self._header_rows: dict[int, int] = {}
         self._new_overlay_items()
@@ -326,7 +328,7 @@ class NetworkView(QtWidgets.QWidget):
             needed = self._headers_top() - HEADER_MARGIN_PX * self._pixel_size()[1]
             if needed >= self._vb.viewRect().top() - 1e-9:
                 break
-            rect.setTop(needed)
+            rect.setTop(needed - 2.0 * self._pixel_size()[1])  # 2 px slack: the scale shrinks a little
         self._fit_target = self._vb.targetRect()
 
     @property
@@ -531,12 +533,14 @@ class NetworkView(QtWidgets.QWidget):
         self._scatters, self._map_items, self._image_items = {}, {}, {}
         self._scale_labels, self._class_labels = {}, []
         self._titles, self._header_rows, self._title_html, self._compact_headers = {}, {}, {}, False
+        self._title_sizes = {}
         self._new_overlay_items()
         for curve in self._edge_curves + self._overlay_curves + [self._ring, self._rect]:
             self._vb.addItem(curve)
         layout = self._layout
         builders = {"dots": self._build_dots, "maps": self._build_maps, "image": self._build_image}
-        for column, (x, title_y, scale_y) in zip(layout.columns, layout.header_positions()):
+        self._header_positions = layout.header_positions()
+        for column, (x, title_y, scale_y) in zip(layout.columns, self._header_positions):
             builders[column.kind](column)
             self._add_header(column, x, title_y, scale_y)
         self._build_class_labels(layout)
@@ -601,7 +605,11 @@ class NetworkView(QtWidgets.QWidget):
         full = f"<div style='text-align:center; color:#222'>{'<br>'.join(lines)}</div>"
         compact = f"<div style='text-align:center; color:#222'><b>{name}</b></div>"
         self._title_html[column.index] = (full, compact)
-        title = pg.TextItem(html=full, anchor=(0.5, 1.0), fill=fill)
+        title = pg.TextItem(html=compact, anchor=(0.5, 1.0), fill=fill)
+        compact_size = QtCore.QSizeF(title.textItem.boundingRect().size())
+        title.setHtml(full)
+        self._title_sizes[column.index] = {False: QtCore.QSizeF(title.textItem.boundingRect().size()),
+                                           True: compact_size}
         title.setPos(x, title_y)
         title.setZValue(Z_TEXT)
         self._vb.addItem(title)
@@ -625,19 +633,19 @@ class NetworkView(QtWidgets.QWidget):
             return
         columns = self._layout.columns
         top_line = [c.index for c in columns if c.band == 0 and c.index in self._titles]
+        label_size = {i: label.boundingRect() for i, label in self._scale_labels.items()}
         for compact in (False, True):  # full headers, or names only when they would need 2+ rows
-            self._set_compact_headers(compact)
-            title_size = {i: item.textItem.boundingRect() for i, (item, _, _) in self._titles.items()}
-            label_size = {i: label.boundingRect() for i, label in self._scale_labels.items()}
+            title_size = {i: self._title_sizes[i][compact] for i in top_line}
             widths = {i: max(title_size[i].width(), label_size[i].width()) for i in top_line}
             lefts = [self._titles[i][1] / px - widths[i] / 2 for i in top_line]
             rights = [self._titles[i][1] / px + widths[i] / 2 for i in top_line]
             rows = dict(zip(top_line, stagger_rows(lefts, rights)))
             if max(rows.values(), default=0) <= 1:
                 break
+        self._set_compact_headers(compact)
         title_h = max((title_size[i].height() for i in top_line), default=0.0)
         label_h = max((label_size[i].height() for i in top_line), default=0.0)
-        positions = self._layout.header_positions()
+        positions = self._header_positions
         row_bottom = {0: None}
         base_title_y = min((min(positions[i][1], positions[i][2] - (label_size[i].height() - OWN_LABEL_OVERLAP_PX) * py)
                             for i in top_line), default=0.0)
@@ -733,10 +741,10 @@ class NetworkView(QtWidgets.QWidget):
                 text = ""
             self._scale_labels[column.index].set_text(text)
         self._update_colorbar_levels(scales)
-        if self._fitted:  # the scale labels' widths changed: the headers may need other rows and room
-            self.reset_zoom()
-        else:
-            self._stagger_headers()
+        fitted = self._fitted
+        self._stagger_headers()  # the scale labels' widths changed: the headers may need other rows
+        if fitted and self._headers_top() < self._vb.viewRect().top() - self._pixel_size()[1]:  # > 1 px out
+            self.reset_zoom()  # and more room above
 
     def _color_dots(self, column: Column, values: np.ndarray | None, vmax: float) -> None:
         if values is None:  # one cached brush: a new QBrush would add a symbol to the scatter's atlas every time
