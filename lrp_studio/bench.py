@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from lrp_studio.backend import describe, get_xp, tune_host_allocator
+from lrp_studio.backend import describe, get_xp, to_numpy, tune_host_allocator
 from lrp_studio.data import load_mnist_subset
 from lrp_studio.lrp import explain
 from lrp_studio.lrp.baselines import gradient
@@ -46,31 +46,154 @@ def _networks() -> dict[str, Network]:
     }
 
 
-def torch_model(net: Network) -> Any:
-    """The same network in PyTorch (same weights), or None without torch."""
+def _torch_module(layer: Any) -> Any:
+    """The PyTorch module of one non-merge layer (parameters not yet copied)."""
+    import torch
+
+    spec = layer.spec()
+    kind = spec["type"]
+    if kind == "dense":
+        return torch.nn.Linear(spec["in_features"], spec["out_features"])
+    if kind == "conv2d":
+        return torch.nn.Conv2d(spec["in_channels"], spec["out_channels"], spec["kernel_size"], spec["stride"],
+                               spec["padding"])
+    if kind == "maxpool2d":
+        return torch.nn.MaxPool2d(spec["kernel_size"], spec["stride"])
+    if kind == "avgpool2d":
+        return torch.nn.AvgPool2d(spec["kernel_size"], spec["stride"])
+    if kind == "batchnorm":
+        return torch.nn.BatchNorm2d(spec["num_features"], eps=spec["eps"], momentum=spec.get("momentum", 0.1))
+    if kind == "globalavgpool":
+        return torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())
+    return {"flatten": torch.nn.Flatten, "relu": torch.nn.ReLU, "sigmoid": torch.nn.Sigmoid, "tanh": torch.nn.Tanh,
+            "identity": torch.nn.Identity}[kind]()
+
+
+def _copy_parameters(module: Any, layer: Any) -> None:
+    """Copy a layer's parameters and buffers (PyTorch names) into its twin module."""
+    import torch
+
+    target = module[0] if isinstance(module, torch.nn.Sequential) else module
+    values = {**layer.params, **getattr(layer, "buffers", {})}
+    with torch.no_grad():
+        for key, value in values.items():
+            getattr(target, key).copy_(torch.from_numpy(np.array(to_numpy(value), dtype=np.float32)))
+
+
+def torch_model(net: Network, sum_layer: bool = False) -> Any:
+    """The same network in PyTorch (same weights and BatchNorm statistics), or None without torch.
+
+    A sequential network becomes a ``torch.nn.Sequential`` whose state dict keys are ours. A graph
+    becomes a module that runs the layers in the same topological order, each on the stages listed in
+    ``net.node_inputs``; with ``sum_layer=True`` an ``add`` is ``zennit.layer.Sum`` over the inputs
+    stacked on a last axis (the canonical form Zennit's composites give the ``Norm`` rule), else
+    ``sum()``. ``BatchNorm`` of (N, C) inputs is not supported here (BatchNorm2d only).
+    """
     try:
         import torch
     except Exception:
         return None
-    modules = []
-    for layer in net.layers:
-        spec = layer.spec()
-        kind = spec["type"]
-        if kind == "dense":
-            modules.append(torch.nn.Linear(spec["in_features"], spec["out_features"]))
-        elif kind == "conv2d":
-            modules.append(torch.nn.Conv2d(spec["in_channels"], spec["out_channels"], spec["kernel_size"],
-                                           spec["stride"], spec["padding"]))
-        elif kind == "maxpool2d":
-            modules.append(torch.nn.MaxPool2d(spec["kernel_size"], spec["stride"]))
-        elif kind == "avgpool2d":
-            modules.append(torch.nn.AvgPool2d(spec["kernel_size"], spec["stride"]))
-        else:
-            modules.append({"flatten": torch.nn.Flatten, "relu": torch.nn.ReLU, "sigmoid": torch.nn.Sigmoid,
-                            "tanh": torch.nn.Tanh}[kind]())
-    model = torch.nn.Sequential(*modules)
-    model.load_state_dict({k: torch.from_numpy(v) for k, v in net.state_dict().items()})
-    return model
+    if getattr(net, "is_sequential", True):
+        model = torch.nn.Sequential(*[_torch_module(layer) for layer in net.layers])
+        for module, layer in zip(model, net.layers):
+            _copy_parameters(module, layer)
+        return model
+    return _torch_graph(net, sum_layer)
+
+
+def _torch_graph(net: Network, sum_layer: bool) -> Any:
+    import torch
+
+    adder = None
+    if sum_layer:
+        from zennit.layer import Sum
+
+        adder = Sum
+
+    class GraphTwin(torch.nn.Module):
+        """``net`` as a torch module: ``nodes[j]`` is layer j (``Sum``/``Identity`` for merges)."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            modules = []
+            for layer in net.layers:
+                if getattr(layer, "is_merge", False):
+                    modules.append(adder() if adder is not None and layer.type_name == "add" else torch.nn.Identity())
+                else:
+                    modules.append(_torch_module(layer))
+                    _copy_parameters(modules[-1], layer)
+            self.nodes = torch.nn.ModuleList(modules)
+            self.kinds = [layer.type_name for layer in net.layers]
+            self.node_inputs = [tuple(stages) for stages in net.node_inputs]
+
+        def forward(self, x: Any) -> Any:
+            stages = [x]
+            for module, kind, reads in zip(self.nodes, self.kinds, self.node_inputs):
+                if kind == "add":
+                    values = [stages[k] for k in reads]
+                    out = module(torch.stack(values, dim=-1)) if adder is not None else sum(values[1:], values[0])
+                elif kind == "concat":
+                    out = torch.cat([stages[k] for k in reads], dim=1)
+                else:
+                    out = module(stages[reads[0]])
+                stages.append(out)
+            return stages[-1]
+
+    return GraphTwin()
+
+
+def batchnorm_pairs(net: Network) -> list[tuple[list[str], str]]:
+    """``NamedMergeBatchNorm`` pairs of the twin: ([name of the conv/dense a BN reads], name of the BN)."""
+    pairs = []
+    for j, layer in enumerate(net.layers):
+        if layer.type_name == "batchnorm":
+            source = net.node_inputs[j][0] - 1
+            if source < 0 or not net.layers[source].is_linear:
+                raise ValueError(f"batchnorm {net.names[j]} does not follow a conv/dense layer")
+            pairs.append(([f"nodes.{source}"], f"nodes.{j}"))
+    return pairs
+
+
+def zennit_relevance(net: Network, model: Any, method: str) -> Callable[[np.ndarray], np.ndarray]:
+    """x (N, C, H, W) -> Zennit's relevance (NumPy) of ``method`` on ``model``, the twin of ``net``.
+
+    ``model`` is :func:`torch_model` ``(net, sum_layer=True)`` in eval mode. The Zennit composite
+    (epsilon-plus-flat, epsilon-plus, epsilon-alpha2-beta1 or epsilon-gamma-box with the model's
+    input range) is registered once with ``NamedMergeBatchNorm`` merging every BatchNorm into the
+    conv/dense layer it reads; each call runs the forward pass and one ``torch.autograd.grad``
+    with one-hot(prediction) * logit as ``grad_output`` (what ``zennit.attribution.Gradient``
+    does). ``run.composite.remove()`` undoes the registration.
+
+    Raises
+    ------
+    ImportError
+        Without torch or zennit.
+    ValueError
+        A BatchNorm that does not read a conv/dense layer's output.
+    """
+    import torch
+    from zennit.canonizers import NamedMergeBatchNorm
+    from zennit.composites import EpsilonAlpha2Beta1, EpsilonGammaBox, EpsilonPlus, EpsilonPlusFlat
+
+    low, high = net.input_range if net.input_range is not None else (0.0, 1.0)
+    canonizers = [NamedMergeBatchNorm(batchnorm_pairs(net))]
+    composite = {"epsilon-plus-flat": EpsilonPlusFlat, "epsilon-plus": EpsilonPlus,
+                 "epsilon-alpha2-beta1": EpsilonAlpha2Beta1,
+                 "epsilon-gamma-box": lambda **kw: EpsilonGammaBox(low=low, high=high, **kw)}[method](
+        canonizers=canonizers)
+    composite.register(model)
+
+    def run(x: np.ndarray) -> np.ndarray:
+        inp = torch.from_numpy(np.array(x, dtype=np.float32)).requires_grad_(True)
+        out = model(inp)
+        grad_output = torch.zeros_like(out)
+        rows, best = torch.arange(out.shape[0]), out.argmax(1)
+        grad_output[rows, best] = out[rows, best].detach()
+        (relevance,) = torch.autograd.grad((out,), (inp,), grad_outputs=(grad_output,))
+        return relevance.numpy()
+
+    run.composite = composite  # type: ignore[attr-defined]
+    return run
 
 
 def _torch_times(model: Any, xs: dict[int, np.ndarray], repeats: int) -> dict[str, float]:

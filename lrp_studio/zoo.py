@@ -1,4 +1,4 @@
-"""Bundled models (``mlp``, ``cnn``), named architectures, and :func:`load_model` for every model source.
+"""Bundled models (``mlp``, ``cnn``, ``resnet``), named architectures, and :func:`load_model` for every model source.
 
 The zoo sits above :mod:`lrp_studio.io` and :mod:`lrp_studio.nn`: it knows the bundled files and the
 MNIST class names, the layers below it know neither.
@@ -19,14 +19,15 @@ from lrp_studio.nn.builders import architecture_layers
 
 __all__ = ["BUNDLED_MODELS", "build_architecture", "bundled_model_path", "load_any_model", "load_model"]
 
-BUNDLED_MODELS = {"mlp": "mlp_mnist.npz", "cnn": "cnn_mnist.npz"}
+#: Bundled model name -> its file in resources/ (README "Bundled data and models").
+BUNDLED_MODELS = {"mlp": "mlp_mnist.npz", "cnn": "cnn_mnist.npz", "resnet": "resnet.npz"}
 
 # What ``lrp-studio`` flags supply each piece of information a file may lack.
 _CLI_FLAGS = {"input_shape": "--input-shape C,H,W", "arch": "--arch SPEC"}
 
 
 def bundled_model_path(name: str) -> Path:
-    """The file of a bundled model (``"mlp"`` or ``"cnn"``).
+    """The file of a bundled model (``"mlp"``, ``"cnn"`` or ``"resnet"``).
 
     Raises
     ------
@@ -50,7 +51,8 @@ def load_model(source: str | os.PathLike[str], *, arch: str | None = None, input
     source : str or path-like
         One of
 
-        - a bundled model name: ``"mlp"`` (784-300-100-10) or ``"cnn"`` (LeNet-style, 1 x 28 x 28 inputs);
+        - a bundled model name: ``"mlp"`` (784-300-100-10), ``"cnn"`` (LeNet-style, 1 x 28 x 28 inputs) or
+          ``"resnet"`` (a residual CNN with BatchNorm, :data:`lrp_studio.nn.builders.RESNET_SPEC`; a graph);
         - an LRP Studio model file (``.npz``, DESIGN.md 3.1);
         - an ONNX graph (``.onnx``, needs the optional ``onnx`` package);
         - a PyTorch ``torch.nn.Sequential`` state dict (``.safetensors`` or ``.npz``) with its architecture
@@ -147,8 +149,9 @@ def build_architecture(spec: str, input_shape: Sequence[int] = (1, 28, 28), n_cl
     ----------
     spec : str
         ``mlp`` = 784-300-100-10 ReLU, ``cnn`` = conv5x5(16)-pool-conv5x5(32)-pool-100-10 ReLU,
-        ``mlp:H1,H2,...`` = an MLP with the given hidden widths, or a layer list such as
-        ``conv:8:5,relu,maxpool:2,flatten,dense:64,relu,dense:10``.
+        ``resnet`` = the bundled residual CNN, ``mlp:H1,H2,...`` = an MLP with the given hidden widths, or a
+        layer list such as ``conv:8:5,relu,maxpool:2,flatten,dense:64,relu,dense:10`` (with ``res:C[:sS]``
+        residual blocks, ``bn`` and ``gap`` a graph).
     input_shape : sequence of int
         One sample's shape (default 1 x 28 x 28).
     n_classes : int

@@ -141,9 +141,11 @@ def test_train_and_import_read_a_spec_the_same_way(tmp_path, spec, shape):
 def test_training_accepts_the_import_tokens_it_can_build():
     plain = architecture_layers("dense:8,relu,dense:3", (4,), 3)
     assert architecture_layers("identity,dense:8,relu,dense:3,logsoftmax", (4,), 3) == plain
-    for token in ("bn", "batchnorm:1e-3", "dropout:0.5"):
-        with pytest.raises(ParameterError, match="can only be imported with weights"):
-            build_architecture(f"dense:8,{token},relu,dense:3", (4,), n_classes=3)
+    with pytest.raises(ParameterError, match="can only be imported with weights"):
+        build_architecture("dense:8,dropout:0.5,relu,dense:3", (4,), n_classes=3)
+    for token, eps in (("bn", 1e-5), ("batchnorm:1e-3", 1e-3)):  # trainable since BatchNorm is (issue 12)
+        net = build_architecture(f"dense:8,{token},relu,dense:3", (4,), n_classes=3)
+        assert net.layers[1].spec() == {"type": "batchnorm", "num_features": 8, "eps": eps, "momentum": 0.1}
     with pytest.raises(ParameterError, match="softmax .* may only come last"):
         build_architecture("dense:8,softmax,dense:3", (4,), n_classes=3)
 

@@ -27,6 +27,7 @@ from lrp_studio.cli.options import (
 from lrp_studio.errors import DataError
 from lrp_studio.io import load_input_npy, save_relevance_csv, save_relevance_npy
 from lrp_studio.lrp import BASELINES, default_method, explain, flat_on_dense_input, resolve_rules
+from lrp_studio.lrp.metrics import merge_lines
 from lrp_studio.lrp.outputs import probabilities
 from lrp_studio.nn import Network
 from lrp_studio.zoo import load_any_model
@@ -104,6 +105,8 @@ def run(args: argparse.Namespace) -> int:
     if args.layers:
         for stage_name, total in zip(report.stage_names, report.sums[:, 0]):
             print(f"  {stage_name:<16} sum R = {total: .6g}")
+        for line in merge_lines(net, report.merge_shares(0)):
+            print(f"  {line}")
     if args.out:
         write_heatmap(args.out, exp.relevance[0], x[0], image_options(args), net.input_range)
         print(f"wrote {args.out}")

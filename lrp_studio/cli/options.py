@@ -92,8 +92,8 @@ def add_backend(parser: argparse.ArgumentParser) -> None:
 def add_model(parser: argparse.ArgumentParser) -> None:
     """``--model`` (file or bundled name)."""
     parser.add_argument("--model", default="mlp",
-                        help="model file (.npz, .onnx, state dict) or a bundled model: mlp (784-300-100-10) "
-                             "or cnn (default: mlp)")
+                        help="model file (.npz, .onnx, state dict) or a bundled model: mlp (784-300-100-10), "
+                             "cnn or resnet (residual CNN with BatchNorm) (default: mlp)")
 
 
 def add_target(parser: argparse.ArgumentParser | argparse._ArgumentGroup, batch: bool) -> None:

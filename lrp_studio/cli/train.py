@@ -1,13 +1,28 @@
-"""``lrp-studio train``: train a network on a dataset with a progress bar and save it."""
+"""``lrp-studio train``: train a network on a dataset with a progress bar and save it.
+
+``--decay-at E`` trains in two phases (step decay, as the ResNet paper's schedule): epochs 1..E-1
+at ``--lr`` and epochs E.. at ``--lr`` x ``--decay``, each phase with a fresh optimizer state
+and its own shuffling seed (``--seed`` and ``--seed`` + 1). ``--shift S`` trains every epoch on
+the training images translated by random offsets of up to S pixels
+(:func:`lrp_studio.data.augment.random_shift`, offsets seeded by ``--seed`` and the epoch); each
+epoch is then its own phase (fresh optimizer state, shuffling seed ``--seed`` + epoch - 1). ``--record FILE`` writes the run as
+JSON: the command, the library versions, every epoch's metrics, the held-out accuracy and the
+wall time (the bundled models' training records).
+"""
 
 from __future__ import annotations
 
 import argparse
-from typing import Iterator
+import json
+import time
+from typing import Any, Iterator
+
+import numpy as np
 
 from tqdm import tqdm
 
 from lrp_studio.data import load_dataset
+from lrp_studio.data.augment import random_shift
 from lrp_studio.errors import ParameterError, TrainingDiverged
 from lrp_studio.io import save_model
 from lrp_studio.nn import Progress, evaluate, train
@@ -19,7 +34,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = sub.add_parser("train", help="train a network and save it as a model file",
                             description="Train a network on a dataset and save it as a model file (.npz).")
     parser.add_argument("--arch", default="mlp",
-                        help="mlp, cnn, mlp:H1,H2 or a layer list like 'conv:8:5,relu,maxpool:2,dense:10'")
+                        help="mlp, cnn, resnet, mlp:H1,H2 or a layer list like 'conv:8:5,relu,maxpool:2,dense:10' "
+                             "(residual blocks: 'conv:8:3:1:1,bn,relu,res:8,res:16:s2,gap,dense:10')")
     parser.add_argument("--dataset", default="mnist:train", help="training data spec (default mnist:train)")
     parser.add_argument("--validation", default=None, help="validation data spec (default: mnist:test for MNIST)")
     parser.add_argument("--epochs", type=int, default=10, help="passes over the training data (default 10)")
@@ -29,16 +45,60 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                         help="default momentum")
     parser.add_argument("--loss", default=None, choices=("cross-entropy", "bce", "mse"),
                         help="default: cross-entropy (bce for two-class data with a 1-output network)")
+    parser.add_argument("--decay-at", type=int, default=None, metavar="EPOCH",
+                        help="from this epoch on (1-based) train with the learning rate times --decay, with a "
+                             "fresh optimizer state (step decay; default: no decay)")
+    parser.add_argument("--decay", type=float, default=0.1, help="learning-rate factor of --decay-at (default 0.1)")
+    parser.add_argument("--shift", type=int, default=0, metavar="PIXELS",
+                        help="augment: translate the training images of every epoch by random offsets of up to "
+                             "this many pixels (zero fill; each epoch a fresh optimizer state; default 0: none)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the initial weights and the shuffling (default 0)")
     parser.add_argument("--out", required=True, help="model file to write (.npz)")
+    parser.add_argument("--record", default=None, metavar="FILE",
+                        help="also write the run (command, versions, per-epoch metrics, accuracy) as JSON")
     return parser
+
+
+def _phases(args: argparse.Namespace) -> list[tuple[int, float, int]]:
+    """(epochs, learning rate, seed) of each training phase.
+
+    Raises
+    ------
+    ParameterError
+        ``--decay-at`` outside 2..epochs or ``--decay`` not in (0, 1].
+    """
+    if args.decay_at is None:
+        return [(args.epochs, args.lr, args.seed)]
+    if not 2 <= args.decay_at <= args.epochs:
+        raise ParameterError(f"--decay-at {args.decay_at}: must lie in 2..{args.epochs} (--epochs)")
+    if not 0 < args.decay <= 1:
+        raise ParameterError(f"--decay {args.decay}: must lie in (0, 1]")
+    first = args.decay_at - 1
+    return [(first, args.lr, args.seed), (args.epochs - first, float(f"{args.lr * args.decay:.6g}"), args.seed + 1)]
+
+
+def _epochs(args: argparse.Namespace) -> list[tuple[int, float, int]]:
+    """The phases, split into one phase per epoch when ``--shift`` augments every epoch anew."""
+    phases = _phases(args)
+    if args.shift == 0:
+        return phases
+    split = []
+    for count, lr, _ in phases:
+        split += [(1, lr, args.seed + len(split) + i) for i in range(count)]
+    return split
 
 
 def run(args: argparse.Namespace) -> int:
     """Train per the arguments, print per-epoch metrics and the final test accuracy, save the model."""
     if not args.out.endswith(".npz"):
         raise ParameterError(f"--out {args.out!r}: model files end in .npz")
+    if args.record is not None and not args.record.endswith(".json"):
+        raise ParameterError(f"--record {args.record!r}: training records end in .json")
+    phases = _epochs(args)
     data = load_dataset(args.dataset)
+    if args.shift and data.x.ndim != 4:
+        raise ParameterError(f"--shift {args.shift}: needs image data (N, C, H, W), '{args.dataset}' has "
+                             f"samples of shape {tuple(data.x.shape[1:])}")
     validation_spec = args.validation or ("mnist:test" if args.dataset.lower().startswith("mnist") else None)
     validation = load_dataset(validation_spec) if validation_spec else None
     two_class = len(data.classes) == 2
@@ -47,29 +107,83 @@ def run(args: argparse.Namespace) -> int:
     net = build_architecture(args.arch, input_shape=data.x.shape[1:], n_classes=n_outputs,
                              classes=(["1"] if n_outputs == 1 else list(data.classes)),
                              input_range=data.input_range, seed=args.seed)
-    print(f"training {net} on {data.name} ({len(data)} samples), loss {loss}, {args.optimizer} lr {args.lr}")
+    print(f"training {net} on {data.name} ({len(data)} samples), loss {loss}, {args.optimizer} lr {args.lr}"
+          + (f", x {args.decay:g} from epoch {args.decay_at}" if args.decay_at is not None else "")
+          + (f", random shifts of up to {args.shift} px" if args.shift else ""))
     if two_class and loss != "bce":
         print("note: two classes; --loss bce trains the single-output binary classifier of the notes")
     val = (validation.x, validation.y) if validation is not None else None
     batches = (len(data) + args.batch_size - 1) // args.batch_size
+    epochs: list[dict[str, Any]] = []
+    start = time.perf_counter()
     with tqdm(total=args.epochs * batches, unit="batch", desc="training", disable=None) as bar:
-        for record in _diverged_names_the_file(
-                train(net, data.x, data.y, args.epochs, args.batch_size, args.lr, args.optimizer, loss, args.seed, val),
-                args.out):
-            if record.kind == "batch":
-                bar.update(1)
-                bar.set_postfix(loss=f"{record.loss:.4f}")
-            else:
-                line = f"epoch {record.epoch + 1}: loss {record.loss:.4f}, accuracy {record.accuracy:.4f}"
+        done = 0
+        for count, lr, seed in phases:
+            x = random_shift(data.x, args.shift, np.random.default_rng([args.seed, done])) if args.shift else data.x
+            records = train(net, x, data.y, count, args.batch_size, lr, args.optimizer, loss, seed, val)
+            for record in _diverged_names_the_file(records, args.out):
+                if record.kind == "batch":
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{record.loss:.4f}")
+                    continue
+                number = done + record.epoch + 1
+                line = f"epoch {number}: loss {record.loss:.4f}, accuracy {record.accuracy:.4f}"
                 if record.val_accuracy is not None:
                     line += f", validation accuracy {record.val_accuracy:.4f}"
                 bar.write(line)
+                epochs.append({"epoch": number, "lr": lr, "loss": record.loss, "accuracy": record.accuracy,
+                               "val_loss": record.val_loss, "val_accuracy": record.val_accuracy,
+                               "seconds": round(time.perf_counter() - start, 1)})
+            done += count
     save_model(net, args.out)
+    accuracy = None
     if validation is not None:
         _, accuracy = evaluate(net, validation.x, validation.y, loss)
         print(f"{validation.name}: accuracy {accuracy:.4f} ({int(round(accuracy * len(validation)))}/{len(validation)})")
     print(f"saved {args.out}")
+    if args.record is not None:
+        _write_record(args, net, epochs, validation, accuracy, time.perf_counter() - start)
+        print(f"saved {args.record}")
     return 0
+
+
+def command_line(args: argparse.Namespace) -> str:
+    """The ``lrp-studio train`` command with every option of ``args`` spelt out (defaults included)."""
+    parts = ["lrp-studio", "train"]
+    for key in ("arch", "dataset", "validation", "epochs", "batch_size", "lr", "optimizer", "loss", "decay_at",
+                "decay", "shift", "seed", "out", "record"):
+        value = getattr(args, key, None)
+        if value is None or (key == "decay" and args.decay_at is None) or (key == "shift" and not value):
+            continue
+        parts += [f"--{key.replace('_', '-')}", str(value)]
+    return " ".join(parts)
+
+
+def _write_record(args: argparse.Namespace, net: Any, epochs: list[dict[str, Any]], validation: Any,
+                  accuracy: float | None, seconds: float) -> None:
+    """The training record (JSON, atomically): command, versions, epochs, held-out accuracy."""
+    import platform
+
+    from lrp_studio import __version__
+    from lrp_studio.backend import describe
+    from lrp_studio.io import atomic_write
+
+    record = {
+        "command": command_line(args),
+        "network": repr(net), "parameters": net.n_parameters(),
+        "lrp_studio": __version__, "numpy": np.__version__, "python": platform.python_version(),
+        "backend": describe(), "epochs": epochs,
+        "validation": None if validation is None else {"dataset": validation.name, "samples": len(validation),
+                                                        "accuracy": accuracy},
+        "seconds": round(seconds, 1),
+    }
+
+    def write(temp: str) -> None:
+        with open(temp, "w", encoding="utf-8") as handle:
+            json.dump(record, handle, indent=1, default=str)
+            handle.write("\n")
+
+    atomic_write(args.record, write)
 
 
 def _diverged_names_the_file(records: Iterator[Progress], out: str) -> Iterator[Progress]:

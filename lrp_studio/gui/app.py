@@ -65,7 +65,7 @@ def platform_problem(environ: dict[str, str] | None = None, check_libraries: boo
 
 def gui_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lrp-studio gui", description="Open the LRP Studio window.")
-    parser.add_argument("--model", default=None, help="model file or bundled name (mlp, cnn)")
+    parser.add_argument("--model", default=None, help="model file or bundled name (mlp, cnn, resnet)")
     parser.add_argument("--dataset", default=None, help="dataset spec (mnist, mnist:test, toy:moons, a file)")
     parser.add_argument("--screenshot", metavar="PNG", help="render the window at 1600x1000 to PNG and exit")
     parser.add_argument("--sample", type=int, default=0, help="sample index shown")

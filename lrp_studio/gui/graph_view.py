@@ -42,6 +42,7 @@ from lrp_studio.viz.graph_scene import (
     moved,
     node_at,
     selection_marker,
+    stagger_rows,
 )
 from lrp_studio.viz.graph_values import (
     COLOR_MODES,
@@ -65,6 +66,15 @@ NEGATIVE_RGB = (30, 80, 200)
 BACKGROUND = "#ffffff"
 
 Z_TRACK, Z_EDGES, Z_NODES, Z_OVERLAY, Z_RING, Z_TEXT = -10, 0, 10, 15, 20, 30
+
+#: Pixels between two header rows, and kept free above the highest header when fitting the view
+#: (0: the fitted range grows only where a header would be cut off, so sequential views stay as they were).
+HEADER_ROW_GAP, HEADER_MARGIN_PX = 4.0, 0.0
+#: A title may reach this many pixels into its scale label's box (the empty line spacing above the
+#: digits); where the layout's gap is smaller at the current scale the title moves up.
+OWN_LABEL_OVERLAP_PX = 6.0
+#: Fill behind the header of a column stacked below another (edges pass behind it).
+STACKED_HEADER_FILL = (255, 255, 255, 215)
 
 _ARROW_KEYS = {Qt.Key.Key_Up: "up", Qt.Key.Key_Down: "down", Qt.Key.Key_Left: "left", Qt.Key.Key_Right: "right"}
 _EMPTY = np.zeros(0)
@@ -210,7 +220,16 @@ class NetworkView(QtWidgets.QWidget):
         self._image_items: dict[int, pg.ImageItem] = {}
         self._scale_labels: dict[int, _Label] = {}
         self._class_labels: list[_Label] = []
+        self._titles: dict[int, tuple[pg.TextItem, float, float]] = {}  # column -> (item, x, title y)
+        self._title_html: dict[int, tuple[str, str]] = {}  # column -> (full, compact) header
+        self._title_sizes: dict[int, dict[bool, QtCore.QSizeF]] = {}  # column -> pixel size by compactness
+        self._header_positions: list[tuple[float, float, float]] = []  # the layout's, per column
+        self._compact_headers = False
+        self._header_rows: dict[int, int] = {}
         self._new_overlay_items()
+        self._fit_target: QtCore.QRectF | None = None  # the range reset_zoom asked for last
+        self._vb.sigRangeChanged.connect(self._stagger_headers)
+        self._vb.sigResized.connect(self._on_resized)
 
         scene = self._view.scene()
         scene.sigMouseClicked.connect(self._on_click)
@@ -247,7 +266,7 @@ class NetworkView(QtWidgets.QWidget):
             )
         self._activations, self._relevances = stage_values(self._layout, exp.layers)
         self._exp = exp
-        self._aggregated = connection_messages(self._layout, exp.messages)
+        self._aggregated = connection_messages(self._layout, exp.messages, exp.layers)
         self._recolor()
         self._update_edges()
         self._update_class_labels()
@@ -295,9 +314,47 @@ class NetworkView(QtWidgets.QWidget):
         return self._selection
 
     def reset_zoom(self) -> None:
-        """Show the whole network again (also the Home key)."""
-        if self._layout is not None:
-            self._vb.setRange(rect=self._bounds, padding=0.0)
+        """Show the whole network again (also the Home key).
+
+        Headers that would overlap at the fitted scale are lifted into rows above the header
+        line; the fitted range grows upwards until the highest of them is inside it.
+        """
+        if self._layout is None:
+            return
+        rect = QtCore.QRectF(self._bounds)
+        for _ in range(6):
+            self._vb.setRange(rect=rect, padding=0.0)
+            self._stagger_headers()
+            needed = self._headers_top() - HEADER_MARGIN_PX * self._pixel_size()[1]
+            if needed >= self._vb.viewRect().top() - 1e-9:
+                break
+            rect.setTop(needed - 2.0 * self._pixel_size()[1])  # 2 px slack: the scale shrinks a little
+        self._fit_target = self._vb.targetRect()
+
+    @property
+    def _fitted(self) -> bool:
+        """Whether the view shows what reset_zoom fitted (not zoomed or panned since)."""
+        target = self._fit_target
+        if target is None:
+            return False
+        now = self._vb.targetRect()
+        scale = max(target.width(), target.height(), 1e-12)
+        return all(abs(a - b) <= 1e-6 * scale for a, b in zip(
+            (now.left(), now.top(), now.right(), now.bottom()),
+            (target.left(), target.top(), target.right(), target.bottom())))
+
+    def _on_resized(self, *_: object) -> None:
+        """A fitted view is fitted again at its new size (the headers' room depends on the scale)."""
+        if self._fitted:
+            self.reset_zoom()
+
+    def header_rows(self) -> dict[int, int]:
+        """Row of each column's header: 0 on the header line, 1, 2, ... lifted above it (read-out)."""
+        return dict(self._header_rows)
+
+    def header_items(self) -> dict[int, pg.TextItem]:
+        """The title item of each column (read-out for tests)."""
+        return {index: item for index, (item, _, _) in self._titles.items()}
 
     def export_image(self, path: str, scale: float = 1.0) -> None:
         """Save what the view shows as PNG/JPEG (raster, ``scale`` x the widget size) or SVG, atomically."""
@@ -475,12 +532,15 @@ class NetworkView(QtWidgets.QWidget):
         self._vb.clear()
         self._scatters, self._map_items, self._image_items = {}, {}, {}
         self._scale_labels, self._class_labels = {}, []
+        self._titles, self._header_rows, self._title_html, self._compact_headers = {}, {}, {}, False
+        self._title_sizes = {}
         self._new_overlay_items()
         for curve in self._edge_curves + self._overlay_curves + [self._ring, self._rect]:
             self._vb.addItem(curve)
         layout = self._layout
         builders = {"dots": self._build_dots, "maps": self._build_maps, "image": self._build_image}
-        for column, (x, title_y, scale_y) in zip(layout.columns, layout.header_positions()):
+        self._header_positions = layout.header_positions()
+        for column, (x, title_y, scale_y) in zip(layout.columns, self._header_positions):
             builders[column.kind](column)
             self._add_header(column, x, title_y, scale_y)
         self._build_class_labels(layout)
@@ -535,18 +595,114 @@ class NetworkView(QtWidgets.QWidget):
     def _add_header(self, column: Column, x: float, title_y: float, scale_y: float) -> None:
         name, *ops = column.title.split(" · ")
         lines = [f"<b>{name}</b>"]
-        if ops:
+        if ops and column.band:  # stacked below another column: one line (the size is in the tooltip)
+            lines[0] += f"<span style='color:#555'> · {' · '.join(ops)}</span>"
+        elif ops:
             lines.append(f"<span style='color:#555'>{' · '.join(ops)}</span>")
-        lines.append(column.subtitle)
-        title = pg.TextItem(html=f"<div style='text-align:center; color:#222'>{'<br>'.join(lines)}</div>",
-                            anchor=(0.5, 1.0))
+        if not column.band:
+            lines.append(column.subtitle)
+        fill = STACKED_HEADER_FILL if column.band else None
+        full = f"<div style='text-align:center; color:#222'>{'<br>'.join(lines)}</div>"
+        compact = f"<div style='text-align:center; color:#222'><b>{name}</b></div>"
+        self._title_html[column.index] = (full, compact)
+        title = pg.TextItem(html=compact, anchor=(0.5, 1.0), fill=fill)
+        compact_size = QtCore.QSizeF(title.textItem.boundingRect().size())
+        title.setHtml(full)
+        self._title_sizes[column.index] = {False: QtCore.QSizeF(title.textItem.boundingRect().size()),
+                                           True: compact_size}
         title.setPos(x, title_y)
         title.setZValue(Z_TEXT)
         self._vb.addItem(title)
+        self._titles[column.index] = (title, x, title_y)
         scale = _Label("", color="#555555", anchor=(0.5, 1.0))
         scale.setPos(x, scale_y)
         self._vb.addItem(scale)
         self._scale_labels[column.index] = scale
+
+    def _stagger_headers(self, *_: object) -> None:
+        """Place the headers for the current scale (titles and scale labels are sized in pixels).
+
+        Top-line headers that would overlap are lifted, title and scale label together, into
+        rows above the line (:func:`stagger_rows`); where none overlaps they keep the layout's
+        positions. A stacked column's one-line header sits right above its own scale label.
+        """
+        if self._layout is None or not self._titles:
+            return
+        px, py = self._pixel_size()
+        if not (px > 0 and py > 0):
+            return
+        columns = self._layout.columns
+        top_line = [c.index for c in columns if c.band == 0 and c.index in self._titles]
+        label_size = {i: label.boundingRect() for i, label in self._scale_labels.items()}
+        for compact in (False, True):  # full headers, or names only when they would need 2+ rows
+            title_size = {i: self._title_sizes[i][compact] for i in top_line}
+            widths = {i: max(title_size[i].width(), label_size[i].width()) for i in top_line}
+            lefts = [self._titles[i][1] / px - widths[i] / 2 for i in top_line]
+            rights = [self._titles[i][1] / px + widths[i] / 2 for i in top_line]
+            rows = dict(zip(top_line, stagger_rows(lefts, rights)))
+            if max(rows.values(), default=0) <= 1:
+                break
+        self._set_compact_headers(compact)
+        title_h = max((title_size[i].height() for i in top_line), default=0.0)
+        label_h = max((label_size[i].height() for i in top_line), default=0.0)
+        positions = self._header_positions
+        row_bottom = {0: None}
+        base_title_y = min((min(positions[i][1], positions[i][2] - (label_size[i].height() - OWN_LABEL_OVERLAP_PX) * py)
+                            for i in top_line), default=0.0)
+        for row in range(1, max(rows.values(), default=0) + 1):
+            top_of_previous = (base_title_y if row == 1 else row_bottom[row - 1]) - title_h * py
+            row_bottom[row] = top_of_previous - HEADER_ROW_GAP * py - label_h * py  # title bottom
+        for index, (item, x, title_y) in self._titles.items():
+            column = columns[index]
+            label = self._scale_labels[index]
+            scale_y = positions[index][2]
+            if column.band:
+                title_y = scale_y - label_size[index].height() * py
+            elif rows.get(index, 0):
+                title_y = row_bottom[rows[index]]
+                scale_y = title_y + label_h * py
+            elif label.text():
+                title_y = min(title_y, scale_y - (label_size[index].height() - OWN_LABEL_OVERLAP_PX) * py)
+            if item.pos().y() != title_y:
+                item.setPos(x, title_y)
+            if label.pos().y() != scale_y:
+                label.setPos(x, scale_y)
+            self._header_rows[index] = rows.get(index, 0)
+
+    def _set_stacked_scale(self, index: int, text: str) -> None:
+        """Append the scale to the one-line header of a stacked column."""
+        full = self._title_html[index][0]
+        html = full if not text else full.replace("</div>", f"<span style='color:#555'>&nbsp;&nbsp;{text}</span></div>")
+        item = self._titles[index][0]
+        if item.textItem.toHtml() != html and getattr(item, "_shown_html", None) != html:
+            item.setHtml(html)
+            item._shown_html = html
+
+    def _set_compact_headers(self, compact: bool) -> None:
+        """Top-line headers as full text (name, layers, size) or the name only (details in the tooltip)."""
+        if compact == self._compact_headers:
+            return
+        self._compact_headers = compact
+        for index, (item, _, _) in self._titles.items():
+            if self._layout.columns[index].band == 0:
+                item.setHtml(self._title_html[index][1 if compact else 0])
+
+    def compact_headers(self) -> bool:
+        """Whether the top-line headers show only the layer names (too crowded for more)."""
+        return self._compact_headers
+
+    def _pixel_size(self) -> tuple[float, float]:
+        """View units per screen pixel now (``viewPixelSize`` lags behind a new range until painted)."""
+        rect, size = self._vb.viewRect(), self._vb.size()
+        if size.width() <= 0 or size.height() <= 0:
+            return 0.0, 0.0
+        return rect.width() / size.width(), rect.height() / size.height()
+
+    def _headers_top(self) -> float:
+        """Highest y (view coordinates) any header reaches at the current scale."""
+        py = self._pixel_size()[1]
+        tops = [item.pos().y() - item.textItem.boundingRect().height() * py for item, _, _ in self._titles.values()]
+        return min(tops, default=self._bounds.top())
 
     def _build_class_labels(self, layout: GraphLayout) -> None:
         offset = layout.columns[-1].size / 2 + 6
@@ -579,8 +735,16 @@ class NetworkView(QtWidgets.QWidget):
             else:
                 rgba = image_rgba(column, values, vmax, self._lut, self._color_mode, self._layout.input_range)
                 self._image_items[column.index].setImage(rgba, autoLevels=False)
-            self._scale_labels[column.index].set_text(scale_label(column, values, vmax, self._color_mode))
+            text = scale_label(column, values, vmax, self._color_mode)
+            if column.band:  # a stacked column: the scale joins its one-line header, on the header's fill
+                self._set_stacked_scale(column.index, text)
+                text = ""
+            self._scale_labels[column.index].set_text(text)
         self._update_colorbar_levels(scales)
+        fitted = self._fitted
+        self._stagger_headers()  # the scale labels' widths changed: the headers may need other rows
+        if fitted and self._headers_top() < self._vb.viewRect().top() - self._pixel_size()[1]:  # > 1 px out
+            self.reset_zoom()  # and more room above
 
     def _color_dots(self, column: Column, values: np.ndarray | None, vmax: float) -> None:
         if values is None:  # one cached brush: a new QBrush would add a symbol to the scatter's atlas every time

@@ -1,5 +1,9 @@
 """Neuron inspector: one unit's activation, relevance, strongest incoming messages and its
-conditional heatmap (input relevance when propagation starts at this unit only)."""
+conditional heatmap (input relevance when propagation starts at this unit only).
+
+For a merge node of a graph network (add, concat) the table shows instead how the unit divided its
+relevance between the merge's inputs, and the summary how the whole node did (the explanation's
+``merge_shares``)."""
 
 from __future__ import annotations
 
@@ -10,10 +14,12 @@ import pyqtgraph as pg
 from PySide6 import QtWidgets
 from PySide6.QtCore import Qt
 
-from lrp_studio.viz.graph_scene import build_layout
+from lrp_studio.viz.graph_dag import input_stages
+from lrp_studio.viz.graph_scene import GraphLayout, build_layout
 from lrp_studio.lrp.explain import explain_neuron
 from lrp_studio.nn.layers import Flatten
 from lrp_studio.viz.colormaps import get_colormap
+from lrp_studio.viz.graph_values import merge_unit_split
 from lrp_studio.viz.heatmap import relevance_to_2d
 
 __all__ = ["ConditionalHeatmap", "NeuronInspector", "TOP_CONTRIBUTIONS", "conditional_heatmap"]
@@ -77,6 +83,7 @@ class NeuronInspector(QtWidgets.QWidget):
         self._layouts: dict[int, object] = {}
         self._conditional: np.ndarray | None = None
         self._contributions: list[tuple[int, str, float]] = []
+        self._merge_split: list[tuple[int, str, float]] = []
         self._values: dict[str, float | None] = {}
 
         self._title = QtWidgets.QLabel()
@@ -162,6 +169,7 @@ class NeuronInspector(QtWidgets.QWidget):
         self._table.setRowCount(0)
         self._conditional = None
         self._contributions = []
+        self._merge_split = []
         self._values = {}
         for panel in (self._feature, self._relevance_map, self._heatmap):
             panel.show(None, self._lut, panel.title.text)
@@ -194,7 +202,12 @@ class NeuronInspector(QtWidgets.QWidget):
         is_map = len(shape) == 3 and stage > 0
         self._title.setText(f"{self._stage_title(net, stage)} — {self._unit_name(net, stage, unit, is_map)}")
         self._show_summary(exp, stage, unit, activation, relevance, is_map)
-        self._show_contributions(net, exp, stage, unit, is_map)
+        merge = self._merge_layer(net, stage)
+        self._merge_split = []
+        if merge is None:
+            self._show_contributions(net, exp, stage, unit, is_map)
+        else:
+            self._show_merge(net, exp, merge, unit)
         self._arrange(is_map)
         if is_map:
             self._feature.show(None if activation is None else activation[unit], self._lut, f"activation, channel {unit}")
@@ -210,6 +223,10 @@ class NeuronInspector(QtWidgets.QWidget):
         """Rows of the table: (source index, source description, message)."""
         return list(self._contributions)
 
+    def merge_split(self) -> list[tuple[int, str, float]]:
+        """For a merge node: per input (input index, its description, relevance the unit sent it)."""
+        return list(self._merge_split)
+
     def values(self) -> dict[str, float | None]:
         """``activation`` and ``relevance`` shown in the summary."""
         return dict(self._values)
@@ -224,13 +241,19 @@ class NeuronInspector(QtWidgets.QWidget):
     def _set_colorbar_map(self) -> None:
         self._colorbar.setColorMap(pg.ColorMap(np.linspace(0.0, 1.0, 256), self._lut))
 
-    def _stage_title(self, net, stage: int) -> str:
+    def _layout(self, net) -> GraphLayout:
+        """The network view's layout of ``net`` (built once per network)."""
         layout = self._layouts.get(id(net))
         if layout is None or layout[0] is not net:
             layout = (net, build_layout(net))
             self._layouts = {id(net): layout}
-        column = layout[1].column_of_stage(stage)
+        return layout[1]
+
+    def _stage_title(self, net, stage: int) -> str:
+        column = self._layout(net).column_of_stage(stage)
         if column is not None:
+            if column.name and not getattr(net, "has_default_names", True):
+                return f"{column.title} ({column.name})"
             return column.title
         if stage == 0:
             return "input"
@@ -273,18 +296,31 @@ class NeuronInspector(QtWidgets.QWidget):
         self._values = {"activation": a, "relevance": r}
         self._summary.setText("\n".join(lines))
 
+    def _merge_layer(self, net, stage: int) -> int | None:
+        """The add/concat layer whose column shows ``stage``, or None."""
+        column = self._layout(net).column_of_stage(stage)
+        if column is None or column.layer_index is None:
+            return None
+        return column.layer_index if getattr(net.layers[column.layer_index], "is_merge", False) else None
+
     def _producing_layer(self, net, stage: int) -> int | None:
+        """The dense/conv layer whose messages end in ``stage``'s column."""
+        if not getattr(net, "is_sequential", True):
+            column = self._layout(net).column_of_stage(stage)
+            if column is not None and column.layer_index is not None:
+                return column.layer_index
         before = [i for i in net.linear_indices if i < stage]
         return before[-1] if before else None
 
     def _source_name(self, net, layer_index: int, row: int) -> str:
         """Describe input ``row`` of a dense layer, or input channel ``row`` of a conv layer."""
         layer = net.layers[layer_index]
+        inputs = input_stages(net)
         if layer.type_name == "conv2d":
-            return f"input channel {row}" if layer_index == 0 else f"channel {row}"
-        stage = layer_index
+            return f"input channel {row}" if inputs[layer_index][0] == 0 else f"channel {row}"
+        stage = inputs[layer_index][0]
         while stage > 0 and isinstance(net.layers[stage - 1], Flatten):
-            stage -= 1
+            stage = inputs[stage - 1][0]
         shape = tuple(net.shapes[stage])
         if stage == 0:
             return self._input_unit_name(shape, row) if len(shape) == 3 else f"feature {row}"
@@ -326,13 +362,58 @@ class NeuronInspector(QtWidgets.QWidget):
             name = self._source_name(net, layer_index, int(source))
             self._contributions.append((int(source), name, value))
             share = f"{100 * value / total:.1f} %" if total else ""
-            for col, text in enumerate((name, f"{value:+.4g}", share)):
-                item = QtWidgets.QTableWidgetItem(text)
-                if col:
-                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-                if col == 1:
-                    item.setForeground(pg.mkColor("#b01e1e" if value >= 0 else "#1e4fb0"))
-                self._table.setItem(row, col, item)
+            self._set_row(row, (name, f"{value:+.4g}", share), value)
+
+    def _input_names(self, net, layer_index: int) -> list[str]:
+        """Per input of a merge layer: the column it comes from (and whether it skips columns)."""
+        layout = self._layout(net)
+        reads = input_stages(net)[layer_index]
+        names = [f"stage {read}" for read in reads]
+        for conn in layout.connections:
+            if conn.layer_index == layer_index:
+                source = layout.columns[conn.source]
+                names[conn.slot] = source.title + (" (skip)" if conn.lane is not None else "")
+        return names
+
+    def _show_merge(self, net, exp, layer_index: int, unit: int) -> None:
+        """Table: how this unit of an add/concat divided its relevance between the inputs."""
+        self._contributions = []
+        self._table.setRowCount(0)
+        layer = net.layers[layer_index]
+        reads = input_stages(net)[layer_index]
+        records = {r.stage: r for r in exp.layers}
+        activations = {s: np.asarray(r.activation[0]) for s, r in records.items()}
+        relevances = {s: np.asarray(r.relevance[0]) for s, r in records.items() if r.relevance is not None}
+        split = merge_unit_split(layer.type_name, layer_index, reads, unit, activations, relevances)
+        names = self._input_names(net, layer_index)
+        shares = exp.merge_shares.get(layer_index) if hasattr(exp, "merge_shares") else None
+        if shares is not None:
+            parts = ", ".join(f"{100 * share:.1f} % to input {i} ({names[i]})" for i, share in enumerate(shares))
+            self._summary.setText(f"{self._summary.text()}\nThe whole {layer.type_name} node sent {parts}.")
+        if split is None:
+            self._table_caption.setText(f"No relevance at this {layer.type_name} node (a baseline explains "
+                                        "the input only).")
+            return
+        total = float(sum(split))
+        rule = "x_i / stab(sum x) of the relevance" if layer.type_name == "add" else "its channel slice"
+        self._table_caption.setText(f"How this unit divided its relevance ({total:.4g}) between the "
+                                    f"{len(split)} inputs of the {layer.type_name} (each gets {rule})")
+        self._table.setRowCount(len(split))
+        self._fit_table_height(len(split))
+        for row, value in enumerate(split):
+            name = f"input {row}: {names[row]}"
+            self._merge_split.append((row, name, value))
+            share = f"{100 * value / total:.1f} %" if total else ""
+            self._set_row(row, (name, f"{value:+.4g}", share), value)
+
+    def _set_row(self, row: int, texts: tuple[str, str, str], value: float) -> None:
+        for col, text in enumerate(texts):
+            item = QtWidgets.QTableWidgetItem(text)
+            if col:
+                item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            if col == 1:
+                item.setForeground(pg.mkColor("#b01e1e" if value >= 0 else "#1e4fb0"))
+            self._table.setItem(row, col, item)
 
     def show_pending_conditional(self, stage: int) -> None:
         """Clear the conditional heatmap while the worker computes the new one."""

@@ -33,6 +33,7 @@ from lrp_studio.gui.neuron_perturbation import install_neuron_perturbation
 from lrp_studio.gui.session import SessionActionsMixin
 from lrp_studio.gui.state import CUSTOM_INDEX, AppState, compute_explanation, method_names
 from lrp_studio.lrp import BASELINES, default_method
+from lrp_studio.gui.bundled_menu import add_bundled_models_menu
 from lrp_studio.gui.training_panel import TrainingPanel
 from lrp_studio.gui.scrolling import scrolled
 from lrp_studio.gui.settings import STATE_VERSION, open_settings
@@ -231,6 +232,7 @@ class MainWindow(SessionActionsMixin, FileActionsMixin, QMainWindow):
         bar = self.menuBar()
         file_menu = bar.addMenu("&File")
         self.open_model_action = self._action(file_menu, "&Open model\u2026", self.open_model, QKeySequence.StandardKey.Open)
+        add_bundled_models_menu(self, file_menu)  # mlp, cnn, resnet
         self._action(file_menu, "&Save model as\u2026", self.save_model, QKeySequence.StandardKey.Save)
         self.import_dataset_action = self._action(file_menu, "&Import dataset\u2026", lambda: self.open_dataset(""), "Ctrl+I",
                                                   "IDX (images,labels), CSV or NPZ")

@@ -31,45 +31,87 @@ from lrp_studio.gui.controller import Controller, error_message
 from lrp_studio.gui.heatmap_widget import style_plot
 from lrp_studio.gui.state import AppState
 from lrp_studio.nn import LOSSES, OPTIMIZERS, Network, layer_from_spec, train
+from lrp_studio.nn.builders import residual_block
 from lrp_studio.nn.layers import Activation, AvgPool2d, Conv2d, Dense, MaxPool2d
 from lrp_studio.nn.training import Progress
 
 ACTIVATIONS = ["relu", "sigmoid", "tanh"]
 POOLS = ["none", "maxpool2d", "avgpool2d"]
+#: The pooling cell of a residual-block row holds its stride.
+STRIDES = ["stride 1", "stride 2"]
+NORMS = ["none", "batchnorm"]
+#: Short texts the editor shows for row values (its columns are narrow); rows() returns the values.
+LABELS = {"maxpool2d": "max", "avgpool2d": "avg", "stride 1": "s=1", "stride 2": "s=2", "batchnorm": "BN"}
+ROW_TYPES = ["dense", "conv", "res"]
+
+
+def _stride(row: dict[str, Any]) -> int:
+    """The stride of a residual-block row (its pooling cell reads ``"stride S"``)."""
+    text = str(row.get("pool", "stride 1"))
+    try:
+        return int(text.split()[-1]) if text.startswith("stride") else 1
+    except ValueError:
+        raise ParameterError(f"cannot read the stride {text!r}") from None
 
 
 def build_network(rows: list[dict[str, Any]], dataset: Dataset, seed: int = 0, n_outputs: int | None = None) -> Network:
-    """A network for ``dataset`` from editor rows ``{"type": "dense"|"conv", "size", "kernel", "activation", "pool"}``.
+    """A network for ``dataset`` from editor rows.
 
-    Conv rows must come before dense rows; a flatten layer and a dense output layer (one unit per
-    class, or ``n_outputs=1`` for the notes' binary classifier trained with loss "bce") are added.
+    Rows are ``{"type": "dense"|"conv"|"res", "size", "kernel", "activation", "pool", "norm"}``: ``conv``
+    is conv(size, kernel x kernel) [- batchnorm when ``norm == "batchnorm"``] - activation [- 2x2 pool];
+    ``dense`` is dense(size) [- batchnorm] - activation; ``res`` is a residual basic block of ``size``
+    channels with stride ``S`` from its pooling cell ``"stride S"`` (:func:`lrp_studio.nn.builders.residual_block`:
+    two 3x3 convs with batchnorm, a projection shortcut when channels or stride change). Conv and res
+    rows must come before dense rows; a flatten (or, after a residual block, global average pooling)
+    and a dense output layer (one unit per class, or ``n_outputs=1`` for the notes' binary classifier
+    trained with loss "bce") are added. With a ``res`` row the network is a graph.
+
+    Raises
+    ------
+    ParameterError
+        A row that does not fit (named by its number) or does not fit the dataset's samples.
     """
     n_out = int(n_outputs or dataset.n_classes)
     shape: tuple[int, ...] = dataset.sample_shape
     specs: list[dict[str, Any]] = []
+    graph = any(row["type"] == "res" for row in rows)
+    blocks = 0
 
     def add(spec: dict[str, Any]) -> None:
         nonlocal shape
         shape = tuple(layer_from_spec(spec).output_shape(shape))
-        specs.append(spec)
+        specs.append({**spec, "name": str(len(specs))} if graph else spec)
+
+    def to_vector() -> dict[str, Any]:
+        """Global average pooling right after a residual block, else flatten."""
+        after_block = bool(specs) and str(specs[-1].get("name", "")).startswith("block")
+        return {"type": "globalavgpool"} if after_block else {"type": "flatten"}
 
     try:
         for number, row in enumerate(rows, start=1):
+            if row["type"] in ("conv", "res") and len(shape) != 3:
+                raise ParameterError(f"row {number}: conv layers and residual blocks need image inputs and must "
+                                     "come before dense layers")
+            if row["type"] == "res":
+                blocks += 1
+                source = specs[-1]["name"] if specs else "input"
+                block, shape = residual_block(shape, int(row["size"]), _stride(row), f"block{blocks}", source)
+                specs.extend(block)
+                continue
             if row["type"] == "conv":
-                if len(shape) != 3:
-                    raise ParameterError(f"row {number}: conv layers need image inputs and must come before dense layers")
                 add({"type": "conv2d", "in_channels": shape[0], "out_channels": int(row["size"]),
                      "kernel_size": int(row["kernel"]), "stride": 1, "padding": 0})
-                add({"type": row["activation"]})
-                if row.get("pool", "none") != "none":
-                    add({"type": row["pool"], "kernel_size": 2, "stride": 2})
             else:
                 if len(shape) != 1:
-                    add({"type": "flatten"})
+                    add(to_vector())
                 add({"type": "dense", "in_features": shape[0], "out_features": int(row["size"])})
-                add({"type": row["activation"]})
+            if row.get("norm", "none") == "batchnorm":
+                add({"type": "batchnorm", "num_features": shape[0]})
+            add({"type": row["activation"]})
+            if row["type"] == "conv" and row.get("pool", "none") != "none":
+                add({"type": row["pool"], "kernel_size": 2, "stride": 2})
         if len(shape) != 1:
-            add({"type": "flatten"})
+            add(to_vector())
         add({"type": "dense", "in_features": shape[0], "out_features": n_out})
     except ParameterError as error:
         raise ParameterError(f"architecture: {error}") from None
@@ -79,22 +121,42 @@ def build_network(rows: list[dict[str, Any]], dataset: Dataset, seed: int = 0, n
     return Network.from_spec(arch, seed=seed)
 
 
+def _block_prefix(net: Network, index: int) -> str | None:
+    """``"blockK"`` when layer ``index`` belongs to a residual block built by the vocabulary, else None."""
+    name = net.names[index] if not net.is_sequential else ""
+    head, dot, _ = name.partition(".")
+    return head if dot and head.startswith("block") else None
+
+
 def rows_from_network(net: Network) -> list[dict[str, Any]]:
-    """Editor rows describing ``net`` (its last dense layer is the fixed output layer)."""
+    """Editor rows describing ``net`` (its last dense layer is the fixed output layer).
+
+    Residual blocks built by the vocabulary (nodes named ``blockK.*``) become ``res`` rows; a conv or
+    dense layer whose output a batchnorm reads gets ``norm = "batchnorm"``.
+    """
     rows: list[dict[str, Any]] = []
     linear = net.linear_indices
-    for index in linear[:-1]:
+    seen: set[str] = set()
+    for position, index in enumerate(linear[:-1]):
         layer = net.layers[index]
-        following = net.layers[index + 1 : (linear[linear.index(index) + 1])]
+        prefix = _block_prefix(net, index)
+        if prefix is not None:
+            if prefix not in seen:
+                seen.add(prefix)
+                rows.append({"type": "res", "size": layer.spec()["out_channels"], "kernel": 3, "activation": "relu",
+                             "pool": f"stride {layer.spec()['stride']}", "norm": "batchnorm"})
+            continue
+        following = net.layers[index + 1 : linear[position + 1]]
         activation = next((l.type_name for l in following if isinstance(l, Activation)), "relu")
         pool = next((l.type_name for l in following if isinstance(l, (MaxPool2d, AvgPool2d))), "none")
+        norm = "batchnorm" if following and following[0].type_name == "batchnorm" else "none"
         if isinstance(layer, Conv2d):
             spec = layer.spec()
             rows.append({"type": "conv", "size": spec["out_channels"], "kernel": spec["kernel_size"],
-                         "activation": activation, "pool": pool})
+                         "activation": activation, "pool": pool, "norm": norm})
         elif isinstance(layer, Dense):
             rows.append({"type": "dense", "size": layer.spec()["out_features"], "kernel": 3,
-                         "activation": activation, "pool": "none"})
+                         "activation": activation, "pool": "none", "norm": norm})
     return rows
 
 
@@ -218,27 +280,33 @@ class TrainingPanel(QWidget):
         self.history: dict[str, list[float]] = {k: [] for k in ("x", "loss", "acc", "ex", "eloss", "eacc", "vloss", "vacc")}
 
         # architecture editor
-        self.arch_table = QTableWidget(0, 5)
+        self.arch_table = QTableWidget(0, 6)
         self.arch_table.setObjectName("architectureTable")
-        self.arch_table.setHorizontalHeaderLabels(["type", "size", "kernel", "activation", "pooling"])
+        self.arch_table.setHorizontalHeaderLabels(["type", "size", "kernel", "activation", "pool", "norm"])
         self.arch_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.arch_table.verticalHeader().setVisible(False)
-        self.arch_table.setMaximumHeight(100)
+        self.arch_table.setMaximumHeight(132)  # header + 3 rows
         self.arch_table.horizontalHeader().setMinimumSectionSize(30)
-        self.arch_table.setToolTip("Hidden layers in order (conv layers first). size = neurons (dense) or channels "
-                                   "(conv); kernel and pooling apply to conv layers.")
+        self.arch_table.setToolTip("Hidden layers in order (conv layers and residual blocks first). size = neurons "
+                                   "(dense) or channels (conv, res); kernel and pooling apply to conv layers; a res "
+                                   "row is a residual block (two 3x3 convs with batchnorm, a projection shortcut "
+                                   "when channels or stride change) whose pool cell is its stride (s=1, s=2); pool: "
+                                   "2x2 max or average pooling; norm BN adds a batchnorm after a conv or dense layer.")
         self.output_label = QLabel()
         self.output_label.setWordWrap(True)
         self.add_dense_button = QPushButton("+ dense")
         self.add_conv_button = QPushButton("+ conv")
+        self.add_res_button = QPushButton("+ res block")
+        self.add_res_button.setToolTip("Add a residual block (conv3x3-bn-relu-conv3x3-bn + shortcut, relu); "
+                                       "stride 2 halves the feature maps")
         self.remove_button = QPushButton("\u2212 remove")
         self.from_model_button = QPushButton("From model")
         self.from_model_button.setToolTip("Fill the editor with the shown network's architecture.")
         self.build_button = QPushButton("Build new model")
         self.build_button.setToolTip("Replace the shown network by a new, untrained one with this architecture.")
         arch_buttons = QGridLayout()
-        for i, button in enumerate((self.add_dense_button, self.add_conv_button, self.remove_button,
-                                    self.from_model_button, self.build_button)):
+        for i, button in enumerate((self.add_dense_button, self.add_conv_button, self.add_res_button,
+                                    self.remove_button, self.from_model_button, self.build_button)):
             arch_buttons.addWidget(button, i // 3, i % 3)
         self.save_button = QPushButton("Save model\u2026")
         self.open_button = QPushButton("Open model\u2026")
@@ -252,7 +320,7 @@ class TrainingPanel(QWidget):
         arch_layout.addWidget(self.output_label)
         arch_layout.addLayout(arch_buttons)
         arch_layout.addLayout(file_buttons)
-        arch_layout.addStretch(1)
+        arch_layout.addStretch(0)  # the table takes the height first (up to 3 rows)
 
         # optimiser settings
         self.loss_combo = QComboBox()
@@ -326,6 +394,8 @@ class TrainingPanel(QWidget):
 
         self.add_dense_button.clicked.connect(lambda: self.add_row("dense", 64))
         self.add_conv_button.clicked.connect(lambda: self.add_row("conv", 8, insert_before_dense=True))
+        self.add_res_button.clicked.connect(lambda: self.add_row("res", 16, 3, pool="stride 1", norm="batchnorm",
+                                                                 insert_before_dense=True))
         self.remove_button.clicked.connect(self.remove_row)
         self.from_model_button.clicked.connect(self.load_rows_from_model)
         self.build_button.clicked.connect(self.build_model)
@@ -376,14 +446,15 @@ class TrainingPanel(QWidget):
 
     # ------------------------------------------------------------------ architecture editor
     def add_row(self, kind: str, size: int, kernel: int = 5, activation: str = "relu", pool: str = "maxpool2d",
-                insert_before_dense: bool = False) -> None:
+                insert_before_dense: bool = False, norm: str = "none") -> None:
+        """Add an editor row (``kind`` "dense", "conv" or "res"; ``pool`` "stride S" for "res")."""
         table = self.arch_table
         row = table.rowCount()
         if insert_before_dense:
             row = next((r for r in range(table.rowCount()) if self._cell(r, 0) == "dense"), row)
         table.insertRow(row)
         type_combo = QComboBox()
-        type_combo.addItems(["dense", "conv"])
+        type_combo.addItems(ROW_TYPES)
         type_combo.setCurrentText(kind)
         size_spin = QSpinBox()
         size_spin.setRange(1, 4096)
@@ -395,13 +466,31 @@ class TrainingPanel(QWidget):
         act_combo.addItems(ACTIVATIONS)
         act_combo.setCurrentText(activation)
         pool_combo = QComboBox()
-        pool_combo.addItems(POOLS)
-        pool_combo.setCurrentText(pool if kind == "conv" else "none")
-        for column, widget in enumerate((type_combo, size_spin, kernel_spin, act_combo, pool_combo)):
+        self._fill(pool_combo, STRIDES if kind == "res" else POOLS, pool if kind != "dense" else "none")
+        norm_combo = QComboBox()
+        self._fill(norm_combo, NORMS, norm)
+        for column, widget in enumerate((type_combo, size_spin, kernel_spin, act_combo, pool_combo, norm_combo)):
             widget.setMinimumWidth(30)
             table.setCellWidget(row, column, widget)
-        type_combo.currentTextChanged.connect(lambda _: self._update_row_enabled())
+        type_combo.currentTextChanged.connect(lambda text, combo=pool_combo: self._type_changed(combo, text))
         self._update_row_enabled()
+        self._update_output_label()
+
+    def _type_changed(self, pool_combo: QComboBox, kind: str) -> None:
+        """A row's type changed: its pooling cell lists strides (res) or pools (conv, dense)."""
+        items = STRIDES if kind == "res" else POOLS
+        if [pool_combo.itemData(i) for i in range(pool_combo.count())] != items:
+            self._fill(pool_combo, items, items[0] if kind == "res" else "none")
+        self._update_row_enabled()
+        self._update_output_label()
+
+    @staticmethod
+    def _fill(combo: QComboBox, values: list[str], current: str) -> None:
+        """Replace ``combo``'s items by ``values`` (shown as their :data:`LABELS`) and select ``current``."""
+        combo.clear()
+        for value in values:
+            combo.addItem(LABELS.get(value, value), value)
+        combo.setCurrentIndex(max(0, combo.findData(current)))
 
     def remove_row(self) -> None:
         row = self.arch_table.currentRow()
@@ -409,15 +498,18 @@ class TrainingPanel(QWidget):
             row = self.arch_table.rowCount() - 1
         if row >= 0:
             self.arch_table.removeRow(row)
+            self._update_output_label()
 
     def rows(self) -> list[dict[str, Any]]:
         return [{"type": self._cell(r, 0), "size": self._cell(r, 1), "kernel": self._cell(r, 2),
-                 "activation": self._cell(r, 3), "pool": self._cell(r, 4)} for r in range(self.arch_table.rowCount())]
+                 "activation": self._cell(r, 3), "pool": self._cell(r, 4), "norm": self._cell(r, 5)}
+                for r in range(self.arch_table.rowCount())]
 
     def load_rows_from_model(self) -> None:
         self.arch_table.setRowCount(0)
         for row in rows_from_network(self.state.net):
-            self.add_row(row["type"], row["size"], row["kernel"], row["activation"], row["pool"])
+            self.add_row(row["type"], row["size"], row["kernel"], row["activation"], row["pool"],
+                         norm=row.get("norm", "none"))
         self._update_output_label()
 
     def build_model(self) -> None:
@@ -432,20 +524,31 @@ class TrainingPanel(QWidget):
 
     def _cell(self, row: int, column: int) -> Any:
         widget = self.arch_table.cellWidget(row, column)
-        return widget.currentText() if isinstance(widget, QComboBox) else widget.value()
+        if isinstance(widget, QComboBox):
+            data = widget.currentData()
+            return data if data is not None else widget.currentText()
+        return widget.value()
 
     def _update_row_enabled(self) -> None:
         for r in range(self.arch_table.rowCount()):
-            conv = self._cell(r, 0) == "conv"
-            self.arch_table.cellWidget(r, 2).setEnabled(conv)
-            self.arch_table.cellWidget(r, 4).setEnabled(conv)
+            kind = self._cell(r, 0)
+            self.arch_table.cellWidget(r, 2).setEnabled(kind == "conv")
+            self.arch_table.cellWidget(r, 3).setEnabled(kind != "res")  # a block's activations are relu
+            self.arch_table.cellWidget(r, 4).setEnabled(kind != "dense")
+            self.arch_table.cellWidget(r, 5).setEnabled(kind != "res")  # a block always has its batchnorms
+            if kind == "res":
+                self.arch_table.cellWidget(r, 3).setCurrentText("relu")
+                norm = self.arch_table.cellWidget(r, 5)
+                norm.setCurrentIndex(max(0, norm.findData("batchnorm")))
 
     def _update_output_label(self) -> None:
         if self.loss_combo.currentText() == "bce" and self.state.dataset.n_classes == 2:
             self.output_label.setText("+ output: dense 1, sigmoid + cross-entropy (loss bce: the notes' binary "
                                       f"classifier, z > 0 means class '{self.state.dataset.classes[1]}')")
             return
-        self.output_label.setText(f"+ output: dense {self.state.dataset.n_classes} (one unit per class of "
+        rows = self.rows()
+        pooling = "global average pooling, " if rows and rows[-1]["type"] == "res" else ""
+        self.output_label.setText(f"+ output: {pooling}dense {self.state.dataset.n_classes} (one unit per class of "
                                   f"'{self.state.dataset.name}')")
 
     def _dataset_defaults(self) -> None:

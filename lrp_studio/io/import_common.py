@@ -18,7 +18,7 @@ from lrp_studio.nn.network import Network
 
 __all__ = [
     "MissingModelInfo", "PICKLE_ADVICE", "PICKLE_SUFFIXES", "build_network", "entry_output_shape",
-    "fold_batchnorm", "parse_classes", "parse_input_range", "parse_input_shape",
+    "fold_batchnorm", "merge_output_shape", "parse_classes", "parse_input_range", "parse_input_shape",
 ]
 
 PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".tar", ".bin", ".joblib")
@@ -126,7 +126,30 @@ def entry_output_shape(entry: dict[str, Any], shape: tuple[int, ...]) -> tuple[i
         if ho < 1 or wo < 1:
             raise ParameterError(f"{kind} kernel {k} does not fit input {shape}")
         return (entry["out_channels"] if kind == "conv2d" else shape[0], ho, wo)
+    if kind == "globalavgpool":
+        if len(shape) != 3:
+            raise ParameterError(f"globalavgpool expects (C, H, W) inputs, gets shape {shape}")
+        return (shape[0],)
+    if kind == "batchnorm" and (len(shape) not in (1, 3) or shape[0] != entry["num_features"]):
+        raise ParameterError(f"batchnorm of {entry['num_features']} channels gets shape {shape}")
     return shape
+
+
+def merge_output_shape(kind: str, shapes: Sequence[tuple[int, ...]]) -> tuple[int, ...]:
+    """One sample's output shape of an ``add`` (equal shapes) or ``concat`` (along axis 0 of a sample,
+    the channels) of per-sample ``shapes``.
+
+    Raises ParameterError when they do not fit together.
+    """
+    first = tuple(shapes[0])
+    if kind == "add":
+        if any(tuple(s) != first for s in shapes):
+            raise ParameterError("add needs inputs of equal shape, got " + ", ".join(str(tuple(s)) for s in shapes))
+        return first
+    if any(len(s) != len(first) or tuple(s[1:]) != first[1:] for s in shapes):
+        raise ParameterError("concat needs inputs that differ only in their channels, got "
+                             + ", ".join(str(tuple(s)) for s in shapes))
+    return (int(sum(s[0] for s in shapes)),) + first[1:]
 
 
 def fold_batchnorm(weight: np.ndarray, bias: np.ndarray, gamma: np.ndarray, beta: np.ndarray,
@@ -142,24 +165,73 @@ def fold_batchnorm(weight: np.ndarray, bias: np.ndarray, gamma: np.ndarray, beta
     return w, b
 
 
+def import_architecture(layers: list[dict[str, Any]], input_shape: tuple[int, ...],
+                        input_range: tuple[float, float] | None, names: Sequence[str] | None = None,
+                        node_inputs: Sequence[tuple[int, ...]] | None = None) -> tuple[dict[str, Any], list[str]]:
+    """The model-file ``architecture`` of imported layers, and the node names its parameter keys use.
+
+    A chain (``node_inputs`` None or every layer reading the previous stage) of version-1 layer types
+    gives a version-1 architecture with the default names ``"0"``, ``"1"``, ... (as before graphs
+    existed); anything else a version-2 one whose entries carry ``"name"`` and ``"inputs"``
+    (``names`` are used only for graphs).
+    """
+    from lrp_studio.nn.graph import INPUT_NAME
+    from lrp_studio.nn.layers import V1_LAYER_TYPES
+
+    graph = node_inputs is not None and any(tuple(st) != (j,) for j, st in enumerate(node_inputs))
+    version = 2 if graph or any(e["type"] not in V1_LAYER_TYPES for e in layers) else 1
+    keys = list(names) if graph and names is not None else [str(j) for j in range(len(layers))]
+    stages = list(node_inputs) if node_inputs is not None else [(j,) for j in range(len(layers))]
+    entries = [dict(entry) for entry in layers]
+    if version == 2:
+        for j, entry in enumerate(entries):
+            entry["name"] = keys[j]
+            entry["inputs"] = [INPUT_NAME if s == 0 else keys[s - 1] for s in stages[j]]
+    arch: dict[str, Any] = {"format": "lrp-studio-model", "version": version,
+                            "input_shape": [int(v) for v in input_shape], "layers": entries}
+    if input_range is not None:
+        arch["input_range"] = [float(input_range[0]), float(input_range[1])]
+    return arch, keys
+
+
 def build_network(path: Any, layers: list[dict[str, Any]], params: dict[int, dict[str, np.ndarray]],
                   input_shape: tuple[int, ...], classes: Sequence[str] | None,
-                  input_range: tuple[float, float] | None, classes_source: str = "classes") -> Network:
+                  input_range: tuple[float, float] | None, classes_source: str = "classes", *,
+                  names: Sequence[str] | None = None,
+                  node_inputs: Sequence[tuple[int, ...]] | None = None) -> Network:
     """Validate imported layers and weights exactly as a model file is validated, then build the network.
 
-    ``params[i]`` holds layer i's ``weight`` and ``bias`` (PyTorch shapes, any float dtype).
+    Parameters
+    ----------
+    path : path-like
+        The imported file (for messages).
+    layers : list of dict
+        Model-file layer entries (DESIGN.md 3.1, README "Model file format").
+    params : dict of int to dict of str to ndarray
+        ``params[i]``: layer i's ``weight`` and ``bias`` (and a batchnorm's ``running_mean`` and
+        ``running_var``), PyTorch shapes, any float dtype.
+    input_shape : tuple of int
+    classes, input_range : optional
+    classes_source : str
+        Where the class names came from (for the message when their number is wrong).
+    names : sequence of str, optional (keyword only)
+        Node names of a graph (see :func:`import_architecture`).
+    node_inputs : sequence of tuple of int, optional (keyword only)
+        The stages each layer reads (stage 0 = the input, k + 1 = layer k's output); None: a chain.
+
+    Raises
+    ------
+    ModelFileError
+        Layers that do not fit together, parameters of the wrong shape, NaN or infinite values, too
+        many class names.
     """
     from lrp_studio.io import model as model_file
 
-    arch: dict[str, Any] = {
-        "format": model_file.FORMAT_NAME, "version": model_file.FORMAT_VERSION,
-        "input_shape": [int(v) for v in input_shape], "layers": layers,
-    }
-    if input_range is not None:
-        arch["input_range"] = [float(input_range[0]), float(input_range[1])]
+    arch, keys = import_architecture(layers, input_shape, input_range, names, node_inputs)
+    where = {f"{keys[i]}.{name}": (i, name) for i, p in params.items() for name in p}
     try:
         expected = model_file.validate_architecture(arch)
-        headers = {f"{i}.{name}": (tuple(a.shape), a.dtype) for i, p in params.items() for name, a in p.items()}
+        headers = {key: (tuple(params[i][name].shape), params[i][name].dtype) for key, (i, name) in where.items()}
         model_file.check_parameters(expected, headers)
     except model_file.Refused as problem:
         raise ModelFileError(f"{path}: the imported network is not valid: {problem}") from None
@@ -173,11 +245,12 @@ def build_network(path: Any, layers: list[dict[str, Any]], params: dict[int, dic
         raise ModelFileError(f"{path}: {problem}") from None
     state = {}
     for key in expected:
-        index, name = key.split(".")
+        index, name = where[key]
         with np.errstate(over="ignore", invalid="ignore"):
-            array = np.ascontiguousarray(params[int(index)][name], dtype=np.float32)
+            array = np.ascontiguousarray(params[index][name], dtype=np.float32)
         if not np.isfinite(array).all():
-            raise ModelFileError(f"{path}: layer {index} {name} contains NaN or infinite values (in float32)")
+            label = f"layer {index}" if keys[index] == str(index) else f"layer {index} ({keys[index]!r})"
+            raise ModelFileError(f"{path}: {label} {name} contains NaN or infinite values (in float32)")
         state[key] = array
     net.load_state_dict(state)
     if classes is not None:

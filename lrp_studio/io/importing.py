@@ -3,7 +3,8 @@
 :func:`import_model` picks the importer by file type:
 
 ``.onnx``
-    a sequential ONNX graph (needs the optional ``onnx`` package), see :mod:`.onnx_import`;
+    an ONNX graph, sequential or with branches and merges (residual additions, concatenations;
+    needs the optional ``onnx`` package), see :mod:`.onnx_import`;
 ``.safetensors`` / ``.npz`` (a state dict)
     the weights of a ``torch.nn.Sequential`` plus its architecture (JSON or a text spec such as
     ``conv:8:5,bn,relu,maxpool:2,flatten,dense:10``), see :mod:`.state_dict_import`;
@@ -11,8 +12,8 @@
     loaded with :func:`~lrp_studio.io.load_model`.
 
 Pickled PyTorch files (``.pt``, ``.pth``, ``.ckpt``, ...) are never loaded: unpickling runs code
-from the file. BatchNorm layers are merged into the preceding Conv/Dense layer (as the canonizers
-of LRP libraries do), so the result is an ordinary LRP Studio network.
+from the file. BatchNorm layers are merged into the preceding Conv/Dense layer where they can be (as the
+canonizers of LRP libraries do), so the result is an ordinary LRP Studio network.
 
 What the file does not say and LRP Studio cannot guess (the input shape of a graph with dynamic
 dimensions, a state dict's architecture) raises :class:`MissingModelInfo`, a

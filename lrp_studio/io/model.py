@@ -1,14 +1,22 @@
 """Model files: ``.npz`` with a JSON ``architecture`` and PyTorch-keyed parameters, never pickle.
 
-The format (DESIGN.md 3.1)::
+The format (DESIGN.md 3.1; README "Model file format")::
 
     architecture   0-d unicode array holding a JSON object
-                   {"format": "lrp-studio-model", "version": 1, "input_shape": [1, 28, 28],
+                   {"format": "lrp-studio-model", "version": 1 or 2, "input_shape": [1, 28, 28],
                     "layers": [...], "classes": [...] (optional), "input_range": [lo, hi] (optional)}
-    "{i}.weight"   layer i's weight, PyTorch shape (dense (out, in); conv (out_c, in_c, kh, kw))
-    "{i}.bias"     layer i's bias (out,)
+    "{name}.weight"   node ``name``'s weight, PyTorch shape (dense (out, in); conv (out_c, in_c, kh, kw);
+                      batchnorm (C,))
+    "{name}.bias"     its bias (out,)
+    "{name}.running_mean", "{name}.running_var"   a batchnorm node's running statistics (C,)
 
-so a ``torch.nn.Sequential`` state_dict maps onto it key for key. :func:`load_model` treats the
+A node's name is its entry's ``"name"`` (version 2), by default its index i, so in version 1 (and
+for unnamed nodes) the keys are ``"{i}.weight"`` and a ``torch.nn.Sequential`` state_dict maps onto
+it key for key. Version 2 entries may carry ``"name"`` and ``"inputs"`` (a list of earlier node
+names, ``"input"`` for the network input); an entry without ``"inputs"`` reads the previous node,
+so every version-1 file is a valid version-2 graph. Version 1 files may use only the version-1
+layer types (dense, conv2d, maxpool2d, avgpool2d, flatten, relu, sigmoid, tanh) and are always
+sequential (their entries' ``"name"``/``"inputs"`` keys, never written, are ignored as before). :func:`load_model` treats the
 file as hostile: every problem becomes one :class:`~lrp_studio.errors.ModelFileError` line naming
 the file, and nothing is allocated from sizes the file claims before they have been checked.
 """
@@ -27,16 +35,19 @@ import numpy as np
 from lrp_studio.errors import ModelFileError, ParameterError
 from lrp_studio.io.atomic import PathLike, atomic_write, describe_os_error
 from lrp_studio.io.npy_header import read_npy_header
-from lrp_studio.nn.layers import LAYER_KEYS, MAX_LAYER_PARAMETERS, Layer, layer_from_spec
+from lrp_studio.nn.graph import check_no_dead_nodes, check_node_inputs, consumers_of, infer_shapes, resolve_entries
+from lrp_studio.nn.layers import LAYER_KEYS, LAYER_OPTIONAL_KEYS, MAX_LAYER_PARAMETERS, V1_LAYER_TYPES, Layer, layer_from_spec
 from lrp_studio.nn.network import Network
 
-__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "MAX_ARCHITECTURE_CHARS", "MAX_LAYERS", "MAX_MODEL_PARAMETERS",
+__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "READ_VERSIONS", "MAX_ARCHITECTURE_CHARS", "MAX_LAYERS", "MAX_MODEL_PARAMETERS",
            "MAX_OUTPUTS", "MAX_SAMPLE_VALUES", "Refused", "check_layer_sizes", "check_parameters",
            "check_sample_sizes", "load_model", "load_model_with_texts", "member_headers", "model_arrays",
            "save_model", "validate_architecture"]
 
 FORMAT_NAME = "lrp-studio-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # the newest version written; every version in READ_VERSIONS is read
+READ_VERSIONS = (1, 2)
+_GRAPH_KEYS = ("name", "inputs")  # version-2 entry keys (besides the layer's own)
 
 MAX_LAYERS = 10_000
 MAX_MODEL_PARAMETERS = 2 * MAX_LAYER_PARAMETERS  # all layers together
@@ -103,7 +114,11 @@ def save_model(net: Network, path: PathLike) -> Path:
 
 
 def model_arrays(net: Network) -> dict[str, np.ndarray]:
-    """The entries of ``net``'s model file: ``architecture`` (JSON) and ``"{i}.weight"``/``"{i}.bias"`` float32."""
+    """The entries of ``net``'s model file: ``architecture`` (JSON) and its parameters and buffers as float32.
+
+    The architecture is version 1 for a sequential network of version-1 layer types with default
+    names (byte for byte as before graphs existed), else version 2 (:meth:`Network.spec`).
+    """
     arrays = {_ARCHITECTURE: np.array(json.dumps(net.spec()))}
     for key, value in net.state_dict().items():
         arrays[key] = np.ascontiguousarray(value, dtype=np.float32)
@@ -178,43 +193,84 @@ def _is_finite_number(value: Any) -> bool:
         return False
 
 
-def _validate_layers(layers: Any) -> dict[str, tuple[int, ...]]:
-    """Check the ``layers`` list; return the expected parameter shapes keyed ``"{i}.weight"``."""
+def _check_optional_keys(where: str, kind: str, entry: dict[str, Any]) -> None:
+    """BatchNorm's ``eps`` (> 0) and ``momentum`` (in [0, 1]), finite numbers when present."""
+    for key in LAYER_OPTIONAL_KEYS.get(kind, ()):
+        if key not in entry:
+            continue
+        value = entry[key]
+        good = _is_finite_number(value) and (value > 0 if key == "eps" else 0 <= value <= 1)
+        if not good:
+            bounds = "> 0" if key == "eps" else "in [0, 1]"
+            raise Refused(f"{where} ({kind}): {key} must be a finite number {bounds}, got {_short(value)}")
+
+
+def _parameter_shapes(kind: str, entry: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+    """The parameter and buffer shapes a layer entry implies (empty for parameter-free layers)."""
+    if kind == "dense":
+        return {"weight": (entry["out_features"], entry["in_features"]), "bias": (entry["out_features"],)}
+    if kind == "conv2d":
+        k = entry["kernel_size"]
+        return {"weight": (entry["out_channels"], entry["in_channels"], k, k), "bias": (entry["out_channels"],)}
+    if kind == "batchnorm":
+        c = (entry["num_features"],)
+        return {"weight": c, "bias": c, "running_mean": c, "running_var": c}
+    return {}
+
+
+def _validate_layers(layers: Any, version: int = 1) -> dict[str, tuple[int, ...]]:
+    """Check the ``layers`` list; return the expected parameter shapes keyed ``"{name}.weight"``."""
     if not isinstance(layers, list) or not layers:
         raise Refused("'layers' must be a non-empty list")
     if len(layers) > MAX_LAYERS:
         raise Refused(f"{len(layers):,} layers exceed the limit of {MAX_LAYERS:,}")
-    expected: dict[str, tuple[int, ...]] = {}
+    known = LAYER_KEYS if version >= 2 else V1_LAYER_TYPES
+    sized: list[tuple[int, dict[str, tuple[int, ...]]]] = []
     total = 0
     for index, entry in enumerate(layers):
         where = f"layer {index}"
         if not isinstance(entry, dict):
             raise Refused(f"{where} must be an object, got {_short(entry)}")
         kind = entry.get("type")
-        if not isinstance(kind, str) or kind not in LAYER_KEYS:
-            raise Refused(f"{where}: unknown layer type {_short(kind)}; known: {', '.join(LAYER_KEYS)}")
+        if isinstance(kind, str) and kind in LAYER_KEYS and kind not in known:
+            raise Refused(f"{where}: layer type {kind!r} needs model file version 2 (the file says version {version})")
+        if not isinstance(kind, str) or kind not in known:
+            raise Refused(f"{where}: unknown layer type {_short(kind)}; known: {', '.join(known)}")
         for key in LAYER_KEYS[kind]:
             if key not in entry:
                 raise Refused(f"{where} ({kind}) is missing {key!r}")
             value, minimum = entry[key], _MIN_VALUE.get(key, 1)
             if not _is_int(value) or value < minimum:
                 raise Refused(f"{where} ({kind}): {key} must be an integer >= {minimum}, got {_short(value)}")
-        if kind == "dense":
-            shapes = {"weight": (entry["out_features"], entry["in_features"]), "bias": (entry["out_features"],)}
-        elif kind == "conv2d":
-            k = entry["kernel_size"]
-            shapes = {"weight": (entry["out_channels"], entry["in_channels"], k, k), "bias": (entry["out_channels"],)}
-        else:
+        _check_optional_keys(where, kind, entry)
+        shapes = _parameter_shapes(kind, entry)
+        if not shapes:
             continue
         count = math.prod(shapes["weight"])
         if count > MAX_LAYER_PARAMETERS:
             raise Refused(f"{where} ({kind}): {_short(count, 40)} weights exceed the limit of {MAX_LAYER_PARAMETERS:,}")
-        total += count + shapes["bias"][0]
+        total += sum(math.prod(shape) for shape in shapes.values())
         if total > MAX_MODEL_PARAMETERS:
             raise Refused(f"more than {MAX_MODEL_PARAMETERS:,} parameters in all (the limit)")
-        for name, shape in shapes.items():
-            expected[f"{index}.{name}"] = shape
-    return expected
+        sized.append((index, shapes))
+    names = _node_names(layers, version)
+    return {f"{names[index]}.{name}": shape for index, shapes in sized for name, shape in shapes.items()}
+
+
+def _graph_entries(layers: list[dict[str, Any]], version: int) -> list[dict[str, Any]]:
+    """The entries as the graph reads them: version 1 ignores ``name``/``inputs`` (always sequential)."""
+    if version >= 2:
+        return layers
+    return [{k: v for k, v in entry.items() if k not in _GRAPH_KEYS} for entry in layers]
+
+
+def _node_names(layers: list[dict[str, Any]], version: int) -> list[str]:
+    """Node names of the (type-checked) entries; their ``inputs`` references are checked too."""
+    try:
+        names, _ = resolve_entries(_graph_entries(layers, version))
+    except ParameterError as error:
+        raise Refused(f"inconsistent architecture: {error}") from None
+    return names if names is not None else [str(j) for j in range(len(layers))]
 
 
 def validate_architecture(arch: Any) -> dict[str, tuple[int, ...]]:
@@ -228,13 +284,16 @@ def validate_architecture(arch: Any) -> dict[str, tuple[int, ...]]:
     Returns
     -------
     dict
-        ``"{i}.weight"`` / ``"{i}.bias"`` -> the shape each stored parameter must have.
+        ``"{name}.weight"`` / ``"{name}.bias"`` (and a batchnorm's ``"{name}.running_mean"`` /
+        ``"{name}.running_var"``) -> the shape each stored array must have; names default to the
+        layer index.
 
     Raises
     ------
     Refused
         For a wrong format or version, a bad input shape, classes or input range, unknown layer
-        types, missing or non-integer layer keys, more than :data:`MAX_LAYERS` layers, a layer over
+        types (or version-2 types in a version-1 file), missing or non-integer layer keys, bad node
+        names or ``inputs`` references, more than :data:`MAX_LAYERS` layers, a layer over
         ``MAX_LAYER_PARAMETERS`` weights, or more than :data:`MAX_MODEL_PARAMETERS` weights and
         biases in all.
     """
@@ -243,8 +302,9 @@ def validate_architecture(arch: Any) -> dict[str, tuple[int, ...]]:
     if arch.get("format") != FORMAT_NAME:
         raise Refused(f"not an LRP Studio model: format is {_short(arch.get('format'))}, expected {FORMAT_NAME!r}")
     version = arch.get("version")
-    if not _is_int(version) or version != FORMAT_VERSION:
-        raise Refused(f"unsupported model file version {_short(version)} (this version reads {FORMAT_VERSION})")
+    if not _is_int(version) or version not in READ_VERSIONS:
+        raise Refused(f"unsupported model file version {_short(version)} (this version reads "
+                      f"{' and '.join(str(v) for v in READ_VERSIONS)})")
     shape = arch.get("input_shape")
     if (
         not isinstance(shape, list) or not 1 <= len(shape) <= 3
@@ -264,7 +324,7 @@ def validate_architecture(arch: Any) -> dict[str, tuple[int, ...]]:
             or not value_range[0] < value_range[1]
         ):
             raise Refused(f"'input_range' must be two finite numbers low < high, got {_short(value_range)}")
-    return _validate_layers(arch.get("layers"))
+    return _validate_layers(arch.get("layers"), version)
 
 
 def check_parameters(expected: dict[str, tuple[int, ...]], headers: dict[str, tuple[tuple[int, ...], np.dtype]]) -> None:
@@ -300,25 +360,27 @@ def check_parameters(expected: dict[str, tuple[int, ...]], headers: dict[str, tu
             raise Refused(f"parameter {key!r} has dtype {dtype}, expected real numbers")
 
 
-def _sample_shapes(layers: list[Layer], input_shape: tuple[int, ...]) -> list[tuple[int, ...]]:
-    """Per-sample shapes (input, then each layer's output), computed without allocating anything."""
-    shapes = [input_shape]
-    for index, layer in enumerate(layers):
-        try:
-            shapes.append(tuple(layer.output_shape(shapes[-1])))
-        except ParameterError as error:
-            raise Refused(f"inconsistent architecture: layer {index}: {error}") from None
-    return shapes
+def _sample_shapes(layers: list[Layer], input_shape: tuple[int, ...],
+                   node_inputs: list[tuple[int, ...]] | None = None) -> list[tuple[int, ...]]:
+    """Per-sample shapes of every stage (input, then each layer's output), computed without allocating."""
+    try:
+        wiring = check_node_inputs(layers, node_inputs)
+        return infer_shapes(layers, wiring, input_shape)
+    except ParameterError as error:
+        raise Refused(f"inconsistent architecture: {error}") from None
 
 
-def check_layer_sizes(layers: list[Layer], shapes: list[tuple[int, ...]]) -> None:
+def check_layer_sizes(layers: list[Layer], shapes: list[tuple[int, ...]],
+                      node_inputs: list[tuple[int, ...]] | None = None) -> None:
     """Refuse networks whose per-sample buffers or number of outputs would be absurd.
 
     Parameters
     ----------
     layers : list of Layer
     shapes : list of tuple
-        Per-sample shapes: the input, then each layer's output (``len(layers) + 1`` entries).
+        Per-sample shapes of the stages: the input, then each layer's output (``len(layers) + 1``).
+    node_inputs : list of tuple of int, optional
+        The stages each layer reads (default sequential); a layer's input is its first one.
 
     Raises
     ------
@@ -327,7 +389,8 @@ def check_layer_sizes(layers: list[Layer], shapes: list[tuple[int, ...]]) -> Non
         :data:`MAX_SAMPLE_VALUES` values per sample, or the network has more than
         :data:`MAX_OUTPUTS` outputs.
     """
-    for index, (shape, layer) in enumerate(zip(shapes, layers)):
+    for index, layer in enumerate(layers):
+        shape = shapes[node_inputs[index][0] if node_inputs is not None else index]
         values = math.prod(shape)
         if getattr(layer, "type_name", "") == "conv2d":
             out, pad = shapes[index + 1], 2 * layer.padding
@@ -349,21 +412,26 @@ def check_sample_sizes(net: Network) -> None:
     Refused
         As :func:`check_layer_sizes`.
     """
-    check_layer_sizes(net.layers, net.shapes)
+    check_layer_sizes(net.layers, net.shapes, net.node_inputs)
 
 
 def _build_network(arch: dict[str, Any]) -> Network:
     """The network of a validated architecture; its per-sample sizes are checked before it is built."""
     try:
+        entries = _graph_entries(arch["layers"], arch["version"])
         layers = []
-        for index, entry in enumerate(arch["layers"]):
+        for index, entry in enumerate(entries):
             try:
-                layers.append(layer_from_spec(entry))
+                layers.append(layer_from_spec({k: v for k, v in entry.items() if k not in _GRAPH_KEYS}))
             except (ParameterError, TypeError) as error:
                 raise ParameterError(f"layer {index}: {error}") from None
-        shapes = _sample_shapes(layers, tuple(arch["input_shape"]))
-        check_layer_sizes(layers, shapes)
-        return Network(layers, arch["input_shape"], arch.get("classes"), arch.get("input_range"))
+        names, node_inputs = resolve_entries(entries)
+        shapes = _sample_shapes(layers, tuple(arch["input_shape"]), node_inputs)
+        wiring = check_node_inputs(layers, node_inputs)
+        check_no_dead_nodes(consumers_of(wiring, len(layers) + 1), names or [str(j) for j in range(len(layers))])
+        check_layer_sizes(layers, shapes, wiring)
+        return Network(layers, arch["input_shape"], arch.get("classes"), arch.get("input_range"),
+                       inputs=node_inputs, names=names)
     except ParameterError as error:
         raise Refused(f"inconsistent architecture: {error}") from None
     except (TypeError, ValueError, KeyError, IndexError, OverflowError) as error:

@@ -1,18 +1,30 @@
-"""Import sequential ONNX graphs (needs the optional ``onnx`` package: ``pip install 'lrp-studio[onnx]'``).
+"""Import ONNX graphs, sequential or branching (needs the optional ``onnx`` package: ``pip install 'lrp-studio[onnx]'``).
 
-Supported: a chain from the single graph input to the single output through
+The graph becomes a :class:`~lrp_studio.nn.Network` whose stages are the graph's computed tensors (a
+tensor read by several nodes is one stage read by several layers). Supported nodes:
 
 - ``Gemm`` (transB 0/1, alpha, beta), ``MatMul`` (+ ``Add``/``Sub`` of a per-output constant: the bias),
   ``Conv`` (square kernel, equal strides, symmetric equal padding, dilations 1, group 1; a following
   constant ``Add`` becomes its bias),
 - ``Relu``, ``Sigmoid``, ``Tanh``,
-- ``MaxPool`` / ``AveragePool`` (square kernel, equal strides, no padding), ``GlobalAveragePool`` /
+- ``MaxPool`` / ``AveragePool`` (square kernel, equal strides, no padding), ``GlobalAveragePool`` (a
+  ``globalavgpool`` layer, (N, C, H, W) -> (N, C); a ``Flatten``/``Reshape``/``Squeeze`` of its
+  (N, C, 1, 1) result adds no layer), ``ReduceMean`` over height and width (the same layer),
   ``GlobalMaxPool`` (square maps),
 - ``Flatten`` (axis 1), ``Reshape`` / ``Squeeze`` that flatten to (batch, features),
-- ``BatchNormalization`` right after a Conv/Gemm/MatMul: merged into it,
-  ``W' = W * gamma / sqrt(var + eps)``, ``b' = (b - mean) * gamma / sqrt(var + eps) + beta``,
+- merges: ``Add`` / ``Sum`` of two or more computed tensors of equal shape (a residual addition: an
+  ``add`` layer) and ``Concat`` along the channels (axis 1: a ``concat`` layer),
+- ``BatchNormalization`` (eval mode): merged into the Conv/Gemm/MatMul right before it when nothing
+  else reads that layer's output, ``W' = W * gamma / sqrt(var + eps)``,
+  ``b' = (b - mean) * gamma / sqrt(var + eps) + beta``; otherwise kept as a ``batchnorm`` layer
+  (explanations merge it into a neighbouring layer, :mod:`lrp_studio.lrp.canonizers`),
 - ``Softmax`` / ``LogSoftmax`` as the last node: dropped (relevance starts at the logits),
 - ``Identity`` / ``Dropout``: skipped.
+
+Nodes the graph output does not depend on are ignored (with a note). A chain of model-file version-1
+layer types imports as before (default node names ``"0"``, ``"1"``, ...); a graph gets node names
+from the PyTorch module of each weight initializer (``"block1.conv1"`` from
+``"block1.conv1.weight"``), else from the ONNX node's name, and saves as model file version 2.
 
 Weights come from initializers, ``Constant`` nodes, or small constant sub-graphs (``Identity``,
 ``Transpose``, ``Cast``, shape arithmetic such as ``Shape -> Gather -> Concat`` feeding a
@@ -27,6 +39,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections import Counter
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -34,9 +47,11 @@ import numpy as np
 
 from lrp_studio.errors import ModelFileError, ParameterError
 from lrp_studio.io.import_common import (
-    MissingModelInfo, build_network, entry_output_shape, fold_batchnorm, parse_classes, parse_input_range,
+    MissingModelInfo, build_network, entry_output_shape, fold_batchnorm, merge_output_shape, parse_classes,
+    parse_input_range,
 )
-from lrp_studio.nn.layers import MAX_LAYER_PARAMETERS
+from lrp_studio.io.onnx_constants import OnnxGraphReader
+from lrp_studio.nn.graph import INPUT_NAME
 from lrp_studio.nn.network import Network
 
 __all__ = ["SUPPORTED_OPS", "import_onnx", "import_onnx_with_notes"]
@@ -44,75 +59,39 @@ __all__ = ["SUPPORTED_OPS", "import_onnx", "import_onnx_with_notes"]
 SUPPORTED_OPS = (
     "Gemm", "MatMul", "Add", "Sub", "Conv", "Relu", "Sigmoid", "Tanh", "MaxPool", "AveragePool",
     "GlobalAveragePool", "GlobalMaxPool", "Flatten", "Reshape", "Squeeze", "BatchNormalization",
-    "Softmax", "LogSoftmax", "Identity", "Dropout",
+    "Softmax", "LogSoftmax", "Identity", "Dropout", "Sum", "Concat", "ReduceMean",
 )
-# Operators evaluated when all their inputs are constants (weights, shape arithmetic).
-_FOLDABLE = {
-    "Constant", "Identity", "Cast", "Transpose", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Gather",
-    "Concat", "Slice", "Add", "Sub", "Mul", "Div", "Neg", "Sqrt", "Reciprocal",
-}
-_ELEMENTWISE = {"Add", "Sub", "Mul", "Div"}
 _FLOAT_TYPES = {0, 1, 10, 11, 16}  # undefined, float, float16, double, bfloat16
 
 
-class _Unknown:
-    """A tensor that is neither the data chain nor a usable constant (why, and where it came from)."""
-
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
-
-
-class _OnnxImporter:
+class _OnnxImporter(OnnxGraphReader):
     """Walks the graph once, in its (topological) node order, building layer entries and weights."""
 
     def __init__(self, path: Path, onnx: Any, model: Any) -> None:
-        self.path, self.onnx, self.model, self.graph = path, onnx, model, model.graph
-        self.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
-        self.consts: dict[str, np.ndarray] = {}
-        self.unknown: dict[str, _Unknown] = {}
-        self.chain: dict[str, tuple[int, ...]] = {}   # data tensors -> one sample's shape
-        self.consumer: dict[str, str] = {}            # data tensor -> the node that used it
+        super().__init__(path, onnx, model)
+        # Data tensors (computed from the graph input): the network stage holding their values and
+        # their per-sample shape as ONNX sees it (the "view": (C, 1, 1) after a GlobalAveragePool,
+        # whose stage is (C,)).
+        self.view: dict[str, tuple[int, ...]] = {}
+        self.stage_shapes: list[tuple[int, ...]] = []  # per stage (0 = the input)
+        self.stage_reads: dict[int, int] = {}          # how many node inputs (and graph outputs) read a stage
+        self.linear_at: dict[int, int] = {}            # stage -> the Conv/Dense layer that computes it
+        self.readers: Counter[str] = Counter()         # tensor -> how many node inputs / graph outputs read it
+        self.needed: set[str] = set()                  # tensors the graph output depends on
         self.layers: list[dict[str, Any]] = []
+        self.node_inputs: list[tuple[int, ...]] = []
+        self.names: list[str] = []
         self.params: dict[int, dict[str, np.ndarray]] = {}
-        self.open_linear: int | None = None           # a Conv/Dense that a bias Add or BatchNorm may join
         self.final: str | None = None                 # the Softmax that ended the network
         self.notes: list[str] = []
         self.batch = 1                                # the graph's batch size where fixed (for Shape)
         self.input_shape: tuple[int, ...] = ()
-        self.shape: tuple[int, ...] = ()              # one sample's shape at the current point of the chain
-
-    # ------------------------------------------------------------------ helpers
-    def fail(self, problem: str, where: str | None = None) -> ModelFileError:
-        text = f"{self.path}: {where}: {problem}" if where else f"{self.path}: {problem}"
-        return ModelFileError(" ".join(text.split()))
-
-    @staticmethod
-    def where(node: Any, index: int) -> str:
-        label = node.name or (node.output[0] if len(node.output) else "")
-        return f"node {label!r} ({node.op_type}, #{index})"
-
-    def attrs(self, node: Any) -> dict[str, Any]:
-        values = {}
-        for attribute in node.attribute:
-            value = self.onnx.helper.get_attribute_value(attribute)
-            values[attribute.name] = value.decode() if isinstance(value, bytes) else value
-        return values
-
-    def const(self, node: Any, position: int, where: str, what: str, required: bool = True) -> np.ndarray | None:
-        """Input ``position`` of ``node`` as a constant array (None when absent and not required)."""
-        name = node.input[position] if position < len(node.input) else ""
-        if not name:
-            if required:
-                raise self.fail(f"has no {what} (input {position})", where)
-            return None
-        if name in self.consts:
-            return self.consts[name]
-        if name in self.unknown:
-            raise self.fail(f"its {what} {name!r} is not a constant: {self.unknown[name].reason}", where)
-        if name in self.chain:
-            raise self.fail(f"uses the data flowing through the network as its {what}; only constant "
-                            f"{what}s are supported", where)
-        raise self.fail(f"its {what} {name!r} is neither an initializer nor computed before it", where)
+        # the node being converted: its data input's stage and view (what the op_* handlers read)
+        self.source = 0
+        self.shape: tuple[int, ...] = ()
+        self.node_label = ""
+        self.node_weight = ""                         # the name of its weight input (for the node name)
+        self.new_stage: int | None = None             # set when the node added a layer
 
     # ------------------------------------------------------------------ graph ends
     def read_input(self, input_shape: tuple[int, ...] | None) -> str:
@@ -153,93 +132,72 @@ class _OnnxImporter:
             shape = tuple(int(s) for s in stored)  # type: ignore[arg-type]
         if dims is not None and dims[0] is not None:
             self.batch = int(dims[0])
-        self.chain[graph_input.name] = self.input_shape = shape
+        self.input_shape = shape
+        self.stage_of[graph_input.name], self.view[graph_input.name] = 0, shape
+        self.stage_shapes.append(shape)
+        self.stage_reads[0] = self.readers[graph_input.name]
         return graph_input.name
-
-    # ------------------------------------------------------------------ constants
-    def fold(self, node: Any, where: str) -> None:
-        """Evaluate a node whose inputs are all constants (or mark its outputs unknown)."""
-        inputs = [self.consts.get(name) if name else None for name in node.input]
-        reason = None
-        if node.domain not in ("", "ai.onnx"):
-            reason = f"computed by {where}, an operator of domain {node.domain!r}"
-        elif node.op_type not in _FOLDABLE:
-            reason = f"computed by {where}, which LRP Studio does not evaluate"
-        else:
-            reason = self._fold_size_problem(node, inputs, where)
-        if reason is None:
-            try:
-                outputs = self._evaluate(node, inputs)
-            except Exception as error:  # the reference implementation raises many types
-                reason = f"{where} could not be evaluated ({type(error).__name__}: {str(error)[:120]})"
-            else:
-                for name, value in zip(node.output, outputs):
-                    if name:
-                        self.consts[name] = np.asarray(value)
-                return
-        for name in node.output:
-            if name:
-                self.unknown[name] = _Unknown(reason)
-
-    def _fold_size_problem(self, node: Any, inputs: list[np.ndarray | None], where: str) -> str | None:
-        present = [a for a in inputs if a is not None]
-        try:
-            if node.op_type in _ELEMENTWISE:
-                size = math.prod(np.broadcast_shapes(*(a.shape for a in present)))
-            elif node.op_type == "Concat":
-                size = sum(a.size for a in present)
-            elif node.op_type == "Gather" and len(present) == 2:
-                data, indices = present
-                axis = int(self.attrs(node).get("axis", 0)) % max(data.ndim, 1)
-                size = data.size // max(data.shape[axis], 1) * indices.size if data.ndim else indices.size
-            else:
-                size = max((a.size for a in present), default=0)
-        except (ValueError, IndexError, ZeroDivisionError) as error:
-            return f"{where} has constant inputs that do not fit together ({error})"
-        if size > MAX_LAYER_PARAMETERS:
-            return f"{where} would create {size:,} constant values (limit {MAX_LAYER_PARAMETERS:,})"
-        return None
-
-    def _evaluate(self, node: Any, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
-        if node.op_type == "Identity":
-            return [inputs[0]]
-        from onnx.reference import ReferenceEvaluator
-
-        helper, proto = self.onnx.helper, self.onnx.TensorProto
-        names = [name for name in node.input if name]
-        graph = helper.make_graph(
-            [node], "fold", [helper.make_tensor_value_info(n, proto.UNDEFINED, None) for n in names],
-            [helper.make_tensor_value_info(n, proto.UNDEFINED, None) for n in node.output if n],
-        )
-        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", self.opset)])
-        feeds = {name: self.consts[name] for name in names}
-        return list(ReferenceEvaluator(model).run(None, feeds))
 
     def shape_of(self, node: Any, name: str) -> None:
         """``Shape`` of a data tensor: a constant, with the batch dimension as the graph's (or 1)."""
-        shape = np.array((self.batch,) + self.chain[name], dtype=np.int64)
+        shape = np.array((self.batch,) + self.view[name], dtype=np.int64)
         attrs = self.attrs(node)
         start, end = attrs.get("start", 0), attrs.get("end", None)
         self.consts[node.output[0]] = shape[start:end]
 
     # ------------------------------------------------------------------ layers
-    def add(self, entry: dict[str, Any], where: str, params: dict[str, np.ndarray] | None = None) -> None:
-        try:
-            self.shape = entry_output_shape(entry, self.shape)
-        except ParameterError as error:
-            raise self.fail(str(error), where) from None
+    def layer_name(self, params: dict[str, np.ndarray] | None, weight_name: str = "") -> str:
+        """A unique node name: the PyTorch module of the weight (``"block1.conv1"`` from
+        ``"block1.conv1.weight"``), else the ONNX node's name, else its output's."""
+        weight_name = weight_name or self.node_weight
+        base = weight_name[: -len(".weight")] if params is not None and weight_name.endswith(".weight") else ""
+        base = base or self.node_label or "node"
+        name, count = base, 1
+        while name in self.names or name == INPUT_NAME:
+            count += 1
+            name = f"{base}_{count}"
+        return name
+
+    def append_layer(self, entry: dict[str, Any], stages: tuple[int, ...], shape: tuple[int, ...],
+                     params: dict[str, np.ndarray] | None = None, weight_name: str = "") -> int:
+        """Add a layer reading ``stages`` whose output (a new stage) has per-sample ``shape``."""
+        self.names.append(self.layer_name(params, weight_name))
         self.layers.append(entry)
+        self.node_inputs.append(stages)
+        self.stage_shapes.append(tuple(shape))
         if params is not None:
             self.params[len(self.layers) - 1] = params
-            self.open_linear = len(self.layers) - 1
-        else:
-            self.open_linear = None
+        self.new_stage = len(self.layers)
+        return self.new_stage
+
+    def add(self, entry: dict[str, Any], where: str, params: dict[str, np.ndarray] | None = None,
+            weight_name: str = "") -> None:
+        """Add a one-input layer reading the current node's data input."""
+        try:
+            shape = entry_output_shape(entry, self.stage_shapes[self.source])
+        except ParameterError as error:
+            raise self.fail(str(error), where) from None
+        elementwise = entry["type"] in ("relu", "sigmoid", "tanh", "batchnorm")
+        stage = self.append_layer(entry, (self.source,), shape, params, weight_name)
+        if params is not None and entry["type"] in ("dense", "conv2d"):
+            self.linear_at[stage] = len(self.layers) - 1
+        self.source = stage
+        if not elementwise:  # an activation after a GlobalAveragePool keeps its (C, 1, 1) view
+            self.shape = shape
 
     def flatten(self) -> None:
         if len(self.shape) > 1:
-            self.layers.append({"type": "flatten"})
-            self.shape = (math.prod(self.shape),)
-        self.open_linear = None
+            if len(self.stage_shapes[self.source]) == 1:  # a GlobalAveragePool's (C, 1, 1): already flat
+                self.shape = self.stage_shapes[self.source]
+            else:
+                self.add({"type": "flatten"}, "flatten")
+
+    def mergeable(self) -> int | None:
+        """The Conv/Dense layer computing the current data input when only this node reads its output
+        (so a bias Add or a BatchNorm may be folded into it), else None."""
+        if self.stage_reads.get(self.source, 0) != 1:
+            return None
+        return self.linear_at.get(self.source)
 
     def need_flat(self, where: str) -> None:
         if len(self.shape) != 1:
@@ -249,6 +207,9 @@ class _OnnxImporter:
     def need_map(self, where: str) -> None:
         if len(self.shape) != 3:
             raise self.fail(f"needs (batch, C, H, W) data, but each sample here has shape {self.shape}", where)
+        if self.stage_shapes[self.source] != self.shape:
+            raise self.fail(f"reads the (batch, {', '.join(map(str, self.shape))}) output of a GlobalAveragePool as "
+                            "a feature map; only flattening it is supported", where)
 
     def dense(self, weight: np.ndarray, bias: np.ndarray, where: str) -> None:
         self.need_flat(where)
@@ -294,12 +255,13 @@ class _OnnxImporter:
     def op_add(self, node: Any, where: str, attrs: dict[str, Any], data_position: int) -> None:
         if node.op_type == "Sub" and data_position != 0:
             raise self.fail("subtracts the data from a constant; only data - constant is supported", where)
-        if self.open_linear is None:
+        linear = self.mergeable()
+        if linear is None:
             raise self.fail(f"{node.op_type} of a constant is supported only as the bias right after a Gemm, "
-                            "MatMul or Conv", where)
+                            "MatMul or Conv (whose output nothing else reads)", where)
         value = self.const(node, 1 - data_position, where, "bias").astype(np.float64)
         bias = self.per_output(value, self.shape, where)
-        params = self.params[self.open_linear]
+        params = self.params[linear]
         params["bias"] = params["bias"] + (bias if node.op_type == "Add" else -bias)
 
     def pads(self, attrs: dict[str, Any], kernel: Sequence[int], stride: int, where: str) -> int:
@@ -356,9 +318,29 @@ class _OnnxImporter:
                  "kernel_size": kernel, "stride": stride, "padding": padding}
         self.add(entry, where, {"weight": weight, "bias": bias})
 
+    def op_reduce_mean(self, node: Any, where: str, attrs: dict[str, Any]) -> None:
+        """``ReduceMean`` over the two spatial axes of (N, C, H, W) (``x.mean((2, 3))`` in PyTorch): a
+        ``globalavgpool`` layer; with ``keepdims=1`` ONNX holds (N, C, 1, 1)."""
+        axes = attrs.get("axes")
+        if axes is None:
+            given = self.const(node, 1, where, "axes", required=False)
+            axes = None if given is None else [int(v) for v in given.reshape(-1)]
+        rank = len(self.shape) + 1
+        spatial = None if axes is None else sorted(a + rank if a < 0 else a for a in axes)
+        if rank != 4 or spatial != [2, 3]:
+            raise self.fail(f"ReduceMean over axes {axes} of (batch, {', '.join(map(str, self.shape))}) is not "
+                            "supported; only the mean over height and width of (batch, C, H, W)", where)
+        channels = self.shape[0]
+        self.add({"type": "globalavgpool"}, where)
+        self.shape = (channels, 1, 1) if attrs.get("keepdims", 1) else (channels,)
+
     def op_pool(self, node: Any, where: str, attrs: dict[str, Any]) -> None:
         self.need_map(where)
         kind = "maxpool2d" if node.op_type.endswith("MaxPool") else "avgpool2d"
+        if node.op_type == "GlobalAveragePool":
+            self.add({"type": "globalavgpool"}, where)
+            self.shape = (self.shape[0], 1, 1)  # what ONNX holds; the stage is (C,)
+            return
         if node.op_type.startswith("Global"):
             if self.shape[1] != self.shape[2]:
                 raise self.fail(f"global pooling of non-square maps {self.shape[1:]} is not supported", where)
@@ -420,22 +402,34 @@ class _OnnxImporter:
         self.flatten()
 
     def op_batchnorm(self, node: Any, where: str, attrs: dict[str, Any]) -> None:
+        """Merged into the Conv/Gemm before it where only the BatchNorm reads that layer's output
+        (``W' = W * s``, ``b' = (b - mean) * s + beta``, ``s = gamma / sqrt(var + eps)``); elsewhere a
+        ``batchnorm`` layer (eval mode), which the LRP canonizer merges into a neighbour or refuses."""
         if attrs.get("training_mode", 0) or any(node.output[1:]):
             raise self.fail("training-mode BatchNormalization is not supported (export the model in eval mode)", where)
         if not attrs.get("spatial", 1):
             raise self.fail("spatial=0 is not supported", where)
-        if self.open_linear is None:
-            raise self.fail("BatchNormalization can only be merged into a Conv or Gemm right before it "
-                            "(nothing but a bias Add in between)", where)
+        if len(self.shape) not in (1, 3):
+            raise self.fail(f"BatchNormalization of (batch, {', '.join(map(str, self.shape))}) is not supported; "
+                            "expected (batch, C) or (batch, C, H, W)", where)
         gamma, beta, mean, var = (self.const(node, i, where, what).astype(np.float64).reshape(-1)
                                   for i, what in enumerate(("scale", "bias", "mean", "variance"), start=1))
         channels = self.shape[0]
         if any(v.size != channels for v in (gamma, beta, mean, var)):
             raise self.fail(f"its parameters do not have one value per channel ({channels})", where)
         eps = float(attrs.get("epsilon", 1e-5))
-        params = self.params[self.open_linear]
+        if not (math.isfinite(eps) and eps > 0):
+            raise self.fail(f"epsilon={eps} must be a positive number", where)
+        linear = self.mergeable()
+        if linear is None:
+            params = {"weight": gamma, "bias": beta, "running_mean": mean, "running_var": var}
+            self.add({"type": "batchnorm", "num_features": int(channels), "eps": eps}, where, params)
+            self.notes.append(f"kept {where} as a batchnorm layer (it does not directly follow a Conv or Gemm "
+                              "read only by it); explanations merge it into a neighbouring layer")
+            return
+        params = self.params[linear]
         params["weight"], params["bias"] = fold_batchnorm(params["weight"], params["bias"], gamma, beta, mean, var, eps)
-        self.notes.append(f"merged {where} into layer {self.open_linear} ({self.layers[self.open_linear]['type']})")
+        self.notes.append(f"merged {where} into layer {linear} ({self.layers[linear]['type']})")
 
     def op_dropout(self, node: Any, where: str, attrs: dict[str, Any]) -> None:
         training = self.const(node, 2, where, "training_mode", required=False)
@@ -450,85 +444,149 @@ class _OnnxImporter:
         self.final = where
         self.notes.append(f"dropped the final {where}: explanations start at the logits")
 
+    # ------------------------------------------------------------------ merges
+    def op_merge(self, node: Any, where: str, attrs: dict[str, Any], names: list[str]) -> None:
+        """``Add`` / ``Sum`` of two or more computed tensors (a residual addition) or ``Concat`` along the
+        channels: a merge layer reading every input's stage."""
+        constants = [name for name in node.input if name and name not in self.stage_of]
+        if constants:
+            raise self.fail(f"combines computed tensors with the constant {constants[0]!r}; only merges of computed "
+                            "tensors are supported", where)
+        stages = tuple(self.stage_of[name] for name in names)
+        views = [self.view[name] for name in names]
+        shapes = [self.stage_shapes[stage] for stage in stages]
+        if node.op_type == "Concat":
+            rank = len(views[0]) + 1
+            axis = int(attrs.get("axis", 1))
+            if (axis + rank if axis < 0 else axis) != 1:
+                raise self.fail(f"concatenates along axis {axis} of (batch, {', '.join(map(str, views[0]))}); only "
+                                "axis 1 (the channels) is supported", where)
+            kind, view = "concat", None
+        else:
+            kind, view = "add", views[0]
+        try:
+            shape = merge_output_shape(kind, shapes)
+            if kind == "concat":
+                view = merge_output_shape(kind, views)
+            elif any(v != views[0] for v in views):
+                raise ParameterError("add needs inputs of equal shape, got "
+                                     + ", ".join(str(tuple(v)) for v in views) + " (no broadcasting)")
+        except ParameterError as error:
+            raise self.fail(str(error), where) from None
+        self.source = self.append_layer({"type": kind}, stages, shape)
+        self.shape = view
+
     # ------------------------------------------------------------------ the walk
-    def run(self, input_shape: tuple[int, ...] | None) -> None:
-        for tensor in self.graph.initializer:
-            try:
-                self.consts[tensor.name] = self.onnx.numpy_helper.to_array(tensor)
-            except Exception as error:
-                self.unknown[tensor.name] = _Unknown(f"initializer {tensor.name!r} cannot be read ({str(error)[:120]})")
-        current = self.read_input(input_shape)
-        self.shape = self.chain[current]
+    def count_readers(self) -> None:
+        """How often each tensor is read, and which tensors the graph output depends on."""
+        for node in self.graph.node:
+            self.readers.update(name for name in node.input if name)
+        self.readers.update(output.name for output in self.graph.output)
+        self.needed = {output.name for output in self.graph.output}
+        for node in reversed(self.graph.node):
+            if any(name in self.needed for name in node.output):
+                self.needed.update(name for name in node.input if name)
+
+    def pass_through(self, source_name: str, outputs: Sequence[str]) -> None:
+        """Record a node's outputs: a new stage when it added a layer, else the stage of its input."""
+        stage = self.source
+        for name in outputs:
+            if not name:
+                continue
+            self.stage_of[name], self.view[name] = stage, self.shape
+            if self.new_stage is not None:
+                self.stage_reads[stage] = self.stage_reads.get(stage, 0) + self.readers[name]
+            else:  # an alias: its readers read the input's stage instead of this node
+                self.stage_reads[stage] += self.readers[name]
+        if self.new_stage is None and source_name:
+            self.stage_reads[stage] -= 1
+
+    def convert(self, node: Any, where: str, uses: list[tuple[int, str]]) -> None:
+        """Turn one node that reads computed data into layers (or fold it into one)."""
         handlers = {
             "Gemm": self.op_gemm, "MatMul": self.op_matmul, "Conv": self.op_conv, "MaxPool": self.op_pool,
             "AveragePool": self.op_pool, "GlobalAveragePool": self.op_pool, "GlobalMaxPool": self.op_pool,
             "Flatten": self.op_flatten, "Reshape": self.op_reshape, "Squeeze": self.op_squeeze,
             "BatchNormalization": self.op_batchnorm, "Dropout": self.op_dropout, "Softmax": self.op_softmax,
-            "LogSoftmax": self.op_softmax,
+            "LogSoftmax": self.op_softmax, "ReduceMean": self.op_reduce_mean,
         }
         activations = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh"}
+        merge = node.op_type == "Concat" or (node.op_type in ("Add", "Sum") and len(uses) > 1)
+        if len(uses) > 1 and not merge:
+            names = " and ".join(repr(name) for _, name in uses)
+            raise self.fail(f"combines two computed tensors ({names}) with {node.op_type}; only Add, Sum and "
+                            "Concat may merge branches", where)
+        if node.op_type == "Sum" and not merge:
+            raise self.fail("Sum of a single computed tensor is not supported", where)
+        position, name = uses[0]
+        if not merge and position != 0 and node.op_type not in ("Add", "Sub"):
+            raise self.fail(f"takes the data as input {position}; it must be the first input", where)
+        if self.final is not None and node.op_type not in ("Identity", "Dropout"):
+            raise self.fail(f"follows the {self.final}; a Softmax/LogSoftmax is supported only as the last node",
+                            where)
+        self.source, self.shape, self.new_stage = self.stage_of[name], self.view[name], None
+        self.node_label = node.name or (node.output[0] if len(node.output) else "")
+        self.node_weight = node.input[1] if len(node.input) > 1 else ""
+        try:
+            attrs = self.attrs(node)
+            if merge:
+                self.op_merge(node, where, attrs, [n for _, n in uses])
+            elif node.op_type in activations:
+                self.add({"type": activations[node.op_type]}, where)
+            elif node.op_type in ("Add", "Sub"):
+                self.op_add(node, where, attrs, position)
+            elif node.op_type != "Identity":
+                handlers[node.op_type](node, where, attrs)
+        except ModelFileError:
+            raise
+        except (TypeError, ValueError, KeyError, IndexError, OverflowError, AttributeError) as error:
+            # e.g. an attribute of the wrong type in a damaged file
+            raise self.fail(f"malformed node ({type(error).__name__}: {str(error)[:120]})", where) from None
+        if not node.output or not node.output[0]:
+            raise self.fail("has no output", where)
+        if merge:  # every input's stage lost one reader to the merge layer's own stage
+            self.new_stage = self.source
+        self.pass_through("" if merge else name, node.output[:1])
+
+    def run(self, input_shape: tuple[int, ...] | None) -> None:
+        self.read_initializers()
+        self.count_readers()
+        self.read_input(input_shape)
         for index, node in enumerate(self.graph.node):
             where = self.where(node, index)
-            uses = [(position, name) for position, name in enumerate(node.input) if name in self.chain]
+            uses = [(position, name) for position, name in enumerate(node.input) if name in self.stage_of]
             if not uses:
-                if all(not name or name in self.consts for name in node.input):
-                    self.fold(node, where)
-                else:
-                    bad = next(name for name in node.input if name and name not in self.consts)
-                    reason = self.unknown[bad].reason if bad in self.unknown else f"{bad!r} is not defined before it"
-                    for name in node.output:
-                        if name:
-                            self.unknown[name] = _Unknown(f"{where} depends on {bad!r} ({reason})")
+                self.skip_constant_node(node, where)
                 continue
             if node.op_type == "Shape" and len(uses) == 1 and node.domain in ("", "ai.onnx"):
                 self.shape_of(node, uses[0][1])
+                self.stage_reads[self.stage_of[uses[0][1]]] -= 1  # reads the shape only, not the values
+                continue
+            if not any(name in self.needed for name in node.output):
+                self.notes.append(f"ignored {where}: the graph output does not depend on it")
+                for _, name in uses:
+                    self.stage_reads[self.stage_of[name]] -= 1
                 continue
             if node.domain not in ("", "ai.onnx") or node.op_type not in SUPPORTED_OPS:
                 domain = f" of domain {node.domain!r}" if node.domain not in ("", "ai.onnx") else ""
                 raise self.fail(f"unsupported operator {node.op_type}{domain}; supported: {', '.join(SUPPORTED_OPS)}",
                                 where)
-            if len(uses) > 1:
-                names = " and ".join(repr(name) for _, name in uses)
-                raise self.fail(f"combines two computed tensors ({names}), e.g. a skip connection; only sequential "
-                                "networks are supported", where)
-            name = uses[0][1]
-            if name != current or name in self.consumer:
-                other = self.consumer.get(name, "a later node")
-                raise self.fail(f"uses {name!r}, which {other} also uses: the graph branches; only sequential "
-                                "networks are supported", where)
-            position = uses[0][0]
-            if position != 0 and node.op_type not in ("Add", "Sub"):
-                raise self.fail(f"takes the data as input {position}; it must be the first input", where)
-            if self.final is not None and node.op_type not in ("Identity", "Dropout"):
-                raise self.fail(f"follows the {self.final}; a Softmax/LogSoftmax is supported only as the last node",
-                                where)
-            self.consumer[current] = where
-            try:
-                attrs = self.attrs(node)
-                if node.op_type in activations:
-                    self.add({"type": activations[node.op_type]}, where)
-                elif node.op_type in ("Add", "Sub"):
-                    self.op_add(node, where, attrs, position)
-                elif node.op_type != "Identity":
-                    handlers[node.op_type](node, where, attrs)
-            except ModelFileError:
-                raise
-            except (TypeError, ValueError, KeyError, IndexError, OverflowError, AttributeError) as error:
-                # e.g. an attribute of the wrong type in a damaged file
-                raise self.fail(f"malformed node ({type(error).__name__}: {str(error)[:120]})", where) from None
-            if not node.output or not node.output[0]:
-                raise self.fail("has no output", where)
-            current = node.output[0]
-            self.chain[current] = self.shape
+            self.convert(node, where, uses)
+        self.finish()
+
+    def finish(self) -> None:
+        """Check that the graph output is the last layer's output; flatten it if needed."""
         output = self.graph.output[0].name
-        if output != current:
+        if output not in self.stage_of:
             reason = self.unknown[output].reason if output in self.unknown else (
                 "it is a constant" if output in self.consts else "it is not computed from the input")
-            raise self.fail(f"the graph output {output!r} is not the end of the chain of nodes from the input "
-                            f"(which ends at {current!r}): {reason}")
+            raise self.fail(f"the graph output {output!r} is not computed from the input: {reason}")
         if not self.layers or not any(e["type"] in ("dense", "conv2d") for e in self.layers):
             raise self.fail("the graph has no Gemm, MatMul or Conv layer")
-        if len(self.shape) != 1:
+        if self.stage_of[output] != len(self.layers):
+            raise self.fail(f"the graph output {output!r} is not the result of the last layer")
+        self.source, self.shape, self.node_label = len(self.layers), self.view[output], "flatten_output"
+        if len(self.stage_shapes[-1]) != 1:
             self.flatten()
             self.notes.append("flattened the output")
 
@@ -578,7 +636,8 @@ def import_onnx_with_notes(path: Any, input_shape: tuple[int, ...] | None = None
             input_range = parse_input_range(metadata["input_range"], "metadata 'input_range'")
         except ParameterError as error:
             raise ModelFileError(f"{path}: {error}") from None
-    net = build_network(path, importer.layers, importer.params, importer.input_shape, classes, input_range, source)
+    net = build_network(path, importer.layers, importer.params, importer.input_shape, classes, input_range, source,
+                        names=importer.names, node_inputs=importer.node_inputs)
     return net, importer.notes
 
 

@@ -1,8 +1,13 @@
 """Composites: plain data mapping each dense/conv layer of a network to a rule (DESIGN.md 3.3).
 
-A composite is registered by name with three rule choices: the first dense-or-conv layer,
+A composite is registered by name with three rule choices: the first dense-or-conv layer(s),
 the other conv layers and the other dense layers. ``"by type"`` for the first layer means
-it gets the rule of its type.
+it gets the rule of its type. In a graph network the *first layers* are every dense/conv layer
+reachable from the network input without passing another dense/conv layer (:func:`first_layers`):
+e.g. a residual block right after the input has its conv and its 1x1 projection both reading the
+input, and both get the first-layer rule. (Zennit's ``SpecialFirstLayerMapComposite`` gives it to
+the first such module in module order only; the two agree whenever one layer reads the input, as
+in a ResNet's stem.)
 """
 
 from __future__ import annotations
@@ -50,7 +55,8 @@ class Composite:
     ----------
     name : str
     first : RuleChoice or ``"by type"``
-        ``"by type"``: the first layer gets the rule of its type (``conv`` or ``dense``).
+        The rule of the first layers (:func:`first_layers`); ``"by type"``: they get the rule of
+        their type (``conv`` or ``dense``).
     conv, dense : RuleChoice
     params : tuple of Param
         The parameters a user may set, with the composite's defaults (e.g. epsilon 1e-6 on dense
@@ -79,11 +85,12 @@ class Composite:
         return {name: value for choice in choices for name, value in choice.fixed}
 
     def choices(self, net: Any) -> dict[int, RuleChoice]:
-        """Layer index -> rule choice for every dense/conv layer of ``net``."""
+        """Layer index -> rule choice for every dense/conv layer of ``net`` (first layers: :func:`first_layers`)."""
         mapping = {}
-        for position, index in enumerate(net.linear_indices):
+        first = set(first_layers(net))
+        for index in net.linear_indices:
             by_type = self.conv if isinstance(net.layers[index], Conv2d) else self.dense
-            mapping[index] = by_type if position > 0 or self.first == BY_TYPE else self.first
+            mapping[index] = self.first if index in first and self.first != BY_TYPE else by_type
         return mapping
 
     def rules(self, net: Any, params: Mapping[str, Any]) -> dict[int, Rule]:
@@ -166,6 +173,29 @@ def custom_rules(net: Any, mapping: Mapping[Any, Any], params: Mapping[str, Any]
     return result
 
 
+def first_layers(net: Any) -> list[int]:
+    """The dense/conv layers a composite's first-layer rule applies to, in layer order.
+
+    Every dense/conv layer reachable from the network input (stage 0) without passing another
+    dense/conv layer; for a sequential network that is its first dense/conv layer. Found by a
+    walk over ``net.consumers`` that stops at each dense/conv layer.
+    """
+    found: set[int] = set()
+    seen: set[int] = set()
+    frontier = [0]
+    while frontier:
+        stage = frontier.pop()
+        for reader in net.consumers(stage):
+            if reader in seen:
+                continue
+            seen.add(reader)
+            if net.layers[reader].is_linear:
+                found.add(reader)
+            else:
+                frontier.append(reader + 1)
+    return sorted(found)
+
+
 def default_method(net: Any) -> str:
     """The composite the GUI and CLI start with for ``net``.
 
@@ -173,11 +203,11 @@ def default_method(net: Any) -> str:
     dense first layer the flat rule would spread relevance uniformly over all inputs (every
     input feeds every neuron), so those networks start with ``epsilon-plus``.
     """
-    linear = net.linear_indices
-    return "epsilon-plus-flat" if linear and isinstance(net.layers[linear[0]], Conv2d) else "epsilon-plus"
+    first = first_layers(net)
+    return "epsilon-plus-flat" if first and isinstance(net.layers[first[0]], Conv2d) else "epsilon-plus"
 
 
 def flat_on_dense_input(net: Any, rules: Mapping[int, Rule]) -> bool:
-    """True when the first layer is dense and gets the flat rule (input relevance is then uniform)."""
-    linear = net.linear_indices
-    return bool(linear) and not isinstance(net.layers[linear[0]], Conv2d) and getattr(rules.get(linear[0]), "name", "") == "flat"
+    """True when a first layer is dense and gets the flat rule (its input relevance is then uniform)."""
+    return any(not isinstance(net.layers[i], Conv2d) and getattr(rules.get(i), "name", "") == "flat"
+               for i in first_layers(net))

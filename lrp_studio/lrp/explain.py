@@ -10,6 +10,7 @@ import numpy as np
 from lrp_studio.backend import get_xp, to_numpy
 from lrp_studio.errors import ParameterError
 from lrp_studio.lrp.baselines import BASELINES
+from lrp_studio.lrp.canonizers import canonical
 from lrp_studio.lrp.composites import COMPOSITES, custom_rules, default_method
 from lrp_studio.lrp.explanation import Explanation, LayerRecord
 from lrp_studio.lrp.methods import CUSTOM, LRP_METHODS, METHODS, method_info
@@ -95,11 +96,19 @@ def explain(net: Network, x: Any, target: Any = None, method: Any = None, *, bia
         ``relevance`` has the shape of ``x``; LRP starts at the output as logit x one-hot(target),
         so relevance is in the units of the logit.
 
+    Notes
+    -----
+    LRP methods run on :func:`lrp_studio.lrp.canonizers.canonical` of ``net``: BatchNorm layers
+    folded into their adjacent dense/conv layers (cached, so repeated calls on the same network
+    do not pay the merge), computing the eval-mode function; logits and stage activations come
+    from that network. Baselines run on ``net`` itself.
+
     Raises
     ------
     ParameterError
         For an unknown method, a parameter the method does not take (named, with the list of
-        those it takes), a composite's fixed parameter, an out-of-range value, or a bad target.
+        those it takes), a composite's fixed parameter, an out-of-range value, or a bad target;
+        a BatchNorm that can be merged into no adjacent dense/conv layer (named).
     DataError
         For an input whose shape does not fit the network.
     """
@@ -110,20 +119,23 @@ def explain(net: Network, x: Any, target: Any = None, method: Any = None, *, bia
     use_bias = True if bias is None else bool(bias)
     original_shape = np.shape(x)
     xb = net.prepare_input(x)
+    names = stage_names(net)
+    net = canonical(net)
     chunk = chunk_size(net)
     if xb.shape[0] > chunk:
-        result = _explain_in_chunks(net, xb, target, rules, chunk, use_bias, messages, keep_layers)
+        result = _explain_in_chunks(net, xb, target, rules, chunk, use_bias, messages, keep_layers, names)
     else:
-        result = _explain_traced(net, xb, target, None, rules, use_bias, messages, keep_layers)
+        result = _explain_traced(net, xb, target, None, rules, use_bias, messages, keep_layers, names)
     result.method = _method_name(method)
     result.relevance = result.relevance.reshape(original_shape)
     return result
 
 
 def _explain_traced(net: Network, xb: Array, target: Any, unit: tuple[int, int] | None, rules: Mapping[int, Rule],
-                    bias: bool, messages: bool, keep_layers: bool) -> Explanation:
+                    bias: bool, messages: bool, keep_layers: bool, names: list[str]) -> Explanation:
     """Trace ``xb`` and propagate, timed: from the target logits, or from ``unit`` = (stage, flat index).
 
+    ``net`` is the canonical (BatchNorm-merged) network; ``names`` the stage names of the original.
     ``method`` is left for the caller to fill; ``targets`` are the explained classes (the predicted
     ones for a unit).
     """
@@ -136,26 +148,50 @@ def _explain_traced(net: Network, xb: Array, target: Any, unit: tuple[int, int] 
     else:
         top, targets = unit[0], trace.output.argmax(axis=1)
         start = one_hot_start(trace.inputs[top], get_xp().full(xb.shape[0], unit[1], dtype=np.int64))
-    result = _run_lrp(net, trace, start, top, rules, bias, messages, keep_layers)
+    result = _run_lrp(net, trace, start, top, rules, bias, messages, keep_layers, names)
     result.targets = to_numpy(targets)
     result.timings = {"forward": (t1 - t0) * 1e3, "relevance": (time.perf_counter() - t1) * 1e3}
     return result
 
 
 def _run_lrp(net: Network, trace: Trace, start: Array, top: int, rules: Mapping[int, Rule], bias: bool,
-             messages: bool, keep_layers: bool) -> Explanation:
-    """Propagate from stage ``top`` and package the result (targets and method filled by the caller)."""
+             messages: bool, keep_layers: bool, names: list[str]) -> Explanation:
+    """Propagate from stage ``top`` and package the result (targets and method filled by the caller).
+
+    For a graph network also what every layer sent to each input (per-node conservation, merge shares).
+    """
     kept: dict[int, Array] | None = {} if messages else None
     sums: list[Array | None] = [None] * (len(net.layers) + 1)
-    stages = propagate(net, trace, start, rules, start=top, bias=bias, messages=kept, keep=keep_layers, sums=sums)
+    sent: dict[int, list[Array]] | None = None if net.is_sequential else {}
+    stages = propagate(net, trace, start, rules, start=top, bias=bias, messages=kept, keep=keep_layers, sums=sums,
+                       sent=sent)
     n = start.shape[0]
     sums_np = np.stack([np.full(n, np.nan) if s is None else to_numpy(s) for s in sums])
-    records = _records(net, trace.inputs, stages, rules) if keep_layers else []
+    records = _records(trace.inputs, stages, rules, names) if keep_layers else []
+    node_sums, merge_sums = _sent_arrays(net, sent, n)
     return Explanation(
         relevance=to_numpy(stages[0]), logits=to_numpy(trace.output), targets=np.zeros(n, np.int64), method="",
         layers=records, rules={i: r.describe() for i, r in rules.items()},
         messages={i: to_numpy(m) for i, m in (kept or {}).items()},
-        stage_names=stage_names(net), stage_sums=sums_np)
+        stage_names=list(names), stage_sums=sums_np, node_sums=node_sums, merge_sums=merge_sums)
+
+
+def _sent_arrays(net: Network, sent: dict[int, list[Array]] | None, n: int
+                 ) -> tuple[np.ndarray | None, dict[int, np.ndarray]]:
+    """(layers, N) totals each layer sent down (NaN: sent nothing) and (inputs, N) per merge layer."""
+    if sent is None:
+        return None, {}
+    totals = np.full((len(net.layers), n), np.nan)
+    merges: dict[int, np.ndarray] = {}
+    for index, parts in sent.items():
+        values = np.stack([to_numpy(p) for p in parts])
+        totals[index] = values.sum(axis=0)
+        if net.layers[index].is_merge:
+            merges[index] = values
+    for index, layer in enumerate(net.layers):
+        if layer.is_merge and index not in merges:
+            merges[index] = np.full((len(net.node_inputs[index]), n), np.nan)
+    return totals, merges
 
 
 CHUNK_BUDGET = 4_000_000  # float32 values of activations and im2col columns kept per chunk (~16 MB)
@@ -176,7 +212,7 @@ def chunk_size(net: Network) -> int:
 
 
 def _explain_in_chunks(net: Network, xb: Array, target: Any, rules: Mapping[int, Rule], chunk: int, bias: bool,
-                       messages: bool, keep_layers: bool) -> Explanation:
+                       messages: bool, keep_layers: bool, names: list[str]) -> Explanation:
     """Explain ``xb`` chunk by chunk with the resolved ``rules`` and join the results (messages of sample 0)."""
     n = xb.shape[0]
     if np.ndim(target) == 1 and len(target) != n:
@@ -185,7 +221,7 @@ def _explain_in_chunks(net: Network, xb: Array, target: Any, rules: Mapping[int,
     for i in range(0, n, chunk):
         part_target = target if np.ndim(target) == 0 else np.asarray(target)[i : i + chunk]
         parts.append(_explain_traced(net, xb[i : i + chunk], part_target, None, rules, bias, messages and i == 0,
-                                     keep_layers))
+                                     keep_layers, names))
     first = parts[0]
     layers = [
         LayerRecord(record.stage, record.name, np.concatenate([p.layers[k].activation for p in parts]),
@@ -195,9 +231,11 @@ def _explain_in_chunks(net: Network, xb: Array, target: Any, rules: Mapping[int,
     ]
     relevance = np.concatenate([p.relevance.reshape((-1,) + net.input_shape) for p in parts])
     timings = {key: sum(p.timings[key] for p in parts) for key in first.timings}
+    node_sums = None if first.node_sums is None else np.concatenate([p.node_sums for p in parts], axis=1)
+    merge_sums = {j: np.concatenate([p.merge_sums[j] for p in parts], axis=1) for j in first.merge_sums}
     return Explanation(relevance, np.concatenate([p.logits for p in parts]), np.concatenate([p.targets for p in parts]),
                        first.method, layers, first.rules, first.messages, first.stage_names,
-                       np.concatenate([p.stage_sums for p in parts], axis=1), timings)
+                       np.concatenate([p.stage_sums for p in parts], axis=1), timings, node_sums, merge_sums)
 
 
 def explain_neuron(net: Network, x: Any, stage: int, unit: int, method: Any = None, *, bias: bool | None = None,
@@ -208,7 +246,10 @@ def explain_neuron(net: Network, x: Any, stage: int, unit: int, method: Any = No
     ----------
     x : array (N, features) or (N, C, H, W)
     stage : int
-        1..len(layers): the output of layer ``stage - 1``.
+        1..len(layers): the output of layer ``stage - 1`` (any node of a graph; the relevance then
+        flows down every path below it, and layers on branches that do not lead to it get none).
+        In a network with BatchNorm the stages are those of the merged network (see
+        :func:`explain`): a layer followed by a merged BatchNorm already holds the normalized values.
     unit : int
         Flat index of the unit within one sample of that stage (for conv maps: c*H*W + i*W + j).
     method, bias, messages, keep_layers, **params
@@ -234,7 +275,8 @@ def explain_neuron(net: Network, x: Any, stage: int, unit: int, method: Any = No
     original_shape = np.shape(x)
     xb = net.prepare_input(x)
     use_bias = True if bias is None else bool(bias)
-    result = _explain_traced(net, xb, None, (stage, unit), rules, use_bias, messages, keep_layers)
+    names = stage_names(net)
+    result = _explain_traced(canonical(net), xb, None, (stage, unit), rules, use_bias, messages, keep_layers, names)
     result.method = _method_name(method)
     result.relevance = result.relevance.reshape(original_shape)
     return result
@@ -250,8 +292,8 @@ def stage_names(net: Network) -> list[str]:
     return names
 
 
-def _records(net: Network, inputs: list[Array], stages: list[Array | None], rules: Mapping[int, Rule]) -> list[LayerRecord]:
-    names = stage_names(net)
+def _records(inputs: list[Array], stages: list[Array | None], rules: Mapping[int, Rule],
+             names: list[str]) -> list[LayerRecord]:
     return [
         LayerRecord(i, names[i], to_numpy(inputs[i]), None if stages[i] is None else to_numpy(stages[i]),
                     rules[i - 1].describe() if (i - 1) in rules else None)

@@ -61,6 +61,13 @@ class Explanation:
     timings : dict str -> float
         ``"forward"`` and ``"relevance"``: wall-clock milliseconds of the forward pass and of the
         relevance computation.
+    node_sums : ndarray (layers, N) float64 or None
+        Graph networks (LRP methods): the total relevance each layer sent down to its inputs (NaN
+        where it sent none, e.g. above a start unit). None for sequential networks, where it is the
+        sum of the stage below (``stage_sums[j]``).
+    merge_sums : dict layer index -> ndarray (inputs, N) float64
+        For every merge layer (add, concat) of a graph: the relevance it sent to each of its inputs
+        (in ``net.node_inputs`` order); rows of NaN where the merge received none.
     """
 
     relevance: np.ndarray
@@ -73,13 +80,25 @@ class Explanation:
     stage_names: list[str] = field(default_factory=list)
     stage_sums: np.ndarray | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    node_sums: np.ndarray | None = None
+    merge_sums: dict[int, np.ndarray] = field(default_factory=dict)
 
     @property
     def explained(self) -> np.ndarray:
         """The explained output value per sample (N,), the logit of the target."""
         return self.logits[np.arange(len(self.targets)), self.targets]
 
+    @property
+    def merge_shares(self) -> dict[int, list[float]]:
+        """How each merge layer divided sample 0's relevance: per input, the fraction it received.
+
+        ``merge_shares[j][i]`` = relevance merge layer j sent to its input i / relevance at its
+        output (sample 0). For an add the shares are each addend's part of the sum (they add up to
+        1 up to the stabilizer); NaN where the merge's output holds no relevance (0 or none).
+        """
+        return self.conservation().merge_shares(0)
+
     def conservation(self) -> ConservationReport:
-        """Sum of relevance per stage vs the explained logit (works with and without layers)."""
+        """Sum of relevance per stage (and, for graphs, per node and merge input) vs the explained logit."""
         return ConservationReport(list(self.stage_names), np.asarray(self.stage_sums, dtype=np.float64),
-                                  self.explained.astype(np.float64))
+                                  self.explained.astype(np.float64), self.node_sums, dict(self.merge_sums))

@@ -26,7 +26,7 @@ import numpy as np
 from lrp_studio.backend import get_xp, to_numpy
 from lrp_studio.errors import ParameterError
 from lrp_studio.lrp.outputs import check_output, resolve_targets, target_outputs
-from lrp_studio.nn.network import Network
+from lrp_studio.nn.network import Network, Trace
 
 Array = Any
 
@@ -107,7 +107,9 @@ def neuron_perturbation(net: Network, x: Any, stage: int, target: Any = None, re
     net : Network
     x : array (N, ...) inputs (a single sample without batch axis is accepted)
     stage : int
-        0 = the input, i + 1 = the output of layer i (as in ``Explanation.layers``).
+        0 = the input, i + 1 = the output of layer i (as in ``Explanation.layers``). In a graph
+        network with a skip connection around the stage, the stages the skip carries keep their
+        unperturbed values (one traced forward pass of the batch).
     target : None (predicted class), int, or (N,) ints
     region : int
         Patch side for image-shaped stages, group length for flat ones (default 1: every unit).
@@ -128,8 +130,10 @@ def neuron_perturbation(net: Network, x: Any, stage: int, target: Any = None, re
     stage = net.check_stage(stage)
     xp = get_xp()
     xb = net.prepare_input(x)
-    activation = net.forward_to(xb, stage)
-    logits = net.forward_from(activation, stage)
+    skipped = net.skip_stages(stage)
+    trace = net.trace(xb) if skipped else None  # a skip around the stage: the skipped stages stay as they were
+    activation = trace.inputs[stage] if trace is not None else net.forward_to(xb, stage)
+    logits = trace.output if trace is not None else net.forward_from(activation, stage)
     targets = np.asarray(to_numpy(resolve_targets(target, logits)), dtype=np.int64)
     base = target_outputs(logits, targets, output)
     act = np.asarray(to_numpy(activation), dtype=np.float32)
@@ -148,10 +152,17 @@ def neuron_perturbation(net: Network, x: Any, stage: int, target: Any = None, re
         samples, group_ids = index // n_groups, index % n_groups
         masks = groups[None, :] == group_ids[:, None]  # (copies, units): the replaced patch
         copies = np.where(masks, fill[samples], flat[samples])
-        out = net.forward_from(xp.asarray(copies.reshape((-1,) + shape)), stage)
+        rows = None if trace is None else _rows(trace, skipped, xp.asarray(samples))
+        out = net.forward_from(xp.asarray(copies.reshape((-1,) + shape)), stage, rows)
         drops[samples, group_ids] = base[samples] - target_outputs(out, targets[samples], output)
     sizes = np.bincount(groups, minlength=n_groups).astype(np.float64)
     return (drops / sizes)[:, groups].reshape((n,) + shape)
+
+
+def _rows(trace: Trace, stages: Sequence[int], samples: Array) -> Trace:
+    """A trace holding, for the given ``stages`` only, the rows ``samples`` (one per perturbed copy)."""
+    wanted = set(stages)
+    return Trace([a[samples] if s in wanted else None for s, a in enumerate(trace.inputs)], [])
 
 
 def perturbation_heatmap(net: Network, x: Any, target: Any = None, region: int = 1, output: str = "logit",

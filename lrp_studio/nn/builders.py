@@ -1,5 +1,6 @@
-"""The one architecture vocabulary: ``mlp``, ``cnn``, ``mlp:H1,H2,...`` or a layer list such as
-``conv:8:5,relu,maxpool:2,flatten,dense:64,relu,dense:10``.
+"""The one architecture vocabulary: ``mlp``, ``cnn``, ``resnet``, ``mlp:H1,H2,...`` or a layer list such as
+``conv:8:5,relu,maxpool:2,flatten,dense:64,relu,dense:10`` or
+``conv:16:3:1:1,bn,relu,maxpool:2,res:16,res:32:s2,gap,dense:10`` (residual blocks make a graph).
 
 Used by ``lrp-studio train --arch`` and the zoo (:func:`architecture_layers`: a network to train)
 and by the state-dict importer (:func:`parse_layer_tokens`: layers whose sizes the weights tell).
@@ -14,8 +15,16 @@ Tokens (case-insensitive, separated by commas, arguments by colons):
 ``maxpool:K[:S]``, ``avgpool:K[:S]``       pooling, K x K window, stride S (default K)
 ``flatten``, ``relu``, ``sigmoid``,
 ``tanh``                                   as in the model file
-``batchnorm[:EPS]`` (``bn``,               BatchNorm (import only: merged into the layer before
-``batchnorm1d``, ``batchnorm2d``)          it), eps default 1e-5
+``batchnorm[:EPS]`` (``bn``,               BatchNorm over the channels (trainable; running
+``batchnorm1d``, ``batchnorm2d``)          statistics at inference), eps default 1e-5
+``res:C[:sS]``                             residual basic block (He et al. 2016, Fig. 2; torchvision's
+                                           ``BasicBlock``): conv3x3(C, stride S, padding 1)-bn-relu-
+                                           conv3x3(C, padding 1)-bn, plus the shortcut, then relu.
+                                           The shortcut is the block input itself when S = 1 and the
+                                           channels stay C, else a projection conv1x1(C, stride S)-bn
+                                           (option B of the paper). S defaults to 1; ``res:C:2`` =
+                                           ``res:C:s2``
+``gap`` (``globalavgpool``)                global average pooling (N, C, H, W) -> (N, C)
 ``dropout[:P]``, ``identity``              no-ops at inference (import only for dropout)
 ``softmax``, ``logsoftmax``                last layer only; dropped (explanations start at the
                                            logits, training applies it in the loss)
@@ -23,7 +32,13 @@ Tokens (case-insensitive, separated by commas, arguments by colons):
 
 The shortcuts: ``mlp`` = 784-300-100-10 ReLU (input size from the input shape), ``mlp:H1,...``
 the given hidden widths, ``cnn`` = conv5x5(16)-pool-conv5x5(32)-pool-100-10 ReLU
-(:func:`~lrp_studio.nn.network.lenet`).
+(:func:`~lrp_studio.nn.network.lenet`), ``resnet`` = :data:`RESNET_SPEC` (the bundled residual model).
+
+A layer list with a ``res`` token becomes a graph (model file version 2): every entry gets a
+``name`` (blocks ``block{k}.conv1``, ``.bn1``, ``.relu1``, ``.conv2``, ``.bn2``, ``.shortcut``,
+``.shortcut_bn``, ``.add``, ``.relu2``; other layers their index, e.g. ``"3"``) and the entries that
+do not read the previous node carry ``inputs`` (the projection reads the block input, ``add``
+reads ``bn2`` and the shortcut). A list without ``res`` stays sequential (no names, version 1).
 """
 
 from __future__ import annotations
@@ -37,8 +52,8 @@ from lrp_studio.nn.layers import layer_from_spec
 from lrp_studio.nn.network import lenet, mlp
 
 __all__ = [
-    "IMPORT_ONLY", "SHORTCUT_PATTERN", "TOKENS", "architecture_layers", "complete_layers", "is_shortcut",
-    "parse_layer_tokens", "shortcut_layers",
+    "IMPORT_ONLY", "RESNET_SPEC", "SHORTCUT_PATTERN", "TOKENS", "architecture_layers", "complete_layers",
+    "is_shortcut", "parse_layer_tokens", "residual_block", "shortcut_layers",
 ]
 
 #: Token kinds and what they become (``type`` of the layer entry).
@@ -46,15 +61,19 @@ TOKENS = {
     "conv": "conv2d", "dense": "dense", "maxpool": "maxpool2d", "avgpool": "avgpool2d", "flatten": "flatten",
     "relu": "relu", "sigmoid": "sigmoid", "tanh": "tanh", "batchnorm": "batchnorm", "bn": "batchnorm",
     "batchnorm1d": "batchnorm", "batchnorm2d": "batchnorm", "dropout": "dropout", "identity": "identity",
-    "softmax": "softmax", "logsoftmax": "softmax",
+    "softmax": "softmax", "logsoftmax": "softmax", "res": "res", "gap": "globalavgpool",
+    "globalavgpool": "globalavgpool",
 }
 #: Entry types only an import can build (they need stored weights or change training).
-IMPORT_ONLY = ("batchnorm", "dropout")
+IMPORT_ONLY = ("dropout",)
+#: The bundled residual model (``resnet``): stem conv3x3(16)-bn-relu-maxpool2, a 16-channel block, a
+#: 32-channel block with stride 2 and a projection shortcut, global average pooling, dense 10.
+RESNET_SPEC = "conv:16:3:1:1,bn,relu,maxpool:2,res:16,res:32:s2,gap,dense:10"
 #: ``mlp``, ``mlp:H1,H2,...`` or ``cnn``.
 SHORTCUT_PATTERN = re.compile(r"(mlp(:[\d,\s]+)?|cnn)")
 _FLOAT_ARGS = ("batchnorm", "dropout")
 _ARITY = {"conv2d": (2, 4), "dense": (1, 1), "maxpool2d": (1, 2), "avgpool2d": (1, 2), "batchnorm": (0, 1),
-          "dropout": (0, 1)}
+          "dropout": (0, 1), "res": (1, 2)}
 
 
 def _token_entry(spec: str, token: str) -> dict[str, Any]:
@@ -63,6 +82,8 @@ def _token_entry(spec: str, token: str) -> dict[str, Any]:
     kind = TOKENS.get(word.lower())
     if kind is None:
         raise ParameterError(f"architecture {spec!r}: cannot read layer {token!r}")
+    if kind == "res" and len(args) == 2 and args[1][:1].lower() == "s":
+        args[1] = args[1][1:]  # res:C:s2 = res:C:2
     try:
         numbers = [float(a) if kind in _FLOAT_ARGS else int(a) for a in args]
     except ValueError:
@@ -79,6 +100,8 @@ def _token_entry(spec: str, token: str) -> dict[str, Any]:
         return {"type": kind, "kernel_size": numbers[0], "stride": numbers[-1]}
     if kind == "batchnorm":
         return {"type": kind, "eps": numbers[0] if numbers else 1e-5}
+    if kind == "res":
+        return {"type": kind, "out_channels": numbers[0], "stride": numbers[1] if len(numbers) > 1 else 1}
     return {"type": kind}
 
 
@@ -144,11 +167,90 @@ def shortcut_layers(spec: str, input_shape: Sequence[int], n_classes: int) -> li
     return [dict(entry) for entry in net.spec()["layers"]]
 
 
+def _checked_shape(entry: dict[str, Any], shapes: Sequence[tuple[int, ...]]) -> tuple[int, ...]:
+    """Output shape of one entry on its input shape(s) (merge layers take the list)."""
+    plain = {key: value for key, value in entry.items() if key not in ("name", "inputs")}
+    layer = layer_from_spec(plain)
+    if getattr(layer, "is_merge", False):
+        return tuple(layer.output_shape([tuple(s) for s in shapes]))
+    return tuple(layer.output_shape(tuple(shapes[0])))
+
+
+def residual_block(input_shape: Sequence[int], out_channels: int, stride: int = 1, prefix: str = "block1",
+                   source: str = "input", eps: float = 1e-5) -> tuple[list[dict[str, Any]], tuple[int, ...]]:
+    """Model-file entries of one residual basic block (He et al. 2016, Fig. 2; torchvision ``BasicBlock``).
+
+    ``conv3x3(C, stride S, padding 1) - bn - relu - conv3x3(C, padding 1) - bn``, added to the shortcut,
+    then ``relu``. The shortcut is the block input itself when ``S == 1`` and the input has ``C``
+    channels, else a projection ``conv1x1(C, stride S) - bn`` (the paper's option B).
+
+    Parameters
+    ----------
+    input_shape : sequence of int
+        The block input's per-sample shape (C_in, H, W).
+    out_channels : int
+        C, the channels of both 3x3 convolutions and of the block output.
+    stride : int, default 1
+        Stride S of the first convolution and of the projection; the output is
+        (C, (H - 1) // S + 1, (W - 1) // S + 1).
+    prefix : str, default "block1"
+        Node names are ``f"{prefix}.conv1"``, ``.bn1``, ``.relu1``, ``.conv2``, ``.bn2``,
+        ``.shortcut`` and ``.shortcut_bn`` (projection only), ``.add``, ``.relu2``.
+    source : str, default "input"
+        Name of the node the block reads (``"input"`` = the network input); the first entry reads the
+        previous entry, so the block must follow that node in the layer list.
+    eps : float, default 1e-5
+        Of the batchnorm layers.
+
+    Returns
+    -------
+    entries : list of dict
+        Complete layer entries with ``name`` and, where they do not read the previous node, ``inputs``.
+    output_shape : tuple of int
+
+    Raises
+    ------
+    ParameterError
+        The input is not a (C, H, W) image, or ``out_channels`` / ``stride`` are not integers >= 1.
+    """
+    shape = tuple(int(v) for v in input_shape)
+    if len(shape) != 3:
+        raise ParameterError(f"a residual block needs (C, H, W) image inputs, got shape {shape}")
+    for value, what in ((out_channels, "channels"), (stride, "stride")):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ParameterError(f"residual block {prefix}: {what} must be an integer >= 1, got {value!r}")
+    c = int(out_channels)
+
+    def conv(name: str, c_in: int, kernel: int, step: int, padding: int, **extra: Any) -> dict[str, Any]:
+        return {"type": "conv2d", "in_channels": c_in, "out_channels": c, "kernel_size": kernel, "stride": step,
+                "padding": padding, "name": f"{prefix}.{name}", **extra}
+
+    def bn(name: str) -> dict[str, Any]:
+        return {"type": "batchnorm", "num_features": c, "eps": eps, "name": f"{prefix}.{name}"}
+
+    entries = [conv("conv1", shape[0], 3, stride, 1), bn("bn1"), {"type": "relu", "name": f"{prefix}.relu1"},
+               conv("conv2", c, 3, 1, 1), bn("bn2")]
+    shortcut = source
+    if stride != 1 or shape[0] != c:
+        entries += [conv("shortcut", shape[0], 1, stride, 0, inputs=[source]), bn("shortcut_bn")]
+        shortcut = f"{prefix}.shortcut_bn"
+    entries += [{"type": "add", "name": f"{prefix}.add", "inputs": [f"{prefix}.bn2", shortcut]},
+                {"type": "relu", "name": f"{prefix}.relu2"}]
+    shapes, previous = {source: shape}, source
+    for entry in entries:
+        shapes[entry["name"]] = _checked_shape(entry, [shapes[n] for n in entry.get("inputs", [previous])])
+        previous = entry["name"]
+    return entries, shapes[previous]
+
+
 def complete_layers(items: Sequence[dict[str, Any]], input_shape: Sequence[int],
                     spec: str = "") -> list[dict[str, Any]]:
     """Fill in input sizes from the running shape and add a ``flatten`` before a dense layer on images.
 
-    ``identity`` entries and a final ``softmax`` are dropped; batchnorm and dropout (import only) are refused.
+    ``identity`` entries and a final ``softmax`` are dropped; dropout (import only) is refused;
+    ``res`` items become the entries of :func:`residual_block`. With a ``res`` item every entry is
+    named (blocks ``block{k}.*`` counted from 1, other layers their index as a string) and the list
+    is a graph (model file version 2); without one the entries carry no names (sequential).
 
     Raises
     ------
@@ -159,6 +261,8 @@ def complete_layers(items: Sequence[dict[str, Any]], input_shape: Sequence[int],
     shape = tuple(int(v) for v in input_shape)
     layers: list[dict[str, Any]] = []
     name = spec or "(layer list)"
+    graph = any(item["type"] == "res" for item in items)
+    blocks = 0
     for position, item in enumerate(items):
         entry, kind = dict(item), item["type"]
         if kind in IMPORT_ONLY:
@@ -170,15 +274,30 @@ def complete_layers(items: Sequence[dict[str, Any]], input_shape: Sequence[int],
             continue
         if kind == "identity":
             continue
+        if kind == "res":
+            blocks += 1
+            source = str(len(layers) - 1) if layers else "input"
+            if layers and "name" in layers[-1]:
+                source = layers[-1]["name"]
+            try:
+                block, shape = residual_block(shape, entry["out_channels"], entry["stride"], f"block{blocks}", source)
+            except ParameterError as error:
+                raise ParameterError(f"architecture {name!r}: layer {position} (res): {error}") from None
+            layers += block
+            continue
         if kind == "dense":
             if len(shape) != 1:
-                layers.append({"type": "flatten"})
+                layers.append({"type": "flatten", **({"name": str(len(layers))} if graph else {})})
                 shape = (math.prod(shape),)
             entry.setdefault("in_features", shape[0])
         elif kind == "conv2d":
             entry.setdefault("in_channels", shape[0] if len(shape) == 3 else 0)
+        elif kind == "batchnorm":
+            entry.setdefault("num_features", shape[0] if shape else 0)
+        if graph:
+            entry["name"] = str(len(layers))
         try:
-            shape = tuple(layer_from_spec(entry).output_shape(shape))
+            shape = _checked_shape(entry, [shape])
         except (ParameterError, TypeError, KeyError) as error:
             raise ParameterError(f"architecture {name!r}: layer {position} ({kind}): {error}") from None
         layers.append(entry)
@@ -191,7 +310,7 @@ def architecture_layers(spec: str, input_shape: Sequence[int], n_classes: int) -
     Parameters
     ----------
     spec : str
-        ``mlp``, ``mlp:H1,...``, ``cnn`` or a layer list (module docstring).
+        ``mlp``, ``mlp:H1,...``, ``cnn``, ``resnet`` or a layer list (module docstring).
     input_shape : sequence of int
         One sample's shape, e.g. (1, 28, 28) or (2,).
     n_classes : int
@@ -206,4 +325,9 @@ def architecture_layers(spec: str, input_shape: Sequence[int], n_classes: int) -
     text = str(spec).strip()
     if is_shortcut(text):
         return shortcut_layers(text, input_shape, n_classes)
+    if text.lower() == "resnet":
+        if len(tuple(input_shape)) != 3:
+            raise ParameterError(f"architecture 'resnet' needs (C, H, W) image inputs, got input shape "
+                                 f"{tuple(input_shape)}")
+        text = RESNET_SPEC.replace("dense:10", f"dense:{int(n_classes)}")
     return complete_layers(parse_layer_tokens(text), input_shape, text)

@@ -2,68 +2,31 @@
 
 Every layer maps ``forward(x) -> (y, cache)`` and ``backward(grad_y, cache) ->
 (grad_x, param_grads)``; caches are returned, never stored, so one network can serve
-several threads. Parameters use PyTorch shapes: dense weight (out, in), conv weight
+several threads (see :mod:`lrp_studio.nn.base`; merge layers in :mod:`merge_layers`,
+BatchNorm in :mod:`normalization`). Parameters use PyTorch shapes: dense weight (out, in), conv weight
 (out_c, in_c, kh, kw), data NCHW.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
 from lrp_studio.backend import get_xp, xp_of
 from lrp_studio.errors import ParameterError
 from lrp_studio.nn import functional as F
+from lrp_studio.nn.base import MAX_LAYER_PARAMETERS, Layer, check_size, positive_int
+from lrp_studio.nn.merge_layers import Add, Concat
+from lrp_studio.nn.normalization import BatchNorm
+
+__all__ = [
+    "LAYER_KEYS", "LAYER_OPTIONAL_KEYS", "LAYER_TYPES", "MAX_LAYER_PARAMETERS", "V1_LAYER_TYPES", "Activation", "Add",
+    "AvgPool2d", "BatchNorm", "Concat", "Conv2d", "Dense", "Flatten", "GlobalAvgPool", "Layer", "MaxPool2d", "ReLU",
+    "Sigmoid", "Tanh", "layer_from_spec",
+]
 
 Array = Any
-
-
-MAX_LAYER_PARAMETERS = 2**27  # 128 M weights (512 MB float32): refuse larger layers before allocating
-
-
-def _check_size(count: int, layer: str) -> None:
-    """Refuse absurd layer sizes before any memory is allocated."""
-    if count > MAX_LAYER_PARAMETERS:
-        raise ParameterError(f"{layer}: {count:,} weights exceed the limit of {MAX_LAYER_PARAMETERS:,}")
-
-
-def _positive_int(value: Any, name: str, layer: str, minimum: int = 1) -> int:
-    """Validate an integer hyper-parameter of a layer."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ParameterError(f"{layer}: {name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-class Layer:
-    """Base class: a parameter-free identity. Subclasses override what they need."""
-
-    type_name: ClassVar[str] = ""
-    params: dict[str, Array]
-
-    def __init__(self) -> None:
-        self.params = {}
-
-    def forward(self, x: Array) -> tuple[Array, Any]:
-        """Return the output and what :meth:`backward` needs."""
-        raise NotImplementedError
-
-    def backward(self, grad_y: Array, cache: Any, need_input: bool = True) -> tuple[Array, dict[str, Array]]:
-        """Return the gradient w.r.t. the input (None when ``need_input`` is False) and the parameter gradients."""
-        raise NotImplementedError
-
-    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
-        """Shape of one sample's output given one sample's input shape (no batch axis)."""
-        return input_shape
-
-    def spec(self) -> dict[str, Any]:
-        """The layer's entry in the model file's ``layers`` list."""
-        return {"type": self.type_name}
-
-    @property
-    def is_linear(self) -> bool:
-        """True for dense and conv layers (the layers LRP rules apply to)."""
-        return False
 
 
 class Dense(Layer):
@@ -73,9 +36,9 @@ class Dense(Layer):
 
     def __init__(self, in_features: int, out_features: int) -> None:
         super().__init__()
-        self.in_features = _positive_int(in_features, "in_features", "dense")
-        self.out_features = _positive_int(out_features, "out_features", "dense")
-        _check_size(self.in_features * self.out_features, "dense")
+        self.in_features = positive_int(in_features, "in_features", "dense")
+        self.out_features = positive_int(out_features, "out_features", "dense")
+        check_size(self.in_features * self.out_features, "dense")
         xp = get_xp()
         self.params = {
             "weight": xp.zeros((self.out_features, self.in_features), dtype=np.float32),
@@ -159,13 +122,13 @@ class Conv2d(Layer):
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, padding: int = 0) -> None:
         super().__init__()
-        self.in_channels = _positive_int(in_channels, "in_channels", "conv2d")
-        self.out_channels = _positive_int(out_channels, "out_channels", "conv2d")
-        self.kernel_size = _positive_int(kernel_size, "kernel_size", "conv2d")
-        self.stride = _positive_int(stride, "stride", "conv2d")
-        self.padding = _positive_int(padding, "padding", "conv2d", minimum=0)
+        self.in_channels = positive_int(in_channels, "in_channels", "conv2d")
+        self.out_channels = positive_int(out_channels, "out_channels", "conv2d")
+        self.kernel_size = positive_int(kernel_size, "kernel_size", "conv2d")
+        self.stride = positive_int(stride, "stride", "conv2d")
+        self.padding = positive_int(padding, "padding", "conv2d", minimum=0)
         k = self.kernel_size
-        _check_size(self.out_channels * self.in_channels * k * k, "conv2d")
+        check_size(self.out_channels * self.in_channels * k * k, "conv2d")
         xp = get_xp()
         self.params = {
             "weight": xp.zeros((self.out_channels, self.in_channels, k, k), dtype=np.float32),
@@ -277,8 +240,8 @@ class _Pool2d(Layer):
 
     def __init__(self, kernel_size: int, stride: int | None = None) -> None:
         super().__init__()
-        self.kernel_size = _positive_int(kernel_size, "kernel_size", self.type_name)
-        self.stride = _positive_int(kernel_size if stride is None else stride, "stride", self.type_name)
+        self.kernel_size = positive_int(kernel_size, "kernel_size", self.type_name)
+        self.stride = positive_int(kernel_size if stride is None else stride, "stride", self.type_name)
 
     @property
     def kernel(self) -> tuple[int, int]:
@@ -334,6 +297,32 @@ class AvgPool2d(_Pool2d):
 
     def backward(self, grad_y: Array, cache: Any, need_input: bool = True) -> tuple[Array, dict[str, Array]]:
         return self.spread(grad_y, cache), {}
+
+
+class GlobalAvgPool(Layer):
+    """Global average pooling (N, C, H, W) -> (N, C): ``AdaptiveAvgPool2d(1)`` followed by flatten.
+
+    Backward gives every position of channel c the value ``grad_y[:, c] / (H * W)``.
+    """
+
+    type_name = "globalavgpool"
+
+    def forward(self, x: Array) -> tuple[Array, Any]:
+        return x.mean(axis=(2, 3), dtype=x.dtype), x.shape
+
+    def spread(self, values: Array, x_shape: tuple[int, ...]) -> Array:
+        """(N, C) -> (N, C, H, W): each position of channel c gets ``values[:, c] / (H * W)``."""
+        xp = xp_of(values)
+        h, w = x_shape[2], x_shape[3]
+        return xp.ascontiguousarray(xp.broadcast_to((values / (h * w))[:, :, None, None], tuple(x_shape)))
+
+    def backward(self, grad_y: Array, cache: Any, need_input: bool = True) -> tuple[Array, dict[str, Array]]:
+        return self.spread(grad_y, cache), {}
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        if len(input_shape) != 3:
+            raise ParameterError(f"globalavgpool expects (C, H, W) inputs, got {tuple(input_shape)}")
+        return (int(input_shape[0]),)
 
 
 class Flatten(Layer):
@@ -396,8 +385,12 @@ class Tanh(Activation):
 
 
 LAYER_TYPES: dict[str, type[Layer]] = {
-    cls.type_name: cls for cls in (Dense, Conv2d, MaxPool2d, AvgPool2d, Flatten, ReLU, Sigmoid, Tanh)
+    cls.type_name: cls
+    for cls in (Dense, Conv2d, MaxPool2d, AvgPool2d, Flatten, ReLU, Sigmoid, Tanh, Add, Concat, BatchNorm, GlobalAvgPool)
 }
+
+# The layer types of model file version 1 (a network of only these, sequential, saves as version 1).
+V1_LAYER_TYPES = ("dense", "conv2d", "maxpool2d", "avgpool2d", "flatten", "relu", "sigmoid", "tanh")
 
 # Keys each layer type needs in its model-file entry (besides "type").
 LAYER_KEYS: dict[str, tuple[str, ...]] = {
@@ -406,7 +399,11 @@ LAYER_KEYS: dict[str, tuple[str, ...]] = {
     "maxpool2d": ("kernel_size", "stride"),
     "avgpool2d": ("kernel_size", "stride"),
     "flatten": (), "relu": (), "sigmoid": (), "tanh": (),
+    "add": (), "concat": (), "globalavgpool": (), "batchnorm": ("num_features",),
 }
+
+# Keys a layer entry may carry besides its required ones (defaults as in the constructors).
+LAYER_OPTIONAL_KEYS: dict[str, tuple[str, ...]] = {"batchnorm": ("eps", "momentum")}
 
 
 def layer_from_spec(entry: dict[str, Any]) -> Layer:
@@ -419,4 +416,5 @@ def layer_from_spec(entry: dict[str, Any]) -> Layer:
     missing = [key for key in LAYER_KEYS[kind] if key not in entry]
     if missing:
         raise ParameterError(f"{kind} layer is missing {', '.join(missing)}")
-    return LAYER_TYPES[kind](**{key: entry[key] for key in LAYER_KEYS[kind]})
+    keys = LAYER_KEYS[kind] + tuple(k for k in LAYER_OPTIONAL_KEYS.get(kind, ()) if k in entry)
+    return LAYER_TYPES[kind](**{key: entry[key] for key in keys})

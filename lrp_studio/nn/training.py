@@ -112,21 +112,44 @@ def train(
         yield record
 
 
+def _backup(net: Network) -> list[tuple[dict[str, Any], str, Any]]:
+    """Copies (on the backend's device) of every parameter and buffer, with where they belong."""
+    return [(store, name, value.copy()) for layer in net.layers for store in (layer.params, layer.buffers)
+            for name, value in store.items()]
+
+
+def _restore(backup: list[tuple[dict[str, Any], str, Any]]) -> None:
+    """Put the arrays of :func:`_backup` back."""
+    for store, name, value in backup:
+        store[name] = value
+
+
 def _step(net: Network, xb: Any, yb: Any, loss_fn: Callable, opt: Any) -> tuple[float, float]:
-    """One forward/backward/update on a batch; returns (loss, accuracy) before the update."""
-    trace = net.trace(xb)
+    """One forward/backward/update on a batch in training mode; returns (loss, accuracy) before the update.
+
+    ``net.training`` is True only while the step runs (BatchNorm uses the batch statistics and
+    updates its running ones), so a network looked at between batches is in its previous mode.
+    On divergence parameters and buffers are restored to their values before the step.
+    """
+    backup = _backup(net)
+    was_training = net.training
+    net.training = True
+    try:
+        trace = net.trace(xb)
+    finally:
+        net.training = was_training
     value, grad = loss_fn(trace.output, yb)
     if not np.isfinite(value) or value > EXPLODING_LOSS:
+        _restore(backup)
         raise TrainingDiverged(
             f"training diverged (loss {value:.3g}); the last good weights were kept - try a smaller learning rate"
         )
     _, grads = net.backward(grad, trace, input_grad=False)
-    backup = {key: param.copy() for key, param in net.iter_params()}
-    for i, layer in enumerate(net.layers):
+    for j, (node, layer) in enumerate(zip(net.names, net.layers)):
         for name, param in layer.params.items():
-            opt.step(f"{i}.{name}", param, grads[i][name])
+            opt.step(f"{node}.{name}", param, grads[j][name])
     if not all(bool(get_xp().isfinite(p).all()) for _, p in net.iter_params()):
-        net.load_state_dict({k: to_numpy(v) for k, v in backup.items()})
+        _restore(backup)
         raise TrainingDiverged("training diverged (weights became non-finite); the last good weights were kept")
     return value, accuracy(trace.output, yb)
 

@@ -6,16 +6,21 @@ row gives unit i's relevance. Per connection of a :class:`~lrp_studio.viz.graph_
 the rows are summed per channel where the source column draws channels (:func:`aggregate_messages`);
 the graph then draws, for every target, its ``k`` strongest incoming messages, at most
 :data:`MAX_EDGES_PER_CONNECTION` per connection, in pens binned by sign and magnitude.
+
+Merge layers (add, concat) record no messages; :func:`merge_messages` makes them from the
+explanation's stage records with the rule LRP used there (Zennit's ``Sum`` with ``Norm`` for an
+addition, the slice for a concatenation), summed per channel for feature maps. Skip edges (a
+connection with a ``lane``) are polylines of three segments (:func:`~lrp_studio.viz.graph_scene.edge_polylines`).
 """
 
 from __future__ import annotations
 
-from typing import Mapping, NamedTuple
+from typing import Any, Iterable, Mapping, NamedTuple
 
 import numpy as np
 
 from lrp_studio.viz.graph_layout import bin_edges_by_sign_and_magnitude, strongest, top_k_edges
-from lrp_studio.viz.graph_scene import Column, GraphLayout
+from lrp_studio.viz.graph_scene import Column, Connection, GraphLayout, edge_polylines
 
 __all__ = [
     "MAX_EDGES_PER_CONNECTION",
@@ -26,6 +31,7 @@ __all__ = [
     "binned_segments",
     "cap_strongest",
     "connection_messages",
+    "merge_messages",
     "overlay_segments",
     "select_edges",
 ]
@@ -37,6 +43,8 @@ MAX_EDGES_PER_CONNECTION = 200
 N_BINS = 8
 #: Edges of the selected unit drawn on the overlay (per neighbouring connection).
 OVERLAY_EDGES = 12
+#: Stabilizer of the addition's Norm rule (DESIGN.md 3.3: stab(z) = z + eps * sign(z), sign(0) = +1).
+ADD_EPS = 1e-6
 
 
 class Edges(NamedTuple):
@@ -69,14 +77,83 @@ def aggregate_messages(messages: np.ndarray, group: int) -> np.ndarray:
     return messages.reshape(-1, group, messages.shape[1]).sum(axis=1)
 
 
-def connection_messages(layout: GraphLayout, messages: Mapping[int, np.ndarray]) -> dict[int, np.ndarray]:
+def _per_node(values: np.ndarray) -> np.ndarray:
+    """(C, H, W) -> per channel sums (C,); flat values unchanged."""
+    values = np.asarray(values, dtype=np.float64)
+    return values.reshape(values.shape[0], -1).sum(axis=1) if values.ndim == 3 else values.reshape(-1)
+
+
+def merge_messages(connection: Connection, activations: Mapping[int, np.ndarray],
+                   relevances: Mapping[int, np.ndarray]) -> np.ndarray | None:
+    """Relevance one input of a merge layer receives, per node, as a (n_in, n_out) message matrix.
+
+    Parameters
+    ----------
+    connection : Connection
+        A merge connection (``merge`` is ``"add"`` or ``"concat"``).
+    activations, relevances : dict stage -> ndarray (one sample's shape)
+        Sample 0's stage records (``exp.layers``).
+
+    Returns
+    -------
+    ndarray (n_in, n_out) float32 or None
+        ``add``: diagonal, input ``slot`` getting ``x_slot / stab(sum_i x_i) * R`` (Zennit ``Sum``
+        + ``Norm``; stab as DESIGN.md 3.3 with eps :data:`ADD_EPS`); ``concat``: its channel
+        slice of R, at the output nodes of that slice. Summed over H, W for (C, H, W) stages.
+        None when the records needed are missing (e.g. a baseline's hidden relevance).
+    """
+    relevance = relevances.get(connection.layer_index + 1)
+    if relevance is None or any(activations.get(s) is None for s in connection.reads):
+        return None
+    relevance = np.asarray(relevance, dtype=np.float64)
+    if connection.merge == "add":
+        xs = [np.asarray(activations[s], dtype=np.float64) for s in connection.reads]
+        total = np.sum(xs, axis=0)
+        stab = total + ADD_EPS * np.where(total >= 0, 1.0, -1.0)
+        share = _per_node(xs[connection.slot] / stab * relevance)
+        return np.diag(share).astype(np.float32)
+    sizes = [int(np.shape(activations[s])[0]) for s in connection.reads]
+    offset = sum(sizes[: connection.slot])
+    share = _per_node(relevance[offset: offset + sizes[connection.slot]])
+    n_out = len(_per_node(relevance))
+    matrix = np.zeros((len(share), n_out), dtype=np.float32)
+    matrix[np.arange(len(share)), offset + np.arange(len(share))] = share
+    return matrix
+
+
+def _records_by_stage(records: Iterable[Any]) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
+    activations, relevances = {}, {}
+    for record in records:
+        activations[record.stage] = np.asarray(record.activation[0])
+        if record.relevance is not None:
+            relevances[record.stage] = np.asarray(record.relevance[0])
+    return activations, relevances
+
+
+def connection_messages(layout: GraphLayout, messages: Mapping[int, np.ndarray],
+                        records: Iterable[Any] = ()) -> dict[int, np.ndarray]:
     """Per connection index, the layer's messages between drawn nodes, (n_sources, n_targets) float32.
+
+    Parameters
+    ----------
+    layout : GraphLayout
+    messages : dict layer index -> ndarray
+        ``exp.messages`` (dense/conv layers).
+    records : iterable of LayerRecord
+        ``exp.layers``, for the messages of merge layers (:func:`merge_messages`).
 
     Connections whose layer has no messages (baselines, explanations without ``messages=True``)
     are left out.
     """
     result = {}
+    merges = [c for c in layout.connections if c.merge is not None]
+    activations, relevances = _records_by_stage(records) if merges else ({}, {})
     for index, conn in enumerate(layout.connections):
+        if conn.merge is not None:
+            merged = merge_messages(conn, activations, relevances) if messages else None
+            if merged is not None:
+                result[index] = merged
+            continue
         layer_messages = messages.get(conn.layer_index)
         if layer_messages is not None:
             result[index] = aggregate_messages(np.asarray(layer_messages, dtype=np.float32), conn.group)
@@ -130,11 +207,16 @@ def _pairs(start: np.ndarray, end: np.ndarray) -> np.ndarray:
     return segments
 
 
+def _segments_per_edge(conn: Connection) -> int:
+    return 1 if conn.lane is None else 3
+
+
 def edge_segments(layout: GraphLayout, edges: Edges) -> np.ndarray:
-    """(2E, 2) start and end points of one connection's edges (right side of sources to left of targets)."""
+    """(2Ek, 2) end points of one connection's edges (right side of sources to left of targets);
+    k = 1 straight segment, or 3 for a skip edge routed around the columns it bypasses."""
     conn = layout.connections[edges.connection]
     source, target = layout.columns[conn.source], layout.columns[conn.target]
-    return _pairs(source.out_anchors()[edges.src], target.in_anchors()[edges.dst])
+    return edge_polylines(layout, conn, source.out_anchors()[edges.src], target.in_anchors()[edges.dst])
 
 
 def binned_segments(layout: GraphLayout, edges: list[Edges], n_bins: int = N_BINS,
@@ -163,17 +245,19 @@ def binned_segments(layout: GraphLayout, edges: list[Edges], n_bins: int = N_BIN
         if len(part.values) == 0:
             continue
         segments = edge_segments(layout, part)
+        points = 2 * _segments_per_edge(layout.connections[part.connection])
         groups = bin_edges_by_sign_and_magnitude(part.values, n_bins, vmax if shared_scale else None)
         for slot, (_, _, mask) in enumerate(groups):
             if mask.any():
-                buckets[slot].append(segments[np.repeat(mask, 2)])
+                buckets[slot].append(segments[np.repeat(mask, points)])
     return [np.concatenate(parts) if parts else np.zeros((0, 2)) for parts in buckets]
 
 
 def _split_by_sign(segments: np.ndarray, values: np.ndarray, parts: tuple[list, list]) -> None:
     positive = values >= 0
-    parts[1].append(segments[np.repeat(positive, 2)])
-    parts[0].append(segments[np.repeat(~positive, 2)])
+    points = len(segments) // max(len(values), 1)
+    parts[1].append(segments[np.repeat(positive, points)])
+    parts[0].append(segments[np.repeat(~positive, points)])
 
 
 def _pixel_fan_in(layout: GraphLayout, column: Column, node: int, messages: Mapping[int, np.ndarray],
@@ -181,9 +265,11 @@ def _pixel_fan_in(layout: GraphLayout, column: Column, node: int, messages: Mapp
     """Strongest pixel -> neuron messages of a dense layer fed by the input image."""
     if column.index == 0 or column.layer_index is None:
         return
-    source = layout.columns[column.index - 1]
+    sources = [layout.columns[i] for i in layout.parents.get(column.index, [column.index - 1])]
+    source = next((c for c in sources if c.kind == "image"), None)
     layer_messages = messages.get(column.layer_index)
-    if source.kind != "image" or layer_messages is None or layer_messages.shape[0] != source.n_units:
+    if source is None or layer_messages is None or np.ndim(layer_messages) != 2 \
+            or layer_messages.shape[0] != source.n_units:
         return
     values = np.asarray(layer_messages[:, node])
     order = strongest(values, count)
@@ -236,6 +322,6 @@ def overlay_segments(layout: GraphLayout, aggregated: Mapping[int, np.ndarray], 
             order = strongest(values, count)
             start = np.repeat(source.out_anchors()[node][None], len(order), axis=0)
             end = target.in_anchors()[order]
-        _split_by_sign(_pairs(start, end), values[order], parts)
+        _split_by_sign(edge_polylines(layout, conn, start, end), values[order], parts)
     _pixel_fan_in(layout, column, node, messages, count, parts)
     return tuple(np.concatenate(p) if p else np.zeros((0, 2)) for p in parts)  # type: ignore[return-value]

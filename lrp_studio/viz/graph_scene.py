@@ -9,12 +9,22 @@ Coordinates are scene units with y growing downwards (the view box is y-inverted
 
 Columns
 -------
+The drawn stages are those of :func:`lrp_studio.viz.graph_dag.drawn_stages`:
+
 * stage 0, the input: ``"image"`` (one picture) unless it is flat with few features, then
   ``"dots"``;
-* every dense layer: the stage after its activation if one follows directly, else its own output;
-* every conv layer: the stage after the activations and pooling layers that follow it (one
-  column of feature-map thumbnails per conv layer, channels as nodes);
+* every dense layer: the stage after its (batch norm and) activation if they follow directly,
+  else its own output;
+* every conv layer: the stage after the activations, batch norms and pooling layers that follow
+  it (one column of feature-map thumbnails per conv layer, channels as nodes);
+* every merge layer (add, concat): the stage after its activation, as maps or dots;
 * the last stage (the logits) always ends the graph.
+
+Columns stand in horizontal slots by depth (the longest path from the input, in drawn stages);
+columns of equal depth (parallel branches) share a slot, stacked in bands from the top. An edge
+between columns more than one slot apart (a skip connection) is routed below the node area, in
+a lane of its own, around the columns it bypasses. A sequential network has one column per slot
+and no skip edges: exactly the sequential layout.
 
 Units
 -----
@@ -28,7 +38,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from lrp_studio.nn.layers import Activation, AvgPool2d, MaxPool2d
+from lrp_studio.viz.graph_dag import depths, drawn_stages, input_stages, links, parents, skip_lanes
 
 __all__ = [
     "COLUMN_KINDS",
@@ -41,10 +51,12 @@ __all__ = [
     "Marker",
     "box_segments",
     "build_layout",
+    "edge_polylines",
     "initial_selection",
     "moved",
     "node_at",
     "selection_marker",
+    "stagger_rows",
 ]
 
 COLUMN_KINDS = ("image", "dots", "maps")
@@ -54,8 +66,9 @@ DIRECTIONS = ("up", "down", "left", "right")
 FLAT_INPUT_DOTS = 64
 #: Height of the drawing area in scene units (grows for very wide conv layers).
 SCENE_HEIGHT = 1000.0
-#: Horizontal free space between two columns, in scene units.
-COLUMN_GAP = 300.0
+#: Horizontal free space between two columns, in scene units (GRAPH_COLUMN_GAP for graph networks,
+#: whose extra columns would otherwise shrink everything).
+COLUMN_GAP, GRAPH_COLUMN_GAP = 300.0, 220.0
 #: Largest vertical distance between two neighbouring dots.
 MAX_DOT_SPACING = 70.0
 #: Largest thumbnail side of a feature map.
@@ -68,6 +81,12 @@ HEADER_GAP, TITLE_GAP = 12.0, 22.0
 MAX_CLASS_LABELS = 40
 #: Half width of the grey track behind a dot column.
 TRACK_HALF_WIDTH = 9.0
+#: Vertical space between two columns stacked in one slot (their one-line header sits in it).
+BAND_GAP = 240.0
+#: Skip edges run this far below the node area, lanes LANE_GAP apart, each lane LANE_SPREAD wide.
+SKIP_MARGIN, LANE_GAP, LANE_SPREAD = 60.0, 70.0, 40.0
+#: Horizontal run of a skip edge's slanted ends, as a fraction of the gap between columns.
+SKIP_BEND = 0.4
 
 
 def box_segments(x0: float, y0: float, x1: float, y1: float) -> np.ndarray:
@@ -107,6 +126,12 @@ class Column:
         Horizontal extent in scene units (0 for dots).
     spacing : float
         Vertical distance between neighbouring node centres (the image height for an image).
+    depth : int
+        Horizontal slot (longest path from the input in drawn stages).
+    band : int
+        Position in its slot from the top (0 unless parallel branches share the slot).
+    name : str
+        The producing node's name (``net.names``), "" for the input.
     """
 
     index: int
@@ -122,6 +147,9 @@ class Column:
     size: float = 0.0
     width: float = 0.0
     spacing: float = 0.0
+    depth: int = 0
+    band: int = 0
+    name: str = ""
 
     @property
     def x(self) -> float:
@@ -143,6 +171,12 @@ class Column:
         """Upper edge of the highest node (dots: half a spacing above the first centre)."""
         extent = self.spacing if self.kind == "dots" else self.size
         return float(self.centres[:, 1].min() - extent / 2)
+
+    @property
+    def bottom(self) -> float:
+        """Lower edge of the lowest node (dots: half a spacing below the last centre)."""
+        extent = self.spacing if self.kind == "dots" else self.size
+        return float(self.centres[:, 1].max() + extent / 2)
 
     def in_anchors(self) -> np.ndarray:
         """(n_nodes, 2) where incoming edges end: the left edge of thumbnails, node centres otherwise."""
@@ -222,16 +256,27 @@ class Column:
 
 @dataclass
 class Connection:
-    """Edges of one dense/conv layer between two neighbouring columns.
+    """Edges of one input of a dense/conv/merge layer between two columns.
 
-    ``messages[layer_index]`` has shape (rows, n_targets); ``group`` > 1 means the rows are the
-    flattened (C, H, W) units of a source column and are summed per channel (``group = H * W``).
+    For a dense/conv layer ``messages[layer_index]`` has shape (rows, n_targets); ``group`` > 1
+    means the rows are the flattened (C, H, W) units of a source column and are summed per
+    channel (``group = H * W``). A merge layer (``merge`` = ``"add"`` or ``"concat"``) has one
+    connection per input ``slot``; its messages are made from the explanation's stage records
+    (:func:`lrp_studio.viz.graph_edges.merge_messages`), ``reads`` being the stages it adds or
+    concatenates. ``lane`` is the skip lane of an edge that bypasses columns (None: straight);
+    ``lane_top`` the y of lane 0 for it: below the lowest node of every column bypassed by it or by
+    a skip edge overlapping it.
     """
 
     layer_index: int
     source: int
     target: int
     group: int = 1
+    slot: int = 0
+    merge: str | None = None
+    reads: tuple[int, ...] = ()
+    lane: int | None = None
+    lane_top: float = 0.0
 
 
 @dataclass
@@ -248,6 +293,9 @@ class GraphLayout:
         Class names of the output column (for its labels and tooltips).
     input_range : (float, float) or None
         The model's input range (grey scale of the input image in activation mode).
+    parents : dict column index -> list of column index
+        The columns each column comes from (graph neighbours for the arrow keys); a sequential
+        layout's column i comes from column i - 1.
     """
 
     columns: list[Column]
@@ -255,6 +303,27 @@ class GraphLayout:
     height: float
     classes: tuple[str, ...] = ()
     input_range: tuple[float, float] | None = None
+    parents: dict[int, list[int]] = field(default_factory=dict)
+    gap: float = COLUMN_GAP
+
+    @property
+    def n_lanes(self) -> int:
+        """Skip lanes in use below the node area (0 for a sequential network)."""
+        return 1 + max((c.lane for c in self.connections if c.lane is not None), default=-1)
+
+    def lane_y(self, connection: Connection) -> float:
+        """Upper edge of a skip connection's lane (its edges spread over LANE_SPREAD below it)."""
+        return connection.lane_top + connection.lane * LANE_GAP
+
+    @property
+    def lanes_bottom(self) -> float:
+        """Lowest point of any skip edge (the node area's height without skip edges)."""
+        return max((self.lane_y(c) + LANE_SPREAD for c in self.connections if c.lane is not None),
+                   default=self.height)
+
+    def children(self, index: int) -> list[int]:
+        """The columns that come from column ``index``."""
+        return [i for i, sources in self.parents.items() if index in sources]
 
     def column_of_stage(self, stage: int) -> Column | None:
         """The column showing ``stage``, or None."""
@@ -280,9 +349,17 @@ class GraphLayout:
         return min(column.top for column in self.columns) - HEADER_GAP
 
     def header_positions(self) -> list[tuple[float, float, float]]:
-        """Per column (x, y of the title's lower edge, y of the scale label's lower edge)."""
+        """Per column (x, y of the title's lower edge, y of the scale label's lower edge).
+
+        Columns at the top of their slot share one header line above every node; a column
+        stacked below another has its header just above its own nodes, in the gap between them.
+        """
         y = self.header_y
-        return [(column.x, y - TITLE_GAP, y) for column in self.columns]
+        result = []
+        for column in self.columns:
+            own = y if column.band == 0 else column.top - HEADER_GAP
+            result.append((column.x, own - TITLE_GAP, own))
+        return result
 
     def class_label_positions(self) -> np.ndarray:
         """(n, 2) anchor points of the class-name labels (empty unless the last column is few dots)."""
@@ -302,37 +379,11 @@ class GraphLayout:
         first = self.columns[0]
         left = first.x - first.width / 2 - 70.0
         top = self.header_y - 150.0
-        return left, top, right - left, self.height + 20.0 - top
+        bottom = max(self.height, self.lanes_bottom) + 20.0
+        return left, top, right - left, bottom - top
 
 
-def _column_stages(net) -> list[tuple[int, int | None, list[str]]]:
-    """(stage, producing linear layer, names of the absorbed layers) for every column."""
-    layers = net.layers
-    result: list[tuple[int, int | None, list[str]]] = [(0, None, [])]
-    for index, layer in enumerate(layers):
-        if not layer.is_linear:
-            continue
-        stage, names, j = index + 1, [], index + 1
-        is_conv = layer.type_name == "conv2d"
-        while j < len(layers):
-            follower = layers[j]
-            if isinstance(follower, Activation) and (is_conv or not names):
-                pass
-            elif is_conv and isinstance(follower, (MaxPool2d, AvgPool2d)):
-                pass
-            else:
-                break
-            names.append(follower.type_name)
-            stage, j = j + 1, j + 1
-            if not is_conv:
-                break
-        result.append((stage, index, names))
-    if result[-1][0] != len(layers):
-        result.append((len(layers), None, [layers[-1].type_name]))
-    return result
-
-
-def _describe(net, stage: int, layer_index: int | None, absorbed: list[str], last: bool) -> tuple[str, str]:
+def _describe(net, stage: int, layer_index: int | None, absorbed: tuple[str, ...], last: bool) -> tuple[str, str]:
     shape = tuple(net.shapes[stage])
     if stage == 0:
         dims = "×".join(str(v) for v in shape)
@@ -343,7 +394,8 @@ def _describe(net, stage: int, layer_index: int | None, absorbed: list[str], las
         layer = net.layers[layer_index]
         spec = layer.spec()
         width = spec.get("out_features", spec.get("out_channels"))
-        title = " · ".join([f"{layer.type_name} {width}"] + absorbed)
+        head = layer.type_name if width is None else f"{layer.type_name} {width}"
+        title = " · ".join([head] + list(absorbed))
         if last and not absorbed:
             title += " (logits)"
     if len(shape) == 3:
@@ -356,11 +408,25 @@ def _dot_size(spacing: float) -> float:
     return float(np.clip(spacing * 0.5, 4.0, 16.0))
 
 
-def _make_columns(net) -> list[Column]:
+def _node_name(net, layer_index: int | None) -> str:
+    names = getattr(net, "names", None)
+    if layer_index is None or not names:
+        return ""
+    return str(names[layer_index])
+
+
+def _make_columns(net) -> tuple[list[Column], dict[int, list[int]]]:
+    """Columns sorted by (depth, stage), and per column index the indices of its parents."""
+    drawn = drawn_stages(net)
+    parent_stages = parents(net, drawn)
+    depth = depths(drawn, parent_stages)
+    order = sorted(drawn, key=lambda d: (depth[d.stage], d.stage))
     columns: list[Column] = []
-    for position, (stage, layer_index, absorbed) in enumerate(_column_stages(net)):
+    bands: dict[int, int] = {}
+    for position, node in enumerate(order):
+        stage = node.stage
         shape = tuple(int(v) for v in net.shapes[stage])
-        title, subtitle = _describe(net, stage, layer_index, absorbed, stage == len(net.layers))
+        title, subtitle = _describe(net, stage, node.layer_index, node.absorbed, stage == len(net.layers))
         size = int(np.prod(shape))
         if stage == 0:
             kind = "dots" if (len(shape) == 1 and size <= FLAT_INPUT_DOTS) else "image"
@@ -372,53 +438,130 @@ def _make_columns(net) -> list[Column]:
             n_nodes = n_units = shape[0]
         else:
             n_nodes = n_units = size
-        columns.append(Column(position, stage, kind, title, subtitle, layer_index, shape, n_nodes, n_units))
-    return columns
+        band = bands.get(depth[stage], 0)
+        bands[depth[stage]] = band + 1
+        columns.append(Column(position, stage, kind, title, subtitle, node.layer_index, shape, n_nodes, n_units,
+                              depth=depth[stage], band=band, name=_node_name(net, node.layer_index)))
+    index_of = {c.stage: c.index for c in columns}
+    parent_map = {index_of[stage]: [index_of[p] for p in found] for stage, found in parent_stages.items()}
+    return columns, parent_map
 
 
-def _place(columns: list[Column], height: float) -> None:
-    """Set sizes and node centres, left to right, every column centred at ``height / 2``."""
-    x_right = 0.0
+def _slots(columns: list[Column]) -> list[list[Column]]:
+    """Columns grouped by depth, left to right; within a slot from the top."""
+    slots: dict[int, list[Column]] = {}
     for column in columns:
-        if column.kind == "image":
-            h, w = column.image_hw
-            width = IMAGE_WIDTH if w > 1 else 40.0
-            img_height = width * h / w
-            if img_height > height and w > 1:
-                width, img_height = width * height / img_height, height
-            column.size, column.width, column.spacing = min(img_height, height), width, min(img_height, height)
-        elif column.kind == "maps":
-            spacing = min(height / column.n_nodes, MAX_THUMBNAIL / 0.85)
-            column.size, column.width, column.spacing = spacing * 0.85, spacing * 0.85, spacing
-        else:
-            spacing = min(height / column.n_nodes, MAX_DOT_SPACING)
-            column.size, column.width, column.spacing = _dot_size(spacing), 0.0, spacing
-        x = x_right + (COLUMN_GAP if column.index else 0.0) + column.width / 2
-        n = column.n_nodes
-        ys = height / 2 + (np.arange(n) - (n - 1) / 2.0) * column.spacing
-        column.centres = np.stack([np.full(n, x), ys], axis=1)
-        x_right = x + column.width / 2
+        slots.setdefault(column.depth, []).append(column)
+    return [slots[d] for d in sorted(slots)]
+
+
+def _scene_height(columns: list[Column]) -> float:
+    """SCENE_HEIGHT, or more for slots whose feature maps need more (40 units per channel)."""
+    need = 0.0
+    for slot in _slots(columns):
+        maps = sum(c.n_nodes * 40.0 for c in slot if c.kind == "maps")
+        need = max(need, maps + (len(slot) - 1) * BAND_GAP if maps else 0.0)
+    return max(SCENE_HEIGHT, need)
+
+
+def _size_column(column: Column, height: float) -> None:
+    """Node size, width and spacing of a column given the height of its band."""
+    if column.kind == "image":
+        h, w = column.image_hw
+        width = IMAGE_WIDTH if w > 1 else 40.0
+        img_height = width * h / w
+        if img_height > height and w > 1:
+            width, img_height = width * height / img_height, height
+        column.size, column.width, column.spacing = min(img_height, height), width, min(img_height, height)
+    elif column.kind == "maps":
+        spacing = min(height / column.n_nodes, MAX_THUMBNAIL / 0.85)
+        column.size, column.width, column.spacing = spacing * 0.85, spacing * 0.85, spacing
+    else:
+        spacing = min(height / column.n_nodes, MAX_DOT_SPACING)
+        column.size, column.width, column.spacing = _dot_size(spacing), 0.0, spacing
+
+
+def _place(columns: list[Column], height: float, gap: float = COLUMN_GAP) -> None:
+    """Set sizes and node centres slot by slot, left to right, ``gap`` apart; a slot's bands split
+    ``height``."""
+    x_right = 0.0
+    for depth, slot in enumerate(_slots(columns)):
+        band_height = (height - (len(slot) - 1) * BAND_GAP) / len(slot)
+        for column in slot:
+            _size_column(column, band_height)
+        slot_width = max(column.width for column in slot)
+        x = x_right + (gap if depth else 0.0) + slot_width / 2
+        for band, column in enumerate(slot):
+            n = column.n_nodes
+            centre = band * (band_height + BAND_GAP) + band_height / 2
+            ys = centre + (np.arange(n) - (n - 1) / 2.0) * column.spacing
+            column.centres = np.stack([np.full(n, x), ys], axis=1)
+        x_right = x + slot_width / 2
+
+
+def _linear_group(net, link, source: Column) -> int | None:
+    """Rows of a dense/conv layer's messages per source node (None: the edges are not drawn)."""
+    layer = net.layers[link.layer_index]
+    in_shape = tuple(net.shapes[link.read])
+    rows = int(np.prod(in_shape)) if layer.type_name == "dense" else in_shape[0]
+    if source.kind == "image" and layer.type_name == "dense":
+        return None  # hundreds of lines into one picture: the inspector's heatmap shows this
+    if rows == source.n_sources:
+        return 1
+    if source.kind in ("image", "maps") and rows == int(np.prod(source.shape)):
+        return rows // source.shape[0]
+    return None
+
+
+def _merge_drawable(net, link, source: Column) -> bool:
+    """A merge input is drawn per channel (maps) or per neuron (flat), never pixel by pixel."""
+    read_shape = tuple(net.shapes[link.read])
+    rows = read_shape[0] if len(read_shape) == 3 else int(np.prod(read_shape))
+    if source.kind == "image" and len(source.shape) != 3:
+        return False
+    return rows == source.n_sources
 
 
 def _connections(net, columns: list[Column]) -> list[Connection]:
+    by_stage = {c.stage: c for c in columns}
+    inputs = input_stages(net)
     connections = []
-    for target in columns[1:]:
-        if target.layer_index is None:
-            continue
-        source = columns[target.index - 1]
-        layer = net.layers[target.layer_index]
-        in_shape = tuple(net.shapes[target.layer_index])
-        rows = int(np.prod(in_shape)) if layer.type_name == "dense" else in_shape[0]
-        if source.kind == "image" and layer.type_name == "dense":
-            continue  # hundreds of lines into one picture: the inspector's heatmap shows this
-        if rows == source.n_sources:
-            group = 1
-        elif source.kind in ("image", "maps") and rows == int(np.prod(source.shape)):
-            group = rows // source.shape[0]
-        else:
-            continue
-        connections.append(Connection(target.layer_index, source.index, target.index, group))
+    for link in links(net, drawn_stages(net)):
+        source, target = by_stage[link.source], by_stage[link.target]
+        layer = net.layers[link.layer_index]
+        if layer.is_linear:
+            group = _linear_group(net, link, source)
+            if group is None:
+                continue
+            connections.append(Connection(link.layer_index, source.index, target.index, group))
+        elif _merge_drawable(net, link, source):
+            connections.append(Connection(link.layer_index, source.index, target.index, 1, link.slot,
+                                          layer.type_name, inputs[link.layer_index]))
+    skips = [i for i, c in enumerate(connections) if columns[c.target].depth - columns[c.source].depth > 1]
+    spans = [(columns[connections[i].source].depth, columns[connections[i].target].depth) for i in skips]
+    for i, lane in zip(skips, skip_lanes(spans)):
+        connections[i].lane = lane
+    _set_lane_tops([connections[i] for i in skips], spans, columns)
     return connections
+
+
+def _set_lane_tops(skips: list[Connection], spans: list[tuple[int, int]], columns: list[Column]) -> None:
+    """Lane 0 of each group of overlapping skip edges runs SKIP_MARGIN below the lowest node any
+    of them bypasses (so lanes of one group never cross, and a short skip stays close)."""
+    order = sorted(range(len(skips)), key=lambda i: spans[i])
+    groups: list[list[int]] = []
+    end = None
+    for i in order:
+        if end is None or spans[i][0] >= end:
+            groups.append([])
+            end = spans[i][1]
+        groups[-1].append(i)
+        end = max(end, spans[i][1])
+    for group in groups:
+        bypassed = [c.bottom for c in columns for i in group if spans[i][0] < c.depth < spans[i][1]]
+        top = max(bypassed) + SKIP_MARGIN
+        for i in group:
+            skips[i].lane_top = top
 
 
 def build_layout(net) -> GraphLayout:
@@ -427,18 +570,89 @@ def build_layout(net) -> GraphLayout:
     Parameters
     ----------
     net : lrp_studio.nn.Network
-        Read for its layers, stage shapes, classes and input range; never run.
+        Read for its layers, ``node_inputs`` (sequential without it), stage shapes, node names,
+        classes and input range; never run.
 
     Returns
     -------
     GraphLayout
     """
-    columns = _make_columns(net)
-    max_channels = max((c.n_nodes for c in columns if c.kind == "maps"), default=0)
-    height = max(SCENE_HEIGHT, max_channels * 40.0)
-    _place(columns, height)
+    columns, parent_map = _make_columns(net)
+    height = _scene_height(columns)
+    sequential = all(stages == (j,) for j, stages in enumerate(input_stages(net)))
+    gap = COLUMN_GAP if sequential else GRAPH_COLUMN_GAP
+    _place(columns, height, gap)
     input_range = tuple(net.input_range) if net.input_range is not None else None
-    return GraphLayout(columns, _connections(net, columns), height, tuple(str(c) for c in net.classes), input_range)
+    classes = tuple(str(c) for c in net.classes) if net.classes is not None else ()
+    return GraphLayout(columns, _connections(net, columns), height, classes, input_range, parent_map, gap)
+
+
+def edge_polylines(layout: GraphLayout, connection: Connection, start: np.ndarray, end: np.ndarray,
+                   rank: np.ndarray | None = None) -> np.ndarray:
+    """End points of the drawn edges of one connection, interleaved for ``connect='pairs'``.
+
+    Parameters
+    ----------
+    layout : GraphLayout
+    connection : Connection
+    start, end : ndarray (E, 2)
+        Where each edge leaves its source and enters its target.
+    rank : ndarray (E,), optional
+        Position of each edge inside its skip lane in 0 .. 1 (the target node's relative
+        height by default), so a lane's edges run side by side.
+
+    Returns
+    -------
+    ndarray (2 E k, 2)
+        k = 1 (one straight segment per edge) between neighbouring slots; k = 3 for a skip
+        edge: down (or up) to its lane below the node area, along the lane, up into the target.
+    """
+    start, end = np.asarray(start, dtype=float).reshape(-1, 2), np.asarray(end, dtype=float).reshape(-1, 2)
+    if connection.lane is None or len(start) == 0:
+        return _interleave([start, end])
+    if rank is None:
+        target = layout.columns[connection.target]
+        rank = (end[:, 1] - target.top) / max(target.bottom - target.top, 1e-9)
+    lane_y = layout.lane_y(connection) + LANE_SPREAD * np.clip(rank, 0.0, 1.0)
+    bend = SKIP_BEND * layout.gap
+    bend_in = np.stack([start[:, 0] + bend, lane_y], axis=1)
+    bend_out = np.stack([end[:, 0] - bend, lane_y], axis=1)
+    return _interleave([start, bend_in, bend_in, bend_out, bend_out, end])
+
+
+def _interleave(points: list[np.ndarray]) -> np.ndarray:
+    """[(E, 2) p0, p1, p2, ...] -> (len * E, 2) with every edge's points consecutive."""
+    stacked = np.stack(points, axis=1)  # (E, len, 2)
+    return stacked.reshape(-1, 2)
+
+
+def stagger_rows(lefts: list[float], rights: list[float], pad: float = 8.0) -> list[int]:
+    """Rows for labels on one line so that no two in a row overlap (greedy, left to right).
+
+    Parameters
+    ----------
+    lefts, rights : list of float
+        Horizontal extent of each label (e.g. in screen pixels).
+    pad : float
+        Least free space between two labels of a row.
+
+    Returns
+    -------
+    list of int
+        Row of each label: 0 (the line itself) where it fits, else the lowest row above it that
+        has room; all 0 when no labels overlap.
+    """
+    order = sorted(range(len(lefts)), key=lambda i: lefts[i])
+    row_ends: list[float] = []
+    rows = [0] * len(lefts)
+    for i in order:
+        row = next((r for r, end in enumerate(row_ends) if end + pad <= lefts[i]), len(row_ends))
+        if row == len(row_ends):
+            row_ends.append(rights[i])
+        else:
+            row_ends[row] = rights[i]
+        rows[i] = row
+    return rows
 
 
 # ---------------------------------------------------------------------------- hit testing
@@ -542,18 +756,47 @@ def initial_selection(layout: GraphLayout, target: int | None) -> tuple[int, int
     return column.stage, min(int(target or 0), column.n_units - 1)
 
 
-def _moved_vertically(column: Column, unit: int, step: int) -> int | None:
+def _moved_vertically(layout: GraphLayout, column: Column, unit: int, step: int) -> tuple[int, int] | None:
+    """One unit up or down; past the end of a column stacked in a slot, into its neighbour there."""
     if column.kind == "image":
         new = unit + step * column.image_hw[1]
-        return new if 0 <= new < column.n_units else None
-    return int(np.clip(unit + step, 0, column.n_units - 1))
+        return (column.stage, new) if 0 <= new < column.n_units else None
+    new = unit + step
+    if not 0 <= new < column.n_units:
+        band = column.band + step
+        stacked = [c for c in layout.columns if c.depth == column.depth and c.band == band]
+        if stacked and stacked[0].kind != "image":
+            neighbour = stacked[0]
+            return neighbour.stage, (0 if step > 0 else neighbour.n_units - 1)
+    return column.stage, int(np.clip(new, 0, column.n_units - 1))
+
+
+def _neighbour(layout: GraphLayout, column: Column, unit: int, direction: str) -> Column | None:
+    """The column left/right moves to: a graph neighbour in the nearest slot, nearest in height.
+
+    Left goes to the columns this one comes from, right to those coming from it; among them the
+    one in the nearest slot wins, then the one whose nodes span the unit's height best.
+    """
+    found = layout.parents.get(column.index, []) if direction == "left" else layout.children(column.index)
+    if not found:
+        return None
+    y = column.unit_position(unit)[1]
+
+    def cost(index: int) -> tuple[int, float]:
+        other = layout.columns[index]
+        outside = max(other.top - y, y - other.bottom, 0.0)
+        return abs(other.depth - column.depth), outside
+
+    return layout.columns[min(found, key=cost)]
 
 
 def moved(layout: GraphLayout, selection: tuple[int, int], direction: str) -> tuple[int, int] | None:
     """The selection after an arrow key.
 
     Up/down move one neuron or channel (one pixel row in the image, clamped at the column's
-    ends); left/right move to the neighbouring column at the same relative height.
+    ends; past the end of a column stacked with others in its slot, into the next one there);
+    left/right follow the graph to a column this one comes from / feeds (the nearest slot, then
+    the nearest in height), at the same relative height.
 
     Parameters
     ----------
@@ -571,13 +814,11 @@ def moved(layout: GraphLayout, selection: tuple[int, int], direction: str) -> tu
     stage, unit = selection
     column = layout.column_of_stage(stage)
     if direction in ("up", "down"):
-        new = _moved_vertically(column, unit, -1 if direction == "up" else 1)
-        return None if new is None else (stage, new)
-    index = column.index + (-1 if direction == "left" else 1)
-    if not 0 <= index < len(layout.columns):
+        return _moved_vertically(layout, column, unit, -1 if direction == "up" else 1)
+    target = _neighbour(layout, column, unit, direction)
+    if target is None:
         return None
     relative = column.relative_height(unit)
-    target = layout.columns[index]
     if target.kind == "image":
         h, w = target.image_hw
         return target.stage, int(round(relative * (h - 1))) * w + w // 2

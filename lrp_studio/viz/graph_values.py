@@ -12,7 +12,8 @@ import numpy as np
 
 from lrp_studio.errors import ParameterError
 from lrp_studio.viz.colormaps import lut_indices
-from lrp_studio.viz.graph_scene import Column, GraphLayout
+from lrp_studio.viz.graph_edges import merge_messages
+from lrp_studio.viz.graph_scene import Column, Connection, GraphLayout
 
 __all__ = [
     "COLOR_MODES",
@@ -25,6 +26,7 @@ __all__ = [
     "hover_text",
     "image_rgba",
     "maps_rgba",
+    "merge_unit_split",
     "scale_label",
     "stage_values",
 ]
@@ -227,3 +229,35 @@ def hover_text(layout: GraphLayout, stage: int, unit: int, activations: Mapping[
     if stage == layout.output_stage and unit < len(layout.classes):
         name = f"neuron {unit} (class {layout.classes[unit]})"
     return f"{column.title}\n{name}\nactivation {_format(a)}\nrelevance {_format(r)}"
+
+
+def merge_unit_split(merge: str, layer_index: int, reads: tuple[int, ...], unit: int,
+                     activations: Mapping[int, np.ndarray], relevances: Mapping[int, np.ndarray]) -> list[float] | None:
+    """How much relevance one unit of a merge layer sent to each of its inputs (one sample).
+
+    Parameters
+    ----------
+    merge : str
+        ``"add"`` or ``"concat"``.
+    layer_index : int
+        The merge layer (its output is stage ``layer_index + 1``).
+    reads : tuple of int
+        The stages it merges, in input order.
+    unit : int
+        A channel of a (C, H, W) output (summed over its map) or a neuron of a flat one.
+    activations, relevances : dict stage -> ndarray (one sample's shape)
+
+    Returns
+    -------
+    list of float (one per input) or None
+        As :func:`lrp_studio.viz.graph_edges.merge_messages` (None without the records); for a
+        concatenation only the input holding the unit is non-zero.
+    """
+    split = []
+    for slot in range(len(reads)):
+        conn = Connection(layer_index, 0, 0, slot=slot, merge=merge, reads=tuple(reads))
+        matrix = merge_messages(conn, activations, relevances)
+        if matrix is None:
+            return None
+        split.append(float(matrix[:, unit].sum()))
+    return split

@@ -200,7 +200,7 @@ _INF_JSON = json.dumps(dict(small_arch(), input_range=[0.0, float("inf")]))
 BAD_ARCHITECTURES = {
     "format-wrong": (_arch(format="keras"), "format"),
     "format-missing": (_arch(format=_DELETE), "format"),
-    "version-2": (_arch(version=2), "version"),
+    "version-3": (_arch(version=3), "version"),  # 1 and 2 are read (issue 12: version 2 = graphs)
     "version-string": (_arch(version="1"), "version"),
     "version-float": (_arch(version=1.0), "version"),
     "version-bool": (_arch(version=True), "version"),
