@@ -37,6 +37,7 @@ from lrp_studio.gui.training_panel import TrainingPanel
 from lrp_studio.gui.scrolling import scrolled
 from lrp_studio.gui.settings import STATE_VERSION, open_settings
 from lrp_studio.gui.controller import Controller, limit_blas_threads
+from lrp_studio.gui.wheel_guard import install_wheel_guard
 from lrp_studio.nn import Network, mlp
 
 INSPECT_KEY = "inspect"  # the inspector's conditional heatmap (explain_neuron in the worker)
@@ -83,6 +84,7 @@ class MainWindow(SessionActionsMixin, FileActionsMixin, QMainWindow):
         super().__init__()
         self.setObjectName("mainWindow")
         self.setWindowTitle("LRP Studio")
+        install_wheel_guard()  # app-wide: unfocused combo/spin boxes and sliders ignore the wheel
         startup_message = None
         if model is None:
             model, model_name, startup_message = default_network()
