@@ -7,7 +7,9 @@ samples*; both therefore write the same files:
   other than letters, digits, ``.``, ``_`` and ``-`` have them replaced by ``_``);
 - ``relevance.npy``: the input relevance of every exported sample, (N, *net.input_shape) float32,
   in the order of ``index.csv``;
-- ``index.csv``: columns ``index, label, prediction, target, png`` (class names, one row per sample).
+- ``index.csv``: columns ``index, label, prediction, target, png`` (class names, one row per sample;
+  for a one-output model the prediction is ``z > 0`` and the target is class 1, whose logit z is explained,
+  see :class:`lrp_studio.lrp.outputs.OutputClasses`).
 
 Every file is written atomically (a temporary file, then a rename), so an interrupted export
 leaves only complete files. Samples are explained ``batch_size`` at a time through the lean path
@@ -37,6 +39,7 @@ from lrp_studio.data import Dataset
 from lrp_studio.errors import DataError, ParameterError
 from lrp_studio.io.export import save_relevance_npy, save_table_csv
 from lrp_studio.lrp import explain
+from lrp_studio.lrp.outputs import output_classes
 from lrp_studio.nn import Network
 from lrp_studio.viz import COLORMAPS, heatmap_png
 
@@ -210,17 +213,19 @@ def export_batch(net: Network, data: Dataset, indices: Sequence[int] | np.ndarra
     relevance = np.zeros((chosen.size,) + shape, dtype=np.float32)
     rows: list[tuple[Any, ...]] = []
     result = ExportResult(folder, chosen)
+    outputs = output_classes(net.classes, net.n_classes)
     for start in range(0, chosen.size, int(batch_size)):
         chunk = chosen[start : start + int(batch_size)]
         exp = explain(net, data.x[chunk], target=_chunk_targets(target, start, start + chunk.size), method=method,
                       bias=bias, keep_layers=False, **dict(params or {}))
         relevance[start : start + chunk.size] = exp.relevance.reshape((chunk.size,) + shape)
+        predictions = outputs.predicted(exp.logits)
         for offset, index in enumerate(chunk):
             label = data.classes[int(data.y[index])] if int(data.y[index]) < len(data.classes) else "?"
-            predicted = net.classes[int(exp.logits[offset].argmax())]
+            predicted = outputs.names[int(predictions[offset])]
             name = png_name(int(index), label, predicted)
             write_heatmap(folder / name, exp.relevance[offset], data.x[index], image, data.input_range)
-            rows.append((int(index), label, predicted, net.classes[int(exp.targets[offset])], name))
+            rows.append((int(index), label, predicted, outputs.target_name(int(exp.targets[offset])), name))
             result.pngs.append(folder / name)
         if progress is not None and progress(start + chunk.size, chosen.size) is False:
             result.cancelled = start + chunk.size < chosen.size

@@ -26,6 +26,7 @@ from lrp_studio.cli.options import (
     resolve_target,
 )
 from lrp_studio.lrp import explain
+from lrp_studio.lrp.outputs import OutputClasses, output_classes
 from lrp_studio.lrp.perturbation import correlation, perturbation_heatmap
 from lrp_studio.viz import COLORMAPS, save_png
 from lrp_studio.viz.grid import heatmap_grid
@@ -73,7 +74,11 @@ def run(args: argparse.Namespace) -> int:
     x = data.x[index][None]
     target = resolve_target(args.target, net.classes, data.y[index : index + 1])
     logits = np.asarray(net.predict(x))[0]
-    t = int(np.argmax(logits)) if target is None else int(np.asarray(target).reshape(-1)[0])
+    outputs = output_classes(net.classes, net.n_classes)
+    predicted = int(outputs.predicted(logits)[0])
+    if target is None:  # the predicted class's output unit (a one-output model: its logit z)
+        target = 0 if outputs.binary else predicted
+    t = int(np.asarray(target).reshape(-1)[0])
     label = data.classes[int(data.y[index])] if int(data.y[index]) < len(data.classes) else "?"
 
     perturbation = None
@@ -97,20 +102,20 @@ def run(args: argparse.Namespace) -> int:
         maps.append(perturbation)
         titles.append("\n".join(["perturbation (mean)", f"sum P {perturbation.sum():.3g} / logit {logits[t]:.3g}",
                                  f"{args.perturbation_region}x{args.perturbation_region} px -> input mean"]))
-    _print_table(args, data.name, label, net.classes, logits, t, rows, perturbation is not None)
+    _print_table(args, data.name, label, outputs, logits, t, predicted, rows, perturbation is not None)
     if args.out:
         image = heatmap_grid(maps, titles, scale=args.color_scale, cmap=args.cmap, level=args.level,
                              zoom=args.upscale, columns=args.columns, image=x[0],
-                             image_title=f"input #{args.index}\nlabel {label}, class {net.classes[t]}")
+                             image_title=f"input #{args.index}\nlabel {label}, class {outputs.target_name(t)}")
         save_png(args.out, image)
         print(f"wrote {args.out}")
     return 0
 
 
-def _print_table(args: argparse.Namespace, dataset: str, label: str, classes: list[str], logits: np.ndarray,
-                 t: int, rows: list[tuple], with_perturbation: bool) -> None:
+def _print_table(args: argparse.Namespace, dataset: str, label: str, outputs: OutputClasses, logits: np.ndarray,
+                 t: int, predicted: int, rows: list[tuple], with_perturbation: bool) -> None:
     print(f"{dataset} sample {args.index} (label {label}); model {args.model}; "
-          f"explaining class {classes[t]} (logit {logits[t]:.6g}, predicted {classes[int(np.argmax(logits))]})")
+          f"explaining {outputs.describe_target(t, float(logits[t]))}, predicted class {outputs.names[predicted]}")
     header = f"{'method':<22} {'sum R':>10} {'logit':>10} {'ratio':>8}"
     if with_perturbation:
         header += f" {'r(pert.)':>9}"

@@ -46,7 +46,7 @@ from lrp_studio.lrp.faithfulness import (
     removed_percent,
     resolve_per_step,
 )
-from lrp_studio.lrp.outputs import OUTPUTS
+from lrp_studio.lrp.outputs import OUTPUTS, output_classes
 from lrp_studio.viz.curves import PALETTE, save_curves_png
 from lrp_studio.zoo import load_any_model
 
@@ -170,9 +170,12 @@ def run(args: argparse.Namespace) -> int:
     _check(args, len(data))
     n = args.n_samples
     x = net.prepare_input(data.x[:n])
-    predicted = np.asarray(net.predict(x)).argmax(axis=1)
+    outputs = output_classes(net.classes, net.n_classes)
+    predicted = outputs.predicted(net.predict(x))
     target = resolve_target(args.target, net.classes, data.y[:n])
-    targets = predicted if target is None else np.broadcast_to(np.asarray(target, dtype=np.int64), (n,)).copy()
+    if target is None:  # the predicted class's output unit (a one-output model: its logit z)
+        target = 0 if outputs.binary else predicted
+    targets = np.broadcast_to(np.asarray(target, dtype=np.int64), (n,)).copy()
     settings = EvaluationSettings(region=args.region, steps=args.perturbation_steps, per_step=args.per_step,
                                   baseline=args.baseline, output=args.output, seed=args.seed,
                                   blur_sigma=args.blur_sigma, batch_size=args.batch_size,

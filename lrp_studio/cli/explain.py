@@ -27,7 +27,7 @@ from lrp_studio.cli.options import (
 from lrp_studio.errors import DataError
 from lrp_studio.io import load_input_npy, save_relevance_csv, save_relevance_npy
 from lrp_studio.lrp import BASELINES, default_method, explain, flat_on_dense_input, resolve_rules
-from lrp_studio.lrp.outputs import probabilities
+from lrp_studio.lrp.outputs import output_classes
 from lrp_studio.nn import Network
 from lrp_studio.zoo import load_any_model
 
@@ -92,13 +92,14 @@ def run(args: argparse.Namespace) -> int:
     exp = explain(net, x, target=target, method=method, bias=bias, keep_layers=False, **params)
     _flat_note(net, method, params)
     logits = np.asarray(exp.logits[0])
-    probs = probabilities(logits[None])[0]
-    predicted = int(np.argmax(logits)) if net.n_classes > 1 else int(logits[0] > 0)
+    outputs = output_classes(net.classes, net.n_classes)
+    predicted = int(outputs.predicted(logits)[0])
+    probability = float(outputs.probabilities(logits)[0, predicted])
     t = int(exp.targets[0])
     report = exp.conservation()
     print(origin)
-    print(f"prediction: class {net.classes[predicted]} (probability {float(np.max(probs)):.4f})")
-    print(f"target:     class {net.classes[t]} (logit {logits[t]:.6g})")
+    print(f"prediction: class {outputs.names[predicted]} (probability {probability:.4f})")
+    print(f"target:     {outputs.describe_target(t, float(logits[t]))}")
     print(f"method:     {method_label(method)}")
     print(f"conservation: {report.summary(0)}")
     if args.layers:

@@ -31,6 +31,7 @@ from lrp_studio.cli.options import (
 from lrp_studio.data import Dataset
 from lrp_studio.errors import DataError, ParameterError
 from lrp_studio.lrp import default_method
+from lrp_studio.lrp.outputs import output_classes
 from lrp_studio.nn import Network
 from lrp_studio.zoo import load_any_model
 
@@ -84,7 +85,7 @@ def select(args: argparse.Namespace, data: Dataset, net: Network) -> np.ndarray:
     if args.label is not None:
         indices = indices[data.y[indices] == class_index(args.label, data.classes, "--label")]
     if args.misclassified:
-        predicted = np.asarray(net.predict(data.x[indices])).argmax(axis=1)
+        predicted = output_classes(net.classes, net.n_classes).predicted(net.predict(data.x[indices]))
         indices = indices[predicted != data.y[indices]]
     if indices.size == 0:
         raise DataError("no samples match the selection")

@@ -23,6 +23,7 @@ from lrp_studio.data import Dataset, load_dataset
 from lrp_studio.errors import DataError, LRPStudioError, ParameterError
 from lrp_studio.lrp import METHODS, Param, all_params, method_info
 from lrp_studio.lrp.methods import methods_taking
+from lrp_studio.lrp.outputs import output_classes
 from lrp_studio.nn import Network
 from lrp_studio.viz import COLORMAPS
 
@@ -365,21 +366,29 @@ def resolve_target(text: str | None, classes: Sequence[str], labels: np.ndarray 
     Returns
     -------
     None, int or numpy.ndarray (N,) int64
+        The output unit(s) explained. A one-output model (binary, z > 0 is class 1) always explains
+        its logit z: ``predicted``, ``label`` and class 1 give None, class 0 is refused.
 
     Raises
     ------
     CLIError
     """
+    outputs = output_classes(classes)
     if text is None or text == "predicted":
         return None
     if text == "label":
         if labels is None:
             raise CLIError("--target label: the input has no label (give a class or 'predicted')")
         labels = np.asarray(labels, dtype=np.int64)
-        if labels.size and int(labels.max()) >= len(classes):
-            raise CLIError(f"--target label: labels exceed the model's {len(classes)} classes")
-        return labels
-    return class_index(text, classes, "--target")
+        if labels.size and int(labels.max()) >= outputs.n_classes:
+            raise CLIError(f"--target label: labels exceed the model's {outputs.n_classes} classes")
+        return None if outputs.binary else labels  # one output: its logit z is explained for either label
+    chosen = class_index(text, outputs.names, "--target")
+    if outputs.binary and chosen == 0:
+        raise CLIError(f"--target {text}: a one-output model explains its logit z, the evidence for class "
+                       f"{outputs.names[1]} (negative relevance is evidence for class {outputs.names[0]}); "
+                       f"use --target predicted or {outputs.names[1]}")
+    return outputs.unit(chosen)
 
 
 def load_fitting(spec: str, net: Network) -> Dataset:
