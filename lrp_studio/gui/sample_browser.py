@@ -27,7 +27,9 @@ def thumbnail(sample: np.ndarray, input_range: tuple[float, float], size: int = 
     if array.ndim != 2:
         return None
     low, high = input_range
-    grey = np.ascontiguousarray(np.clip((array - low) / (high - low) * 255.0, 0, 255).astype(np.uint8))
+    with np.errstate(over="ignore", invalid="ignore"):  # huge finite values saturate to white
+        scaled = (np.asarray(array, np.float64) - low) / (high - low) * 255.0
+    grey = np.ascontiguousarray(np.clip(np.nan_to_num(scaled), 0, 255).astype(np.uint8))
     image = QImage(grey.data, grey.shape[1], grey.shape[0], grey.strides[0], QImage.Format.Format_Grayscale8)
     return QPixmap.fromImage(image.copy()).scaled(size, size, Qt.AspectRatioMode.KeepAspectRatio,
                                                   Qt.TransformationMode.FastTransformation)

@@ -8,19 +8,20 @@ from typing import Any, Mapping
 import numpy as np
 
 from lrp_studio.backend import get_xp, to_numpy
-from lrp_studio.errors import ParameterError
+from lrp_studio.errors import DataError, ParameterError
 from lrp_studio.lrp.baselines import BASELINES
 from lrp_studio.lrp.composites import COMPOSITES, custom_rules, default_method
 from lrp_studio.lrp.explanation import Explanation, LayerRecord
 from lrp_studio.lrp.methods import CUSTOM, LRP_METHODS, METHODS, method_info
-from lrp_studio.lrp.outputs import resolve_targets
+from lrp_studio.lrp.outputs import check_targets, resolve_targets
 from lrp_studio.lrp.propagate import one_hot_start, propagate
 from lrp_studio.lrp.rules import RULES, Rule, make_rule
 from lrp_studio.nn.network import Network, Trace
 
 Array = Any
 
-__all__ = ["Explanation", "LayerRecord", "LRP_METHODS", "METHODS", "chunk_size", "explain", "explain_neuron",
+__all__ = ["Explanation", "LayerRecord", "LRP_METHODS", "METHODS", "NonFiniteError", "check_finite", "chunk_size", "explain",
+           "explain_neuron",
            "resolve_rules", "resolve_targets"]
 
 
@@ -101,23 +102,82 @@ def explain(net: Network, x: Any, target: Any = None, method: Any = None, *, bia
         For an unknown method, a parameter the method does not take (named, with the list of
         those it takes), a composite's fixed parameter, an out-of-range value, or a bad target.
     DataError
-        For an input whose shape does not fit the network.
+        For an input whose shape does not fit the network, or when the logits or the relevance come
+        out NaN or infinite (float32 overflow; see :func:`check_finite`).
     """
     method = default_method(net) if method is None else method
     if isinstance(method, str) and method in BASELINES:
-        return _explain_baseline(net, x, target, method, bias, keep_layers, params)
+        with np.errstate(all="ignore"):  # an overflow is reported once, as a DataError, by check_finite
+            return check_finite(_explain_baseline(net, x, target, method, bias, keep_layers, params))
     rules = resolve_rules(net, method, params)
     use_bias = True if bias is None else bool(bias)
     original_shape = np.shape(x)
     xb = net.prepare_input(x)
     chunk = chunk_size(net)
-    if xb.shape[0] > chunk:
-        result = _explain_in_chunks(net, xb, target, rules, chunk, use_bias, messages, keep_layers)
-    else:
-        result = _explain_traced(net, xb, target, None, rules, use_bias, messages, keep_layers)
+    with np.errstate(all="ignore"):
+        if xb.shape[0] > chunk:
+            result = _explain_in_chunks(net, xb, target, rules, chunk, use_bias, messages, keep_layers)
+        else:
+            result = _explain_traced(net, xb, target, None, rules, use_bias, messages, keep_layers)
     result.method = _method_name(method)
     result.relevance = result.relevance.reshape(original_shape)
-    return result
+    return check_finite(result)
+
+
+class NonFiniteError(DataError):
+    """Logits or relevance came out NaN or infinite (float32 overflow); raised by :func:`check_finite`.
+
+    Attributes
+    ----------
+    rows : ndarray (K,) int
+        The affected samples' positions in the batch given to :func:`explain`.
+    what : str
+        What went wrong, e.g. ``"method 'lrp0' gave NaN or infinite relevance"``.
+    """
+
+    def __init__(self, what: str, rows: np.ndarray, names: Any = None, outcome: str = "nothing was explained") -> None:
+        self.what, self.rows = what, np.asarray(rows, dtype=np.int64)
+        super().__init__(f"{what} for {positions_text(self.rows, names)} (the values overflow float32); {outcome}")
+
+    def at(self, names: Any, outcome: str = "nothing was explained") -> "NonFiniteError":
+        """The same error with each sample named by ``names[row]`` (e.g. dataset indices) instead of its position,
+        and ``outcome`` saying what was (not) written."""
+        return NonFiniteError(self.what, self.rows, names, outcome)
+
+
+def positions_text(rows: np.ndarray, names: Any = None) -> str:
+    """``sample 3`` or ``samples 3, 7, ... (12 in all)``; ``names[row]`` instead when given (``mnist index 17``)."""
+    if names is None:
+        shown = [str(int(i)) for i in rows[:5]]
+    else:
+        shown = [str(list(names)[int(i)]) for i in rows[:5]]
+    text = ", ".join(shown) + (f", ... ({rows.size} in all)" if rows.size > 5 else "")
+    if names is not None:
+        return text
+    return f"sample {text}" if rows.size == 1 else f"samples {text}"
+
+
+def check_finite(exp: Explanation) -> Explanation:
+    """``exp`` when its logits and relevance are finite; a :class:`NonFiniteError` naming the cause otherwise.
+
+    Finite inputs and weights can still overflow float32 (|x| near 1e38, or huge weights), and then the
+    logits or the relevance hold inf or NaN. Numbers that cannot be trusted are never returned, so never
+    written: the caller gets one error that names the positions (0-based, in the batch given).
+
+    Raises
+    ------
+    NonFiniteError (a DataError)
+        ``the network's output is NaN or infinite for sample 0 ...`` or ``method 'lrp0' gave NaN or
+        infinite relevance for samples 3, 7 ...``.
+    """
+    n = exp.logits.shape[0]
+    logits_bad = ~np.isfinite(np.asarray(exp.logits, dtype=np.float64)).reshape(n, -1).all(axis=1)
+    if logits_bad.any():
+        raise NonFiniteError("the network's output is NaN or infinite", np.flatnonzero(logits_bad))
+    relevance_bad = ~np.isfinite(np.asarray(exp.relevance, dtype=np.float32)).reshape(n, -1).all(axis=1)
+    if relevance_bad.any():
+        raise NonFiniteError(f"method {exp.method!r} gave NaN or infinite relevance", np.flatnonzero(relevance_bad))
+    return exp
 
 
 def _explain_traced(net: Network, xb: Array, target: Any, unit: tuple[int, int] | None, rules: Mapping[int, Rule],
@@ -179,8 +239,8 @@ def _explain_in_chunks(net: Network, xb: Array, target: Any, rules: Mapping[int,
                        messages: bool, keep_layers: bool) -> Explanation:
     """Explain ``xb`` chunk by chunk with the resolved ``rules`` and join the results (messages of sample 0)."""
     n = xb.shape[0]
-    if np.ndim(target) == 1 and len(target) != n:
-        raise ParameterError(f"target must be an int or {n} ints, got {len(target)} values")
+    if target is not None:  # checked whole, so that a message names the user's argument and positions
+        target = check_targets(target, n, net.n_classes)
     parts = []
     for i in range(0, n, chunk):
         part_target = target if np.ndim(target) == 0 else np.asarray(target)[i : i + chunk]
@@ -234,10 +294,11 @@ def explain_neuron(net: Network, x: Any, stage: int, unit: int, method: Any = No
     original_shape = np.shape(x)
     xb = net.prepare_input(x)
     use_bias = True if bias is None else bool(bias)
-    result = _explain_traced(net, xb, None, (stage, unit), rules, use_bias, messages, keep_layers)
+    with np.errstate(all="ignore"):
+        result = _explain_traced(net, xb, None, (stage, unit), rules, use_bias, messages, keep_layers)
     result.method = _method_name(method)
     result.relevance = result.relevance.reshape(original_shape)
-    return result
+    return check_finite(result)
 
 
 def stage_names(net: Network) -> list[str]:

@@ -34,7 +34,7 @@ from lrp_studio.backend import get_xp, to_numpy
 from lrp_studio.errors import ParameterError
 from lrp_studio.nn.losses import sigmoid, softmax
 
-__all__ = ["OUTPUTS", "OutputClasses", "check_output", "output_classes", "probabilities", "resolve_targets",
+__all__ = ["OUTPUTS", "OutputClasses", "check_output", "check_targets", "output_classes", "probabilities", "resolve_targets",
            "target_outputs"]
 
 Array = Any
@@ -58,18 +58,57 @@ def resolve_targets(target: Any, logits: Array) -> Array:
     Raises
     ------
     ParameterError
-        For a target that is not an int, not N ints, or not a class index.
+        For a target that is not an int, not N ints, or not a class index (see :func:`check_targets`).
     """
     xp = get_xp()
     n, n_classes = logits.shape
     if target is None:
         return logits.argmax(axis=1)
+    return xp.asarray(check_targets(target, n, n_classes))
+
+
+def _shown(target: Any, limit: int = 8) -> str:
+    """The user's ``target`` argument as they would write it (long sequences shortened)."""
+    if np.ndim(target) == 0:
+        return repr(target.item() if isinstance(target, np.generic) else target)
+    values = np.asarray(target).reshape(-1).tolist()
+    text = ", ".join(map(repr, values[:limit])) + (f", ... ({len(values)} values)" if len(values) > limit else "")
+    return f"[{text}]"
+
+
+def check_targets(target: Any, n: int, n_classes: int, positions: Any = None) -> np.ndarray:
+    """``target`` (an int or ``n`` ints) as (n,) int64 NumPy class indices, checked.
+
+    Parameters
+    ----------
+    target : int or (n,) ints
+    n : int
+        Samples in the batch.
+    n_classes : int
+        Output units of the network.
+    positions : (n,) ints, optional
+        How to name each sample in messages (default: its 0-based position in the batch).
+
+    Raises
+    ------
+    ParameterError
+        Naming the argument as given (``target=[0, 0, -1]``) and the first offending sample:
+        ``target=[0, 0, -1]: sample 2 has -1, not a class index in 0..9``.
+    """
+    shown = _shown(target)
     values = np.broadcast_to(np.asarray(target), (n,)) if np.ndim(target) == 0 else np.asarray(target)
-    if values.shape != (n,) or not np.issubdtype(values.dtype, np.integer):
-        raise ParameterError(f"target must be an int or {n} ints, got {target!r}")
-    if values.min() < 0 or values.max() >= n_classes:
-        raise ParameterError(f"target must be a class index in 0..{n_classes - 1}, got {target!r}")
-    return xp.asarray(values.astype(np.int64))
+    if values.shape != (n,) or not (np.issubdtype(values.dtype, np.integer) or values.dtype == bool):
+        raise ParameterError(f"target={shown}: must be an int or {n} ints (one per sample), "
+                             f"got {values.size} value(s) of type {values.dtype}")
+    bad = np.flatnonzero((values < 0) | (values >= n_classes))
+    if bad.size:
+        first = int(bad[0])
+        where = f"sample {first}" if positions is None else str(list(positions)[first])
+        subject = "every sample" if np.ndim(target) == 0 else where
+        more = f" ({bad.size} samples in all)" if bad.size > 1 and np.ndim(target) != 0 else ""
+        raise ParameterError(f"target={shown}: {subject} has {values[first]}, not a class index in "
+                             f"0..{n_classes - 1}{more}")
+    return values.astype(np.int64)
 
 
 def check_output(output: str) -> str:
