@@ -53,9 +53,51 @@ def _with_box_defaults(net: Network, method: Any, params: Mapping[str, Any]) -> 
     filled = dict(params)
     if {"low", "high"} <= takes:
         low, high = net.input_range if net.input_range is not None else (0.0, 1.0)
-        filled["low"] = low if filled.get("low") is None else filled["low"]
-        filled["high"] = high if filled.get("high") is None else filled["high"]
+        filled["low"] = low if filled.get("low") is None else box_bound(net, "low", filled["low"])
+        filled["high"] = high if filled.get("high") is None else box_bound(net, "high", filled["high"])
     return filled
+
+
+def box_bound(net: Network, name: str, value: Any) -> Any:
+    """A z-box bound as a float or as one whole sample (``net.input_shape``) of bounds.
+
+    Parameters
+    ----------
+    net : Network
+    name : str
+        ``"low"`` or ``"high"`` (for messages).
+    value : float or array
+        A scalar; per-channel values (C,) for image inputs (C, H, W); one sample's shape
+        (``net.input_shape``); or one flattened sample (prod(input_shape),). Whatever the first dense or
+        conv layer is (a dense layer after flatten too), the bound then fits its input.
+
+    Returns
+    -------
+    float or ndarray, ``net.input_shape``, float64
+
+    Raises
+    ------
+    ParameterError
+        For any other shape (naming the shapes that are accepted) or non-finite values.
+    """
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ParameterError(f"{name} must be a number or an array of numbers, got {value!r}") from None
+    if not np.isfinite(array).all():
+        raise ParameterError(f"{name} must be finite, got {value!r}")
+    if array.size == 1:
+        return float(array.reshape(()))
+    shape = tuple(int(v) for v in net.input_shape)
+    if array.shape == shape:
+        return array
+    if len(shape) == 3 and array.shape == (shape[0],):
+        return np.ascontiguousarray(np.broadcast_to(array.reshape(-1, 1, 1), shape))
+    if array.ndim == 1 and array.size == int(np.prod(shape)):
+        return array.reshape(shape)
+    channels = f"{shape[0]} per-channel values ({shape[0]},), " if len(shape) == 3 else ""
+    raise ParameterError(f"{name}: z-box bounds must be a number, {channels}or one sample's shape {shape}; "
+                         f"got shape {array.shape}")
 
 
 def _method_name(method: Any) -> str:
