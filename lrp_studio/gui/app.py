@@ -214,6 +214,9 @@ def run_gui(args: Any = None) -> int:
     window = MainWindow(net, data, **kwargs)
     install_excepthook(lambda: window)
     window.show()
+    from PySide6.QtCore import QTimer
+
+    QTimer.singleShot(0, window.offer_recovery)  # "Restore unsaved model from <time>?" after a crash or kill
     if get("method"):
         try:
             window.set_method(get("method"))

@@ -31,6 +31,7 @@ from lrp_studio.gui.compare_view import install_compare_dock
 from lrp_studio.gui.faithfulness_view import install_faithfulness_dock
 from lrp_studio.gui.neuron_perturbation import install_neuron_perturbation
 from lrp_studio.gui.session import SessionActionsMixin
+from lrp_studio.gui.unsaved import UnsavedWorkMixin
 from lrp_studio.gui.state import CUSTOM_INDEX, AppState, compute_explanation, method_names
 from lrp_studio.lrp import BASELINES, default_method
 from lrp_studio.gui.training_panel import TrainingPanel
@@ -66,7 +67,7 @@ class _ResponsiveScroll(QScrollArea):
         super().resizeEvent(event)
 
 
-class MainWindow(SessionActionsMixin, FileActionsMixin, QMainWindow):
+class MainWindow(UnsavedWorkMixin, SessionActionsMixin, FileActionsMixin, QMainWindow):
     """LRP Studio's window.
 
     Parameters
@@ -125,6 +126,7 @@ class MainWindow(SessionActionsMixin, FileActionsMixin, QMainWindow):
         self._build_status_bar()
         self._build_menus()
         self._connect()
+        self._install_unsaved_work()  # Save / Discard / Cancel before a trained model is replaced; recovery copies
 
         self.graph.set_network(self.state.net)
         self._default_state = self.saveState(STATE_VERSION)
@@ -289,6 +291,7 @@ class MainWindow(SessionActionsMixin, FileActionsMixin, QMainWindow):
         state.weightsChanged.connect(self.request_predictions)
         state.weightsChanged.connect(self._update_title)  # "trained in the app" once training updates the weights
         state.modelChanged.connect(self._model_changed)
+        state.dirtyChanged.connect(lambda _dirty: self._update_title())
         state.datasetChanged.connect(self._dataset_changed)
         state.explanationChanged.connect(self._explanation_changed)
         state.timingsChanged.connect(lambda f, l: self.timing_label.setText(f"forward {f:.2f} ms \u00b7 LRP {l:.2f} ms"))
@@ -440,7 +443,8 @@ class MainWindow(SessionActionsMixin, FileActionsMixin, QMainWindow):
 
     def _update_title(self) -> None:
         state = self.state
-        self.setWindowTitle(f"LRP Studio \u2014 {state.model_name} \u2014 {state.dataset.name}")
+        unsaved = "*" if state.model_dirty else ""  # the usual mark of unsaved work
+        self.setWindowTitle(f"LRP Studio \u2014 {unsaved}{state.model_name} \u2014 {state.dataset.name}")
         self.model_label.setText(f"{state.model_name} \u00b7 {state.net.n_parameters():,} parameters \u00b7 "
                                  f"{state.dataset.name} ({len(state.dataset)} samples)")
 
@@ -520,6 +524,13 @@ class MainWindow(SessionActionsMixin, FileActionsMixin, QMainWindow):
         self.controller.shutdown()
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt API)
+        """Quit: an unsaved model is saved, discarded or the window stays (Cancel).
+
+        A window already shut down by :meth:`shutdown` (screenshots, tests) closes without asking.
+        """
+        if not self._closing and not self.state.may_replace_model("quit"):
+            event.ignore()
+            return
         if not self._closing:
             self.save_settings()
         self.shutdown()

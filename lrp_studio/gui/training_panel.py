@@ -421,11 +421,14 @@ class TrainingPanel(QWidget):
         self._update_output_label()
 
     def build_model(self) -> None:
+        """Replace the shown network by a new, untrained one built from the editor (asks first if it is unsaved)."""
         try:
             binary = self.loss_combo.currentText() == "bce" and self.state.dataset.n_classes == 2
             net = build_network(self.rows(), self.state.dataset, n_outputs=1 if binary else None)
         except LRPStudioError as error:
             dialogs.show_error(self, "Cannot build the model", str(error))
+            return
+        if not self.state.may_replace_model("build a new model"):
             return
         self.state.set_network(net, "new model (untrained)")
         self.state.statusMessage.emit(f"Built an untrained model with {net.n_parameters():,} parameters")
