@@ -7,6 +7,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
+from lrp_studio.gui.formatting import percent
 from lrp_studio.gui.heatmap_widget import style_plot
 from lrp_studio.gui.state import AppState
 from lrp_studio.lrp.outputs import output_classes
@@ -186,7 +187,7 @@ class ConservationPlot(pg.PlotWidget):
         pad = 0.15 * (high - low or 1.0)
         self.getPlotItem().setRange(xRange=(-0.7, len(stages) - 0.3), yRange=(low - pad, high + pad), padding=0)
         share = 100.0 * values[0] / logit if logit != 0 and np.isfinite(values[0]) else float("nan")
-        self.text.setText(f"input: {values[0]:.3g} = {share:.1f} % of {logit:.3g}")
+        self.text.setText(f"input: {values[0]:.3g} = {percent(share)} of {logit:.3g}")
         self.text.setPos(-0.35, low - pad * 0.2)
 
     @staticmethod

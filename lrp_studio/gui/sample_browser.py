@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (
     QComboBox, QHBoxLayout, QLabel, QListView, QPushButton, QVBoxLayout, QWidget,
 )
 
+from lrp_studio.gui.formatting import percent
 from lrp_studio.data import TOY_NAMES, split_indices
 from lrp_studio.gui.state import AppState
 
@@ -236,11 +237,11 @@ class SampleBrowser(QWidget):
         predictions = self.state.predictions
         if predictions is not None and len(predictions) == len(dataset):
             accuracy = float(np.mean(predictions == dataset.y)) * 100.0
-            text += f" \u2014 model accuracy {accuracy:.1f} %"
+            text += f" \u2014 model accuracy {percent(accuracy)}"
             if dataset.name == "mnist" and len(dataset) == 5000:  # the bundled subset: 4,000 are training data
                 _, test = split_indices()
                 held_out = float(np.mean(predictions[test] == dataset.y[test])) * 100.0
-                text += f" (held-out 1,000: {held_out:.1f} %)"
+                text += f" (held-out 1,000: {percent(held_out)})"
         elif self.filter_combo.currentData() == MISCLASSIFIED:
             text += " (predictions not ready yet)"
         self.count_label.setText(text)
