@@ -18,6 +18,7 @@ from lrp_studio.cli.options import (
     add_model,
     add_target,
     check_index,
+    check_output_file,
     given_params,
     load_fitting,
     method_table,
@@ -66,6 +67,7 @@ def add_parser(sub: argparse._SubParsersAction) -> Parser:
 
 def run(args: argparse.Namespace) -> int:
     """Explain one sample with every chosen method; print the table; write the grid PNG."""
+    check_output_file(args.out, "--out")
     methods = parse_methods(args.methods)
     settings = params_per_method(methods, given_params(args), args.no_bias)
     net = load_any_model(args.model)

@@ -22,6 +22,7 @@ from lrp_studio.cli.options import (
     add_method_flags,
     add_model,
     add_target,
+    check_output_file,
     given_params,
     load_fitting,
     method_table,
@@ -162,9 +163,8 @@ def run(args: argparse.Namespace) -> int:
         reference = None
     out = Path(args.out)
     plot = Path(args.plot) if args.plot else out.with_suffix(".png")
-    for path in (out, plot):
-        if not path.parent.is_dir():
-            raise DataError(f"{path}: the folder {path.parent} does not exist")
+    check_output_file(args.out, "--out")
+    check_output_file(str(plot), "--plot")
     net = load_any_model(args.model)
     data = load_fitting(args.dataset, net)
     _check(args, len(data))

@@ -16,6 +16,7 @@ from lrp_studio.cli.options import (
     add_model,
     add_target,
     check_index,
+    check_output_file,
     checked_params,
     given_params,
     load_fitting,
@@ -84,6 +85,8 @@ def _flat_note(net: Network, method: Any, params: dict[str, Any]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Explain one sample; print prediction, target and conservation; write the requested files."""
+    for path, flag in ((args.out, "--out"), (args.npy, "--npy"), (args.csv, "--csv")):
+        check_output_file(path, flag)
     net = load_any_model(args.model)
     method = method_from(args) or default_method(net)
     params, bias = checked_params(method, given_params(args), args.no_bias)

@@ -20,6 +20,7 @@ from lrp_studio.cli.options import (
     add_method_flags,
     add_model,
     add_target,
+    check_output_folder,
     checked_params,
     class_index,
     given_params,
@@ -96,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
     """Explain the selected samples in batches and write the files."""
     if args.batch_size < 1:
         raise ParameterError(f"--batch-size must be >= 1, got {args.batch_size}")
+    check_output_folder(args.out_dir, "--out-dir")
     net = load_any_model(args.model)
     method = method_from(args) or default_method(net)
     params, bias = checked_params(method, given_params(args), args.no_bias)

@@ -20,6 +20,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Open the window (or write the screenshot); returns the application's exit status."""
+    from lrp_studio.cli.options import check_output_file
+
+    check_output_file(getattr(args, "screenshot", None), "--screenshot")  # before Qt starts
     from lrp_studio.gui.app import run_gui
 
     return run_gui(args)

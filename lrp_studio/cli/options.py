@@ -13,7 +13,9 @@ the chosen method does not take is refused, naming the flag.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from pathlib import Path
 from typing import Any, Mapping, NoReturn, Sequence
 
 import numpy as np
@@ -329,6 +331,53 @@ def parse_methods(text: str, choices: Sequence[str] | None = None) -> list[str]:
     if unknown:
         raise CLIError(f"--methods: unknown method {unknown[0]!r}; choose from {', '.join(choices)}")
     return list(dict.fromkeys(names))
+
+
+# ------------------------------------------------------------------------------------ output paths
+def check_output_file(path: str | None, flag: str) -> None:
+    """Refuse an output file that cannot be written, before any work is done (None: not asked for).
+
+    Raises
+    ------
+    CLIError
+        Naming the flag, the path and the folder: the folder does not exist (it is not created: a typo
+        should not make folders; ``export --out-dir`` is the one option that creates its folder), is not
+        writable, or the path is a folder.
+    """
+    if path is None:
+        return
+    target = Path(path)
+    folder = target.parent
+    if target.is_dir():
+        raise CLIError(f"{flag} {path}: is a folder; give a file name")
+    if not folder.is_dir():
+        raise CLIError(f"{flag} {path}: the folder {folder} does not exist (create it first)")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise CLIError(f"{flag} {path}: the folder {folder} is not writable")
+    if target.exists() and not os.access(target, os.W_OK):
+        raise CLIError(f"{flag} {path}: the file exists and is not writable")
+
+
+def check_output_folder(path: str, flag: str) -> None:
+    """Refuse an output folder that cannot be created or written, before any work is done.
+
+    A missing folder is fine (it is created with its parents) when its nearest existing parent is a
+    writable folder.
+
+    Raises
+    ------
+    CLIError
+    """
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise CLIError(f"{flag} {path}: is a file, not a folder")
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise CLIError(f"{flag} {path}: {existing} is a file, so the folder cannot be created")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise CLIError(f"{flag} {path}: the folder {existing} is not writable")
 
 
 # ------------------------------------------------------------------------------------ data, targets

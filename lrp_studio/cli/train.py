@@ -7,6 +7,7 @@ from typing import Iterator
 
 from tqdm import tqdm
 
+from lrp_studio.cli.options import check_output_file
 from lrp_studio.data import load_dataset
 from lrp_studio.errors import ParameterError, TrainingDiverged
 from lrp_studio.io import save_model
@@ -38,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
     """Train per the arguments, print per-epoch metrics and the final test accuracy, save the model."""
     if not args.out.endswith(".npz"):
         raise ParameterError(f"--out {args.out!r}: model files end in .npz")
+    check_output_file(args.out, "--out")
     data = load_dataset(args.dataset)
     validation_spec = args.validation or ("mnist:test" if args.dataset.lower().startswith("mnist") else None)
     validation = load_dataset(validation_spec) if validation_spec else None
