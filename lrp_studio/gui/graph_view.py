@@ -63,6 +63,10 @@ __all__ = ["NetworkView", "COLOR_MODES", "SCALE_MODES", "MAX_EDGES_PER_CONNECTIO
 POSITIVE_RGB = (200, 30, 30)
 NEGATIVE_RGB = (30, 80, 200)
 BACKGROUND = "#ffffff"
+#: Pixels kept free between two neighbouring column headers.
+HEADER_GAP_PX = 8
+#: The line under the graph while it names no unit with values.
+STATUS_HINT = "Scroll to zoom, drag to pan, Home to fit. Click a neuron to select it; arrow keys move, Enter inspects."
 
 Z_TRACK, Z_EDGES, Z_NODES, Z_OVERLAY, Z_RING, Z_TEXT = -10, 0, 10, 15, 20, 30
 
@@ -192,9 +196,8 @@ class NetworkView(QtWidgets.QWidget):
         self._view.addItem(self._colorbar, row=0, col=1)
         self._update_colorbar_map()
 
-        self._status = QtWidgets.QLabel(
-            "Scroll to zoom, drag to pan, Home to fit. Click a neuron to select it; arrow keys move, Enter inspects."
-        )
+        self._status = QtWidgets.QLabel(STATUS_HINT)
+        self._status_unit: tuple[int, int] | None = None  # the unit whose values the line under the graph shows
         self._status.setObjectName("networkViewStatus")
         self._status.setStyleSheet("color: #555; padding: 2px 6px;")
         box = QtWidgets.QVBoxLayout(self)
@@ -212,6 +215,8 @@ class NetworkView(QtWidgets.QWidget):
         self._class_labels: list[_Label] = []
         self._new_overlay_items()
 
+        self._vb.sigResized.connect(lambda *_: self.fit_headers())
+        self._vb.sigRangeChanged.connect(lambda *_: self.fit_headers())
         scene = self._view.scene()
         scene.sigMouseClicked.connect(self._on_click)
         scene.sigMouseMoved.connect(self._on_mouse_moved)
@@ -226,6 +231,7 @@ class NetworkView(QtWidgets.QWidget):
         self._input_shape = tuple(net.input_shape)
         self._activations, self._relevances, self._aggregated, self._edges = {}, {}, {}, []
         self._build_items()
+        self._show_unit_status(None)
 
     def set_explanation(self, exp) -> None:
         """Recolour every column and redraw the edges from ``exp`` (sample 0).
@@ -251,6 +257,7 @@ class NetworkView(QtWidgets.QWidget):
         self._recolor()
         self._update_edges()
         self._update_class_labels()
+        self.refresh_status()  # the line under the graph shows this explanation's values, never an older one's
 
     def set_color_mode(self, mode: str) -> None:
         """Colour nodes by ``"activation"`` or ``"relevance"``."""
@@ -288,7 +295,28 @@ class NetworkView(QtWidgets.QWidget):
             raise ParameterError(f"no unit {unit} in a column of stage {stage}")
         self._selection = (int(stage), int(unit))
         self._update_overlay()
-        self._status.setText(self.hover_text(stage, unit).replace("\n", " · "))
+        self._show_unit_status(self._selection)
+
+    def status_text(self) -> str:
+        """The line under the graph (the hint, or the values of the last hovered or selected unit)."""
+        return self._status.text()
+
+    def forget_values(self) -> None:
+        """The shown values belong to another sample or dataset: no unit values until the next explanation."""
+        self._activations, self._relevances = {}, {}
+        self.refresh_status()
+
+    def refresh_status(self) -> None:
+        """Show the current values of the unit the line names (the hint when there is none or no explanation)."""
+        self._show_unit_status(self._status_unit)
+
+    def _show_unit_status(self, unit: tuple[int, int] | None) -> None:
+        column = None if unit is None or self._layout is None else self._layout.column_of_stage(unit[0])
+        self._status_unit = unit if column is not None else None
+        if column is None or not self._activations:
+            self._status.setText(STATUS_HINT)
+            return
+        self._status.setText(self.hover_text(*unit).replace("\n", " · "))
 
     def selection(self) -> tuple[int, int] | None:
         """The selected (stage, unit), or None."""
@@ -430,7 +458,7 @@ class NetworkView(QtWidgets.QWidget):
         text = self.hover_text(*hit)
         self._view.setToolTip(text)
         QtWidgets.QToolTip.showText(QtGui.QCursor.pos(), text, self._view)
-        self._status.setText(text.replace("\n", " · "))
+        self._show_unit_status(hit)
 
     # ------------------------------------------------------------------ building
     @staticmethod
@@ -475,6 +503,7 @@ class NetworkView(QtWidgets.QWidget):
         self._vb.clear()
         self._scatters, self._map_items, self._image_items = {}, {}, {}
         self._scale_labels, self._class_labels = {}, []
+        self._titles: list[tuple[float, pg.TextItem]] = []
         self._new_overlay_items()
         for curve in self._edge_curves + self._overlay_curves + [self._ring, self._rect]:
             self._vb.addItem(curve)
@@ -489,6 +518,25 @@ class NetworkView(QtWidgets.QWidget):
             curve.set_extent(self._bounds)
         self.reset_zoom()
         self._update_overlay()
+        self.fit_headers()
+
+    def fit_headers(self) -> None:
+        """Wrap each column header to the pixel gap between its neighbours, so headers never overlap.
+
+        Headers are fixed-size text at view positions: when the view shrinks (a short window,
+        a tall bottom dock) the columns come closer in pixels than the header lines are wide
+        (``16 maps 12x12`` ran into ``32 maps 4x4``). Called on every resize and zoom.
+        """
+        titles = getattr(self, "_titles", [])
+        if len(titles) < 2:
+            return
+        xs = [self._vb.mapViewToScene(QtCore.QPointF(x, 0.0)).x() for x, _ in titles]
+        for i, (_, title) in enumerate(titles):
+            gaps = [abs(xs[i] - xs[j]) for j in (i - 1, i + 1) if 0 <= j < len(xs)]
+            room = max(24.0, min(gaps) - HEADER_GAP_PX)
+            title.setTextWidth(-1)
+            natural = title.textItem.document().idealWidth()
+            title.setTextWidth(room if natural > room else -1)
 
     def _build_dots(self, column: Column) -> None:
         track = QtWidgets.QGraphicsRectItem(*column.track_rect())
@@ -543,6 +591,7 @@ class NetworkView(QtWidgets.QWidget):
         title.setPos(x, title_y)
         title.setZValue(Z_TEXT)
         self._vb.addItem(title)
+        self._titles.append((x, title))
         scale = _Label("", color="#555555", anchor=(0.5, 1.0))
         scale.setPos(x, scale_y)
         self._vb.addItem(scale)

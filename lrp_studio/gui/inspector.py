@@ -10,6 +10,7 @@ import pyqtgraph as pg
 from PySide6 import QtWidgets
 from PySide6.QtCore import Qt
 
+from lrp_studio.gui.formatting import percent
 from lrp_studio.viz.graph_scene import build_layout
 from lrp_studio.lrp.explain import explain_neuron
 from lrp_studio.nn.layers import Flatten
@@ -88,6 +89,8 @@ class NeuronInspector(QtWidgets.QWidget):
         self._summary.setWordWrap(True)
         self._summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self._table_caption = QtWidgets.QLabel("Strongest incoming relevance messages")
+        self._table_caption.setObjectName("inspectorTableCaption")
+        self._table_caption.setWordWrap(True)  # "... into this neuron (84 sources)" must not be cut at the dock's edge
         self._table = QtWidgets.QTableWidget(0, 3)
         self._table.setObjectName("inspectorContributions")
         self._table.setHorizontalHeaderLabels(["source", "message", "share"])
@@ -126,10 +129,10 @@ class NeuronInspector(QtWidgets.QWidget):
         box.setContentsMargins(6, 6, 6, 6)
         box.addWidget(self._title)
         box.addWidget(self._summary)
+        box.addWidget(self._graphics, 1)  # the conditional heatmap right under the values, above the fold
+        box.addWidget(self._caption)
         box.addWidget(self._table_caption)
         box.addWidget(self._table, 0)
-        box.addWidget(self._graphics, 1)
-        box.addWidget(self._caption)
         self.clear()
 
     def _arrange(self, maps: bool) -> None:
@@ -269,7 +272,7 @@ class NeuronInspector(QtWidgets.QWidget):
             lines.append(f"activation: {_fmt(a)}")
             lines.append(f"relevance: {_fmt(r)}")
         if r is not None and explained:
-            lines.append(f"share of the explained logit ({explained:.4g}): {100 * r / explained:.2f} %")
+            lines.append(f"share of the explained logit ({explained:.4g}): {percent(100 * r / explained, 2)}")
         self._values = {"activation": a, "relevance": r}
         self._summary.setText("\n".join(lines))
 
@@ -325,7 +328,7 @@ class NeuronInspector(QtWidgets.QWidget):
             value = float(incoming[source])
             name = self._source_name(net, layer_index, int(source))
             self._contributions.append((int(source), name, value))
-            share = f"{100 * value / total:.1f} %" if total else ""
+            share = percent(100 * value / total) if total else ""
             for col, text in enumerate((name, f"{value:+.4g}", share)):
                 item = QtWidgets.QTableWidgetItem(text)
                 if col:

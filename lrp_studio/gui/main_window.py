@@ -36,6 +36,7 @@ from lrp_studio.gui.state import CUSTOM_INDEX, AppState, compute_explanation, me
 from lrp_studio.lrp import BASELINES, default_method
 from lrp_studio.gui.training_panel import TrainingPanel
 from lrp_studio.gui.scrolling import scrolled
+from lrp_studio.gui.dock_tabs import give_room
 from lrp_studio.gui.settings import STATE_VERSION, open_settings
 from lrp_studio.gui.controller import Controller, limit_blas_threads
 from lrp_studio.gui.wheel_guard import install_wheel_guard
@@ -96,6 +97,7 @@ class MainWindow(UnsavedWorkMixin, SessionActionsMixin, FileActionsMixin, QMainW
             limit_blas_threads(blas_threads)
         self.controller = Controller(self)
         self._explain_request: int | None = None
+        self._inspected: tuple[int, int] | None = None  # the unit the inspector shows (its scroll resets on a new one)
         self._predict_request: int | None = None
         self._closing = False
         self._settle_timer = QTimer(self)
@@ -187,19 +189,15 @@ class MainWindow(UnsavedWorkMixin, SessionActionsMixin, FileActionsMixin, QMainW
         self.resizeDocks([d["samples"], d["heatmap"]], [int(width * 0.19), int(width * 0.25)], Qt.Orientation.Horizontal)
         self.resizeDocks([d["samples"], d["method"]], [int(height * 0.36), int(height * 0.54)], Qt.Orientation.Vertical)
         self.resizeDocks([d["heatmap"], d["inspector"]], [int(height * 0.38), int(height * 0.52)], Qt.Orientation.Vertical)
-        self.resizeDocks([d["output"]], [int(height * 0.25)], Qt.Orientation.Vertical)
+        self.resizeDocks([d["output"]], [int(height * 0.3)], Qt.Orientation.Vertical)
         center = int(width * 0.56)
         self.resizeDocks([d["output"], d["conservation"]], [int(center * 0.45), int(center * 0.55)], Qt.Orientation.Horizontal)
 
     def _training_shown(self, visible: bool) -> None:
         """Give the training panel room when its tab comes to the front in a docked, small window."""
         dock = self.docks.get("training")
-        if visible and dock is not None and not dock.isFloating() and dock.height() < 0.4 * self.height():
-            self.resizeDocks([dock], [int(self.height() * 0.5)], Qt.Orientation.Vertical)
-            output = self.docks["output"]
-            if output.isVisible() and not output.isFloating() and dock.width() < 0.5 * self.width():
-                both = output.width() + dock.width()
-                self.resizeDocks([output, dock], [int(both * 0.3), int(both * 0.7)], Qt.Orientation.Horizontal)
+        if visible and dock is not None:
+            give_room(self, dock)  # the same room as the compare and faithfulness docks: the graph keeps half
 
     def _fitting_size(self) -> QSize:
         screen = QApplication.primaryScreen()
@@ -401,6 +399,9 @@ class MainWindow(UnsavedWorkMixin, SessionActionsMixin, FileActionsMixin, QMainW
         except LRPStudioError as error:
             self.show_status(str(error), 5000)
             return
+        if (stage, unit) != self._inspected:  # a new selection starts at its heading, not where the last one was scrolled
+            self._inspected = (stage, unit)
+            self.docks["inspector"].widget().verticalScrollBar().setValue(0)
         channel = self._channel_map(exp, stage, unit)
         self.controller.submit(INSPECT_KEY, conditional_heatmap, state.net,
                                np.array(state.input_at(state.explained_index), copy=True), stage, unit, method,
@@ -423,6 +424,7 @@ class MainWindow(UnsavedWorkMixin, SessionActionsMixin, FileActionsMixin, QMainW
     def _model_changed(self) -> None:
         self.graph.set_network(self.state.net)
         self.inspector.clear()
+        self._inspected = None
         self._update_title()
         if not self.state.fits():
             self.show_status(f"the model's input {self.state.net.input_shape} does not fit the dataset "
@@ -432,6 +434,7 @@ class MainWindow(UnsavedWorkMixin, SessionActionsMixin, FileActionsMixin, QMainW
 
     def _dataset_changed(self) -> None:
         self._update_title()
+        self.graph.forget_values()  # until the new sample's explanation arrives: no old sample's values
         self.request_predictions()
 
     def _colormap_changed(self, name: str) -> None:
@@ -512,8 +515,19 @@ class MainWindow(UnsavedWorkMixin, SessionActionsMixin, FileActionsMixin, QMainW
             dock.show()
         self.docks["conservation"].raise_()
         if not self.isMaximized() and not self.isFullScreen():
-            self.resize(self._default_size)
+            self.resize(self._reset_size())
         self.apply_default_dock_sizes()
+
+    def _reset_size(self) -> QSize:
+        """The window's size after View > Reset layout: the current one, unless it no longer fits the screen
+        (shrinking a 1536x940 window to a default fitted to a smaller screen squeezes every dock)."""
+        screen = self.screen() or QApplication.primaryScreen()
+        if screen is None:
+            return self.size()
+        available = screen.availableGeometry().size()
+        if self.width() <= available.width() and self.height() <= available.height():
+            return self.size()
+        return self._default_size
 
     def shutdown(self) -> None:
         """Stop the worker threads (idempotent)."""
