@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import sys
+import time
 from typing import Iterator
 
 from tqdm import tqdm
@@ -12,7 +14,13 @@ from lrp_studio.data import load_dataset
 from lrp_studio.errors import ParameterError, TrainingDiverged
 from lrp_studio.io import save_model
 from lrp_studio.nn import Progress, evaluate, train
+from lrp_studio.nn.training import every_k_batches
 from lrp_studio.zoo import build_architecture
+
+#: When stderr is not a terminal (a log file, a pipe, CI: no bar there), a progress line at most
+#: every LOG_INTERVAL_S seconds, looked at every 1/LOG_LINES_PER_EPOCH of an epoch.
+LOG_LINES_PER_EPOCH = 10
+LOG_INTERVAL_S = 5.0
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -54,13 +62,22 @@ def run(args: argparse.Namespace) -> int:
         print("note: two classes; --loss bce trains the single-output binary classifier of the notes")
     val = (validation.x, validation.y) if validation is not None else None
     batches = (len(data) + args.batch_size - 1) // args.batch_size
+    records = train(net, data.x, data.y, args.epochs, args.batch_size, args.lr, args.optimizer, loss, args.seed, val)
+    terminal = sys.stderr.isatty()
+    every = 1 if terminal else max(1, batches // LOG_LINES_PER_EPOCH)
+    done, logged = 0, time.monotonic()
+    # a live bar on a terminal; elsewhere (disable=None turns tqdm off there) a line every k batches
     with tqdm(total=args.epochs * batches, unit="batch", desc="training", disable=None) as bar:
-        for record in _diverged_names_the_file(
-                train(net, data.x, data.y, args.epochs, args.batch_size, args.lr, args.optimizer, loss, args.seed, val),
-                args.out):
+        for record in _diverged_names_the_file(every_k_batches(records, every), args.out):
             if record.kind == "batch":
-                bar.update(1)
+                position = record.epoch * batches + record.batch + 1
+                bar.update(position - done)
+                done = position
                 bar.set_postfix(loss=f"{record.loss:.4f}")
+                if bar.disable and time.monotonic() - logged >= LOG_INTERVAL_S:
+                    logged = time.monotonic()
+                    print(f"epoch {record.epoch + 1}/{args.epochs}: batch {record.batch + 1}/{batches}, "
+                          f"loss {record.loss:.4f}", file=sys.stderr, flush=True)
             else:
                 line = f"epoch {record.epoch + 1}: loss {record.loss:.4f}, accuracy {record.accuracy:.4f}"
                 if record.val_accuracy is not None:
