@@ -15,6 +15,7 @@ from lrp_studio.cli.options import (
     Parser,
     add_deprecated,
     add_method_flags,
+    add_dataset,
     add_model,
     add_target,
     check_index,
@@ -42,8 +43,8 @@ def add_parser(sub: argparse._SubParsersAction) -> Parser:
                                         "A parameter flag applies to every listed method that takes it.",
                             epilog=method_table(), formatter_class=argparse.RawDescriptionHelpFormatter)
     add_model(parser)
-    parser.add_argument("--dataset", default="mnist", help="mnist, mnist:test, toy:NAME or a file (default mnist)")
-    parser.add_argument("--index", type=int, default=0, help="sample index in the dataset (default 0)")
+    add_dataset(parser, "mnist")
+    parser.add_argument("--index", type=int, default=0, help="sample index in the dataset, 0..N-1 (default 0)")
     parser.add_argument("--methods", default="all", help="comma-separated method names, or 'all' (default all)")
     add_target(parser, batch=False)
     add_method_flags(parser, single=False)

@@ -20,6 +20,7 @@ from lrp_studio.cli.options import (
     Parser,
     add_deprecated,
     add_method_flags,
+    add_dataset,
     add_model,
     add_target,
     check_output_file,
@@ -73,7 +74,7 @@ def add_parser(sub: argparse._SubParsersAction) -> Parser:
                                         "curve plot. A parameter flag applies to every listed method that takes it.",
                             epilog=method_table(), formatter_class=argparse.RawDescriptionHelpFormatter)
     add_model(parser)
-    parser.add_argument("--dataset", default="mnist:test", help="dataset spec (default mnist:test)")
+    add_dataset(parser, "mnist:test")
     parser.add_argument("--methods", default=DEFAULT_METHODS,
                         help=f"comma-separated method names or 'all' (default {DEFAULT_METHODS})")
     parser.add_argument("--n-samples", type=int, default=100, metavar="N",

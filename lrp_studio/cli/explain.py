@@ -13,6 +13,7 @@ from lrp_studio.cli.options import (
     Parser,
     add_image,
     add_method_flags,
+    add_dataset,
     add_model,
     add_target,
     check_index,
@@ -40,8 +41,8 @@ def add_parser(sub: argparse._SubParsersAction) -> Parser:
                                         "conservation of relevance; write the heatmap and the relevance arrays.",
                             epilog=method_table(), formatter_class=argparse.RawDescriptionHelpFormatter)
     add_model(parser)
-    parser.add_argument("--dataset", default="mnist", help="mnist, mnist:test, toy:NAME or a file (default mnist)")
-    parser.add_argument("--index", type=int, default=0, help="sample index in the dataset (default 0)")
+    add_dataset(parser, "mnist")
+    parser.add_argument("--index", type=int, default=0, help="sample index in the dataset, 0..N-1 (default 0)")
     parser.add_argument("--input", default=None, metavar="FILE.npy", help="explain this array instead of a dataset sample")
     add_target(parser, batch=False)
     add_method_flags(parser, single=True, legacy=True)

@@ -18,6 +18,7 @@ from lrp_studio.cli.options import (
     add_deprecated,
     add_image,
     add_method_flags,
+    add_dataset,
     add_model,
     add_target,
     check_output_folder,
@@ -45,7 +46,7 @@ def add_parser(sub: argparse._SubParsersAction) -> Parser:
                                         "index.csv (index, label, prediction, target, png).",
                             epilog=method_table(), formatter_class=argparse.RawDescriptionHelpFormatter)
     add_model(parser)
-    parser.add_argument("--dataset", default="mnist:test", help="dataset spec (default mnist:test)")
+    add_dataset(parser, "mnist:test")
     parser.add_argument("--indices", default=None, help="e.g. '0:100' or '3,7,42' (default: all)")
     parser.add_argument("--label", default=None, metavar="CLASS",
                         help="only samples whose true label is this class (index or name)")
@@ -70,6 +71,10 @@ def parse_indices(text: str, n: int) -> np.ndarray:
     try:
         if ":" in text:
             start, _, stop = text.partition(":")
+            bounds = [int(value) for value in (start, stop) if value.strip()]
+            if any(value < 0 for value in bounds):  # -5: would silently mean "the last five"
+                raise DataError(f"--indices {text!r}: indices are 0..{n - 1}; negative ones are not counted "
+                                "from the end")
             result = np.arange(n)[slice(int(start) if start else None, int(stop) if stop else None)]
         else:
             result = np.array([int(v) for v in text.split(",") if v.strip()], dtype=np.int64)

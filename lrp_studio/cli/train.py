@@ -9,7 +9,7 @@ from typing import Iterator
 
 from tqdm import tqdm
 
-from lrp_studio.cli.options import check_output_file
+from lrp_studio.cli.options import add_dataset, check_output_file
 from lrp_studio.data import load_dataset
 from lrp_studio.errors import ParameterError, TrainingDiverged
 from lrp_studio.io import save_model
@@ -28,9 +28,11 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = sub.add_parser("train", help="train a network and save it as a model file",
                             description="Train a network on a dataset and save it as a model file (.npz).")
     parser.add_argument("--arch", default="mlp",
-                        help="mlp, cnn, mlp:H1,H2 or a layer list like 'conv:8:5,relu,maxpool:2,dense:10'")
-    parser.add_argument("--dataset", default="mnist:train", help="training data spec (default mnist:train)")
-    parser.add_argument("--validation", default=None, help="validation data spec (default: mnist:test for MNIST)")
+                        help="mlp, cnn, mlp:H1,H2 or a layer list like 'conv:8:5,relu,maxpool:2,dense:10' "
+                             "(default: mlp)")
+    add_dataset(parser, "mnist:train", what="training data: ")
+    add_dataset(parser, None, "mnist:test when training on MNIST, else none", flag="--validation",
+                what="validation data: ")
     parser.add_argument("--epochs", type=int, default=10, help="passes over the training data (default 10)")
     parser.add_argument("--batch-size", type=int, default=64, help="samples per gradient step (default 64)")
     parser.add_argument("--lr", type=float, default=0.05, help="learning rate (default 0.05)")

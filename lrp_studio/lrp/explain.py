@@ -13,6 +13,7 @@ from lrp_studio.lrp.baselines import BASELINES
 from lrp_studio.lrp.composites import COMPOSITES, custom_rules, default_method
 from lrp_studio.lrp.explanation import Explanation, LayerRecord
 from lrp_studio.lrp.methods import CUSTOM, LRP_METHODS, METHODS, method_info
+from lrp_studio.lrp.params import did_you_mean
 from lrp_studio.lrp.outputs import check_targets, resolve_targets
 from lrp_studio.lrp.propagate import one_hot_start, propagate
 from lrp_studio.lrp.rules import RULES, Rule, make_rule
@@ -45,7 +46,7 @@ def resolve_rules(net: Network, method: Any, params: Mapping[str, Any]) -> dict[
     if method in RULES:
         rule = make_rule(method, **params)
         return {index: rule for index in net.linear_indices}
-    raise ParameterError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    raise ParameterError(f"unknown method {method!r}{did_you_mean(method, METHODS)}; choose one of {', '.join(METHODS)}")
 
 
 def _with_box_defaults(net: Network, method: Any, params: Mapping[str, Any]) -> dict[str, Any]:

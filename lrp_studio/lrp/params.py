@@ -175,3 +175,15 @@ def check_params(method: str, declared: Iterable[Param], given: Mapping[str, Any
         if value is not None:
             checked[name] = by_name[name].validate(value)
     return checked
+
+
+def did_you_mean(word: str, choices: Any) -> str:
+    """``" (did you mean 'epsilon'?)"`` for the choice closest to a misspelt ``word``, else ``""``.
+
+    Closeness is :func:`difflib.get_close_matches` (ratio >= 0.6), the same measure Python 3.14's
+    argparse uses for ``suggest_on_error``.
+    """
+    import difflib
+
+    matches = difflib.get_close_matches(str(word), [str(choice) for choice in choices], n=1, cutoff=0.6)
+    return f" (did you mean {matches[0]!r}?)" if matches else ""
