@@ -7,7 +7,9 @@ samples*; both therefore write the same files:
   other than letters, digits, ``.``, ``_`` and ``-`` have them replaced by ``_``);
 - ``relevance.npy``: the input relevance of every exported sample, (N, *net.input_shape) float32,
   in the order of ``index.csv``;
-- ``index.csv``: columns ``index, label, prediction, target, png`` (class names, one row per sample).
+- ``index.csv``: columns ``index, label, prediction, target, png`` (class names, one row per sample;
+  for a one-output model the prediction is ``z > 0`` and the target is class 1, whose logit z is explained,
+  see :class:`lrp_studio.lrp.outputs.OutputClasses`).
 
 Every file is written atomically (a temporary file, then a rename), so an interrupted export
 leaves only complete files. Samples are explained ``batch_size`` at a time through the lean path
@@ -37,6 +39,8 @@ from lrp_studio.data import Dataset
 from lrp_studio.errors import DataError, ParameterError
 from lrp_studio.io.export import save_relevance_npy, save_table_csv
 from lrp_studio.lrp import explain
+from lrp_studio.lrp.explain import NonFiniteError
+from lrp_studio.lrp.outputs import check_targets, output_classes
 from lrp_studio.nn import Network
 from lrp_studio.viz import COLORMAPS, heatmap_png
 
@@ -156,6 +160,8 @@ def _check_request(net: Network, data: Dataset, indices: np.ndarray, target: Any
     if target is not None and np.ndim(target) != 0 and np.shape(target) != indices.shape:
         raise ParameterError(f"target must be one class or one per exported sample ({indices.size}), "
                              f"got shape {np.shape(target)}")
+    if target is not None:  # checked whole: a message names the argument and the dataset index, not a chunk
+        check_targets(target, indices.size, net.n_classes, positions=[f"{data.name} index {i}" for i in indices])
     if int(batch_size) != batch_size or batch_size < 1:
         raise ParameterError(f"batch size must be a whole number >= 1, got {batch_size}")
 
@@ -199,7 +205,9 @@ def export_batch(net: Network, data: Dataset, indices: Sequence[int] | np.ndarra
     ParameterError
         For a bad method, parameter, target, image option or batch size (before any file is written).
     DataError
-        When the samples do not fit the model, an index is out of range, or a file cannot be written.
+        When the samples do not fit the model, an index is out of range, or a file cannot be written;
+        ``NonFiniteError`` when a chunk's logits or relevance come out NaN or infinite (naming the dataset
+        indices; ``relevance.npy`` and ``index.csv`` are then not written, the PNGs of earlier chunks stay).
     """
     chosen = np.asarray(indices, dtype=np.int64).reshape(-1)
     _check_request(net, data, chosen, target, batch_size)
@@ -210,17 +218,23 @@ def export_batch(net: Network, data: Dataset, indices: Sequence[int] | np.ndarra
     relevance = np.zeros((chosen.size,) + shape, dtype=np.float32)
     rows: list[tuple[Any, ...]] = []
     result = ExportResult(folder, chosen)
+    outputs = output_classes(net.classes, net.n_classes)
     for start in range(0, chosen.size, int(batch_size)):
         chunk = chosen[start : start + int(batch_size)]
-        exp = explain(net, data.x[chunk], target=_chunk_targets(target, start, start + chunk.size), method=method,
-                      bias=bias, keep_layers=False, **dict(params or {}))
+        try:
+            exp = explain(net, data.x[chunk], target=_chunk_targets(target, start, start + chunk.size),
+                          method=method, bias=bias, keep_layers=False, **dict(params or {}))
+        except NonFiniteError as error:  # name the samples by dataset index; earlier chunks' PNGs stay
+            raise error.at([f"{data.name} index {i}" for i in chunk],
+                           "relevance.npy and index.csv were not written") from None
         relevance[start : start + chunk.size] = exp.relevance.reshape((chunk.size,) + shape)
+        predictions = outputs.predicted(exp.logits)
         for offset, index in enumerate(chunk):
             label = data.classes[int(data.y[index])] if int(data.y[index]) < len(data.classes) else "?"
-            predicted = net.classes[int(exp.logits[offset].argmax())]
+            predicted = outputs.names[int(predictions[offset])]
             name = png_name(int(index), label, predicted)
             write_heatmap(folder / name, exp.relevance[offset], data.x[index], image, data.input_range)
-            rows.append((int(index), label, predicted, net.classes[int(exp.targets[offset])], name))
+            rows.append((int(index), label, predicted, outputs.target_name(int(exp.targets[offset])), name))
             result.pngs.append(folder / name)
         if progress is not None and progress(start + chunk.size, chosen.size) is False:
             result.cancelled = start + chunk.size < chosen.size

@@ -21,5 +21,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     """Run the benchmarks and print the table."""
     from lrp_studio.bench import run_bench
+    from lrp_studio.cli.options import check_output_file
+
+    check_output_file(args.json, "--json")
 
     return run_bench(quick=args.quick, json_path=args.json, with_scaling=args.scaling, with_gui=args.gui)

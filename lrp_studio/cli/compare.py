@@ -15,9 +15,11 @@ from lrp_studio.cli.options import (
     Parser,
     add_deprecated,
     add_method_flags,
+    add_dataset,
     add_model,
     add_target,
     check_index,
+    check_output_file,
     given_params,
     load_fitting,
     method_table,
@@ -26,6 +28,7 @@ from lrp_studio.cli.options import (
     resolve_target,
 )
 from lrp_studio.lrp import explain
+from lrp_studio.lrp.outputs import OutputClasses, output_classes
 from lrp_studio.lrp.perturbation import correlation, perturbation_heatmap
 from lrp_studio.viz import COLORMAPS, save_png
 from lrp_studio.viz.grid import heatmap_grid
@@ -40,8 +43,8 @@ def add_parser(sub: argparse._SubParsersAction) -> Parser:
                                         "A parameter flag applies to every listed method that takes it.",
                             epilog=method_table(), formatter_class=argparse.RawDescriptionHelpFormatter)
     add_model(parser)
-    parser.add_argument("--dataset", default="mnist", help="mnist, mnist:test, toy:NAME or a file (default mnist)")
-    parser.add_argument("--index", type=int, default=0, help="sample index in the dataset (default 0)")
+    add_dataset(parser, "mnist")
+    parser.add_argument("--index", type=int, default=0, help="sample index in the dataset, 0..N-1 (default 0)")
     parser.add_argument("--methods", default="all", help="comma-separated method names, or 'all' (default all)")
     add_target(parser, batch=False)
     add_method_flags(parser, single=False)
@@ -65,6 +68,7 @@ def add_parser(sub: argparse._SubParsersAction) -> Parser:
 
 def run(args: argparse.Namespace) -> int:
     """Explain one sample with every chosen method; print the table; write the grid PNG."""
+    check_output_file(args.out, "--out")
     methods = parse_methods(args.methods)
     settings = params_per_method(methods, given_params(args), args.no_bias)
     net = load_any_model(args.model)
@@ -73,7 +77,11 @@ def run(args: argparse.Namespace) -> int:
     x = data.x[index][None]
     target = resolve_target(args.target, net.classes, data.y[index : index + 1])
     logits = np.asarray(net.predict(x))[0]
-    t = int(np.argmax(logits)) if target is None else int(np.asarray(target).reshape(-1)[0])
+    outputs = output_classes(net.classes, net.n_classes)
+    predicted = int(outputs.predicted(logits)[0])
+    if target is None:  # the predicted class's output unit (a one-output model: its logit z)
+        target = 0 if outputs.binary else predicted
+    t = int(np.asarray(target).reshape(-1)[0])
     label = data.classes[int(data.y[index])] if int(data.y[index]) < len(data.classes) else "?"
 
     perturbation = None
@@ -97,20 +105,20 @@ def run(args: argparse.Namespace) -> int:
         maps.append(perturbation)
         titles.append("\n".join(["perturbation (mean)", f"sum P {perturbation.sum():.3g} / logit {logits[t]:.3g}",
                                  f"{args.perturbation_region}x{args.perturbation_region} px -> input mean"]))
-    _print_table(args, data.name, label, net.classes, logits, t, rows, perturbation is not None)
+    _print_table(args, data.name, label, outputs, logits, t, predicted, rows, perturbation is not None)
     if args.out:
         image = heatmap_grid(maps, titles, scale=args.color_scale, cmap=args.cmap, level=args.level,
                              zoom=args.upscale, columns=args.columns, image=x[0],
-                             image_title=f"input #{args.index}\nlabel {label}, class {net.classes[t]}")
+                             image_title=f"input #{args.index}\nlabel {label}, class {outputs.target_name(t)}")
         save_png(args.out, image)
         print(f"wrote {args.out}")
     return 0
 
 
-def _print_table(args: argparse.Namespace, dataset: str, label: str, classes: list[str], logits: np.ndarray,
-                 t: int, rows: list[tuple], with_perturbation: bool) -> None:
+def _print_table(args: argparse.Namespace, dataset: str, label: str, outputs: OutputClasses, logits: np.ndarray,
+                 t: int, predicted: int, rows: list[tuple], with_perturbation: bool) -> None:
     print(f"{dataset} sample {args.index} (label {label}); model {args.model}; "
-          f"explaining class {classes[t]} (logit {logits[t]:.6g}, predicted {classes[int(np.argmax(logits))]})")
+          f"explaining {outputs.describe_target(t, float(logits[t]))}, predicted class {outputs.names[predicted]}")
     header = f"{'method':<22} {'sum R':>10} {'logit':>10} {'ratio':>8}"
     if with_perturbation:
         header += f" {'r(pert.)':>9}"

@@ -20,8 +20,10 @@ from lrp_studio.cli.options import (
     Parser,
     add_deprecated,
     add_method_flags,
+    add_dataset,
     add_model,
     add_target,
+    check_output_file,
     given_params,
     load_fitting,
     method_table,
@@ -48,7 +50,7 @@ from lrp_studio.lrp.faithfulness import (
     removed_percent,
     resolve_per_step,
 )
-from lrp_studio.lrp.outputs import OUTPUTS
+from lrp_studio.lrp.outputs import OUTPUTS, output_classes
 from lrp_studio.viz.curves import PALETTE, save_curves_png
 from lrp_studio.zoo import load_any_model
 
@@ -74,7 +76,7 @@ def add_parser(sub: argparse._SubParsersAction) -> Parser:
                                         "curve plot. A parameter flag applies to every listed method that takes it.",
                             epilog=method_table(), formatter_class=argparse.RawDescriptionHelpFormatter)
     add_model(parser)
-    parser.add_argument("--dataset", default="mnist:test", help="dataset spec (default mnist:test)")
+    add_dataset(parser, "mnist:test")
     parser.add_argument("--methods", default=DEFAULT_METHODS,
                         help=f"comma-separated method names or 'all' (default {DEFAULT_METHODS})")
     parser.add_argument("--n-samples", type=int, default=100, metavar="N",
@@ -165,17 +167,19 @@ def run(args: argparse.Namespace) -> int:
         reference = None
     out = Path(args.out)
     plot = Path(args.plot) if args.plot else out.with_suffix(".png")
-    for path in (out, plot):
-        if not path.parent.is_dir():
-            raise DataError(f"{path}: the folder {path.parent} does not exist")
+    check_output_file(args.out, "--out")
+    check_output_file(str(plot), "--plot")
     net = load_any_model(args.model)
     data = load_fitting(args.dataset, net)
     _check(args, len(data))
     n = args.n_samples
     x = net.prepare_input(data.x[:n])
-    predicted = np.asarray(net.predict(x)).argmax(axis=1)
+    outputs = output_classes(net.classes, net.n_classes)
+    predicted = outputs.predicted(net.predict(x))
     target = resolve_target(args.target, net.classes, data.y[:n])
-    targets = predicted if target is None else np.broadcast_to(np.asarray(target, dtype=np.int64), (n,)).copy()
+    if target is None:  # the predicted class's output unit (a one-output model: its logit z)
+        target = 0 if outputs.binary else predicted
+    targets = np.broadcast_to(np.asarray(target, dtype=np.int64), (n,)).copy()
     settings = EvaluationSettings(region=args.region, steps=args.perturbation_steps, per_step=args.per_step,
                                   baseline=args.baseline, output=args.output, seed=args.seed,
                                   blur_sigma=args.blur_sigma, batch_size=args.batch_size,

@@ -13,9 +13,11 @@ from lrp_studio.cli.options import (
     Parser,
     add_image,
     add_method_flags,
+    add_dataset,
     add_model,
     add_target,
     check_index,
+    check_output_file,
     checked_params,
     given_params,
     load_fitting,
@@ -28,7 +30,7 @@ from lrp_studio.errors import DataError
 from lrp_studio.io import load_input_npy, save_relevance_csv, save_relevance_npy
 from lrp_studio.lrp import BASELINES, default_method, explain, flat_on_dense_input, resolve_rules
 from lrp_studio.lrp.metrics import merge_lines
-from lrp_studio.lrp.outputs import probabilities
+from lrp_studio.lrp.outputs import output_classes
 from lrp_studio.nn import Network
 from lrp_studio.zoo import load_any_model
 
@@ -40,8 +42,8 @@ def add_parser(sub: argparse._SubParsersAction) -> Parser:
                                         "conservation of relevance; write the heatmap and the relevance arrays.",
                             epilog=method_table(), formatter_class=argparse.RawDescriptionHelpFormatter)
     add_model(parser)
-    parser.add_argument("--dataset", default="mnist", help="mnist, mnist:test, toy:NAME or a file (default mnist)")
-    parser.add_argument("--index", type=int, default=0, help="sample index in the dataset (default 0)")
+    add_dataset(parser, "mnist")
+    parser.add_argument("--index", type=int, default=0, help="sample index in the dataset, 0..N-1 (default 0)")
     parser.add_argument("--input", default=None, metavar="FILE.npy", help="explain this array instead of a dataset sample")
     add_target(parser, batch=False)
     add_method_flags(parser, single=True, legacy=True)
@@ -85,6 +87,8 @@ def _flat_note(net: Network, method: Any, params: dict[str, Any]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Explain one sample; print prediction, target and conservation; write the requested files."""
+    for path, flag in ((args.out, "--out"), (args.npy, "--npy"), (args.csv, "--csv")):
+        check_output_file(path, flag)
     net = load_any_model(args.model)
     method = method_from(args) or default_method(net)
     params, bias = checked_params(method, given_params(args), args.no_bias)
@@ -93,13 +97,14 @@ def run(args: argparse.Namespace) -> int:
     exp = explain(net, x, target=target, method=method, bias=bias, keep_layers=False, **params)
     _flat_note(net, method, params)
     logits = np.asarray(exp.logits[0])
-    probs = probabilities(logits[None])[0]
-    predicted = int(np.argmax(logits)) if net.n_classes > 1 else int(logits[0] > 0)
+    outputs = output_classes(net.classes, net.n_classes)
+    predicted = int(outputs.predicted(logits)[0])
+    probability = float(outputs.probabilities(logits)[0, predicted])
     t = int(exp.targets[0])
     report = exp.conservation()
     print(origin)
-    print(f"prediction: class {net.classes[predicted]} (probability {float(np.max(probs)):.4f})")
-    print(f"target:     class {net.classes[t]} (logit {logits[t]:.6g})")
+    print(f"prediction: class {outputs.names[predicted]} (probability {probability:.4f})")
+    print(f"target:     {outputs.describe_target(t, float(logits[t]))}")
     print(f"method:     {method_label(method)}")
     print(f"conservation: {report.summary(0)}")
     if args.layers:

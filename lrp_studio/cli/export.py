@@ -18,8 +18,10 @@ from lrp_studio.cli.options import (
     add_deprecated,
     add_image,
     add_method_flags,
+    add_dataset,
     add_model,
     add_target,
+    check_output_folder,
     checked_params,
     class_index,
     given_params,
@@ -31,6 +33,7 @@ from lrp_studio.cli.options import (
 from lrp_studio.data import Dataset
 from lrp_studio.errors import DataError, ParameterError
 from lrp_studio.lrp import default_method
+from lrp_studio.lrp.outputs import output_classes
 from lrp_studio.nn import Network
 from lrp_studio.zoo import load_any_model
 
@@ -43,7 +46,7 @@ def add_parser(sub: argparse._SubParsersAction) -> Parser:
                                         "index.csv (index, label, prediction, target, png).",
                             epilog=method_table(), formatter_class=argparse.RawDescriptionHelpFormatter)
     add_model(parser)
-    parser.add_argument("--dataset", default="mnist:test", help="dataset spec (default mnist:test)")
+    add_dataset(parser, "mnist:test")
     parser.add_argument("--indices", default=None, help="e.g. '0:100' or '3,7,42' (default: all)")
     parser.add_argument("--label", default=None, metavar="CLASS",
                         help="only samples whose true label is this class (index or name)")
@@ -68,6 +71,10 @@ def parse_indices(text: str, n: int) -> np.ndarray:
     try:
         if ":" in text:
             start, _, stop = text.partition(":")
+            bounds = [int(value) for value in (start, stop) if value.strip()]
+            if any(value < 0 for value in bounds):  # -5: would silently mean "the last five"
+                raise DataError(f"--indices {text!r}: indices are 0..{n - 1}; negative ones are not counted "
+                                "from the end")
             result = np.arange(n)[slice(int(start) if start else None, int(stop) if stop else None)]
         else:
             result = np.array([int(v) for v in text.split(",") if v.strip()], dtype=np.int64)
@@ -84,7 +91,7 @@ def select(args: argparse.Namespace, data: Dataset, net: Network) -> np.ndarray:
     if args.label is not None:
         indices = indices[data.y[indices] == class_index(args.label, data.classes, "--label")]
     if args.misclassified:
-        predicted = np.asarray(net.predict(data.x[indices])).argmax(axis=1)
+        predicted = output_classes(net.classes, net.n_classes).predicted(net.predict(data.x[indices]))
         indices = indices[predicted != data.y[indices]]
     if indices.size == 0:
         raise DataError("no samples match the selection")
@@ -95,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
     """Explain the selected samples in batches and write the files."""
     if args.batch_size < 1:
         raise ParameterError(f"--batch-size must be >= 1, got {args.batch_size}")
+    check_output_folder(args.out_dir, "--out-dir")
     net = load_any_model(args.model)
     method = method_from(args) or default_method(net)
     params, bias = checked_params(method, given_params(args), args.no_bias)

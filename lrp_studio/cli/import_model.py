@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from lrp_studio.cli.options import check_output_file
 from lrp_studio.errors import LRPStudioError
 from lrp_studio.io import MissingModelInfo, save_model
 from lrp_studio.io.importing import import_model_with_notes
@@ -43,6 +44,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Import ``args.source``, save it to ``args.out`` and print a summary."""
+    check_output_file(args.out, "--out")
     try:
         net, notes = import_model_with_notes(args.source, args.input_shape, args.input_range, args.classes, args.arch)
     except MissingModelInfo as missing:

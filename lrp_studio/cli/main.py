@@ -13,6 +13,7 @@ from typing import Sequence
 
 from lrp_studio.cli import bench, compare, evaluate, explain, export, gui, import_model, train
 from lrp_studio.cli.options import PROG, Parser, add_backend, refuse_both_spellings
+from lrp_studio import __version__
 from lrp_studio.errors import LRPStudioError
 
 #: Sub-command name -> module with ``add_parser(subparsers)`` and ``run(args) -> int``.
@@ -27,11 +28,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog=PROG, description="See inside neural networks with Layer-wise Relevance Propagation.",
                     epilog=f"'{PROG}' without a command opens the desktop app; '{PROG} COMMAND --help' lists a "
                            "command's options.")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     add_backend(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
-    for module in SUBCOMMANDS.values():
-        add_backend(module.add_parser(sub))
+    parser.commands = {}  # sub-command name -> its parser (for "did you mean" on unknown options)
+    for name, module in SUBCOMMANDS.items():
+        parser.commands[name] = module.add_parser(sub)
+        add_backend(parser.commands[name])
     return parser
+
+
+def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """Parse ``argv``; unknown options are refused by the sub-command's parser, with a suggestion."""
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        owner = parser.commands.get(args.command) if args.command else parser
+        (owner if isinstance(owner, Parser) else parser).unrecognized(extras)
+    return args
 
 
 def _report(error: BaseException) -> int:
@@ -63,9 +76,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         parser = build_parser()
         try:
-            args = parser.parse_args(argv)
+            args = _parse(parser, argv)
             if args.command is None:
-                args = parser.parse_args([*argv, "gui"])
+                args = _parse(parser, [*argv, "gui"])
         except SystemExit as done:  # --help (0) or a usage error, already printed as one line (2)
             return done.code if isinstance(done.code, int) else 2
         refuse_both_spellings(args, argv)

@@ -13,7 +13,10 @@ the chosen method does not take is refused, naming the flag.
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import sys
+from pathlib import Path
 from typing import Any, Mapping, NoReturn, Sequence
 
 import numpy as np
@@ -23,6 +26,8 @@ from lrp_studio.data import Dataset, load_dataset
 from lrp_studio.errors import DataError, LRPStudioError, ParameterError
 from lrp_studio.lrp import METHODS, Param, all_params, method_info
 from lrp_studio.lrp.methods import methods_taking
+from lrp_studio.lrp.outputs import output_classes
+from lrp_studio.lrp.params import did_you_mean
 from lrp_studio.nn import Network
 from lrp_studio.viz import COLORMAPS
 
@@ -43,12 +48,35 @@ class CLIError(LRPStudioError):
 
 
 class Parser(argparse.ArgumentParser):
-    """An argument parser whose usage errors are one line on stderr and exit status 2."""
+    """An argument parser whose usage errors are one line on stderr and exit status 2.
+
+    A misspelt option, command or choice gets a "did you mean ...?" (difflib, as Python 3.14's
+    ``suggest_on_error``): ``--epslion`` -> ``--epsilon``, ``--method epslion`` -> ``epsilon``.
+    """
 
     def error(self, message: str) -> NoReturn:  # noqa: D102 - argparse's hook
         command = self.prog.removeprefix(PROG).strip()
         hint = f" (see {PROG} {command} --help)" if command else f" (see {PROG} --help)"
-        self.exit(2, f"{PROG}: error: {message}{hint}\n")
+        self.exit(2, f"{PROG}: error: {message}{self._suggestion(message)}{hint}\n")
+
+    def option_names(self) -> list[str]:
+        """Every visible option string of this parser (``--epsilon``, ``--out``, ...)."""
+        return [name for action in self._actions if action.help is not argparse.SUPPRESS
+                for name in action.option_strings]
+
+    def unrecognized(self, extras: Sequence[str]) -> NoReturn:
+        """Refuse unknown arguments, suggesting the closest option of this (sub-)parser."""
+        options = [token.split("=", 1)[0] for token in extras if token.startswith("-")]
+        hint = did_you_mean(options[0], self.option_names()) if options else ""
+        self.exit(2, f"{PROG}: error: unrecognized arguments: {' '.join(extras)}{hint} "
+                     f"(see {self.prog} --help)\n")
+
+    @staticmethod
+    def _suggestion(message: str) -> str:
+        found = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if not found:
+            return ""
+        return did_you_mean(found.group(1), re.findall(r"'([^']*)'", found.group(2)))
 
 
 class DeprecatedFlag(argparse.Action):
@@ -89,11 +117,31 @@ def add_backend(parser: argparse.ArgumentParser) -> None:
                         help="array backend (default: $LRP_STUDIO_BACKEND or auto = CuPy when a GPU is usable)")
 
 
-def add_model(parser: argparse.ArgumentParser) -> None:
-    """``--model`` (file or bundled name)."""
-    parser.add_argument("--model", default="mlp",
-                        help="model file (.npz, .onnx, state dict) or a bundled model: mlp (784-300-100-10), "
-                             "cnn or resnet (residual CNN with BatchNorm) (default: mlp)")
+#: What ``--model`` accepts (every sub-command that takes a model).
+MODEL_HELP = ("a bundled model: mlp (784-300-100-10 MLP), cnn (conv5x5(16)-pool-conv5x5(32)-pool-100-10) or resnet "
+              "(residual CNN with BatchNorm); a "
+              "model file (.npz); an ONNX graph (.onnx); or a PyTorch state dict (.safetensors or .npz) whose "
+              "architecture is in its metadata or a weights.json beside it (else convert it once with "
+              "'lrp-studio import')")
+
+#: What ``--dataset`` accepts (every sub-command that takes data).
+DATASET_HELP = ("mnist (the 5,000 bundled MNIST images), mnist:train (their 4,000 training split), mnist:test "
+                "(the 1,000 held out), toy:NAME (a 2-D set: moons, circles, xor, spiral, gaussians), a .npz file "
+                "(arrays x, y) or .csv file (features..., label), or an IDX pair "
+                "images.idx.gz,labels.idx.gz (e.g. the full MNIST)")
+
+
+def add_model(parser: argparse.ArgumentParser, default: str | None = "mlp", default_text: str | None = None) -> None:
+    """``--model``: a file or a bundled name (:data:`MODEL_HELP`)."""
+    shown = default_text or default
+    parser.add_argument("--model", default=default, metavar="MODEL", help=f"{MODEL_HELP} (default: {shown})")
+
+
+def add_dataset(parser: argparse.ArgumentParser, default: str | None, default_text: str | None = None,
+                flag: str = "--dataset", what: str = "") -> None:
+    """``--dataset`` (or another data option such as ``--validation``): a spec of :data:`DATASET_HELP`."""
+    shown = default_text or default
+    parser.add_argument(flag, default=default, metavar="DATA", help=f"{what}{DATASET_HELP} (default: {shown})")
 
 
 def add_target(parser: argparse.ArgumentParser | argparse._ArgumentGroup, batch: bool) -> None:
@@ -326,8 +374,56 @@ def parse_methods(text: str, choices: Sequence[str] | None = None) -> list[str]:
         raise CLIError("--methods: give at least one method name, e.g. lrp0,gradient")
     unknown = [name for name in names if name not in choices]
     if unknown:
-        raise CLIError(f"--methods: unknown method {unknown[0]!r}; choose from {', '.join(choices)}")
+        raise CLIError(f"--methods: unknown method {unknown[0]!r}{did_you_mean(unknown[0], choices)}; "
+                       f"choose from {', '.join(choices)}")
     return list(dict.fromkeys(names))
+
+
+# ------------------------------------------------------------------------------------ output paths
+def check_output_file(path: str | None, flag: str) -> None:
+    """Refuse an output file that cannot be written, before any work is done (None: not asked for).
+
+    Raises
+    ------
+    CLIError
+        Naming the flag, the path and the folder: the folder does not exist (it is not created: a typo
+        should not make folders; ``export --out-dir`` is the one option that creates its folder), is not
+        writable, or the path is a folder.
+    """
+    if path is None:
+        return
+    target = Path(path)
+    folder = target.parent
+    if target.is_dir():
+        raise CLIError(f"{flag} {path}: is a folder; give a file name")
+    if not folder.is_dir():
+        raise CLIError(f"{flag} {path}: the folder {folder} does not exist (create it first)")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise CLIError(f"{flag} {path}: the folder {folder} is not writable")
+    if target.exists() and not os.access(target, os.W_OK):
+        raise CLIError(f"{flag} {path}: the file exists and is not writable")
+
+
+def check_output_folder(path: str, flag: str) -> None:
+    """Refuse an output folder that cannot be created or written, before any work is done.
+
+    A missing folder is fine (it is created with its parents) when its nearest existing parent is a
+    writable folder.
+
+    Raises
+    ------
+    CLIError
+    """
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise CLIError(f"{flag} {path}: is a file, not a folder")
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise CLIError(f"{flag} {path}: {existing} is a file, so the folder cannot be created")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise CLIError(f"{flag} {path}: the folder {existing} is not writable")
 
 
 # ------------------------------------------------------------------------------------ data, targets
@@ -365,21 +461,29 @@ def resolve_target(text: str | None, classes: Sequence[str], labels: np.ndarray 
     Returns
     -------
     None, int or numpy.ndarray (N,) int64
+        The output unit(s) explained. A one-output model (binary, z > 0 is class 1) always explains
+        its logit z: ``predicted``, ``label`` and class 1 give None, class 0 is refused.
 
     Raises
     ------
     CLIError
     """
+    outputs = output_classes(classes)
     if text is None or text == "predicted":
         return None
     if text == "label":
         if labels is None:
             raise CLIError("--target label: the input has no label (give a class or 'predicted')")
         labels = np.asarray(labels, dtype=np.int64)
-        if labels.size and int(labels.max()) >= len(classes):
-            raise CLIError(f"--target label: labels exceed the model's {len(classes)} classes")
-        return labels
-    return class_index(text, classes, "--target")
+        if labels.size and int(labels.max()) >= outputs.n_classes:
+            raise CLIError(f"--target label: labels exceed the model's {outputs.n_classes} classes")
+        return None if outputs.binary else labels  # one output: its logit z is explained for either label
+    chosen = class_index(text, outputs.names, "--target")
+    if outputs.binary and chosen == 0:
+        raise CLIError(f"--target {text}: a one-output model explains its logit z, the evidence for class "
+                       f"{outputs.names[1]} (negative relevance is evidence for class {outputs.names[0]}); "
+                       f"use --target predicted or {outputs.names[1]}")
+    return outputs.unit(chosen)
 
 
 def load_fitting(spec: str, net: Network) -> Dataset:
@@ -388,7 +492,8 @@ def load_fitting(spec: str, net: Network) -> Dataset:
 
 
 def check_index(index: int, data: Dataset) -> int:
-    """``--index`` as a non-negative index, or a DataError when it is out of range."""
-    if not -len(data) <= index < len(data):
-        raise DataError(f"--index {index} is out of range for {data.name} ({len(data)} samples)")
-    return index % len(data)
+    """``--index``, a sample index 0..N-1; a DataError otherwise (negative ones too: -1 is not "the last")."""
+    if not 0 <= index < len(data):
+        raise DataError(f"--index {index} is out of range for {data.name}: give 0..{len(data) - 1} "
+                        f"({len(data)} samples)")
+    return index

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from typing import Any, Iterator
 
@@ -21,12 +22,19 @@ import numpy as np
 
 from tqdm import tqdm
 
+from lrp_studio.cli.options import add_dataset, check_output_file
 from lrp_studio.data import load_dataset
 from lrp_studio.data.augment import random_shift
 from lrp_studio.errors import ParameterError, TrainingDiverged
 from lrp_studio.io import save_model
 from lrp_studio.nn import Progress, evaluate, train
+from lrp_studio.nn.training import every_k_batches
 from lrp_studio.zoo import build_architecture
+
+#: When stderr is not a terminal (a log file, a pipe, CI: no bar there), a progress line at most
+#: every LOG_INTERVAL_S seconds, looked at every 1/LOG_LINES_PER_EPOCH of an epoch.
+LOG_LINES_PER_EPOCH = 10
+LOG_INTERVAL_S = 5.0
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -35,9 +43,10 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                             description="Train a network on a dataset and save it as a model file (.npz).")
     parser.add_argument("--arch", default="mlp",
                         help="mlp, cnn, resnet, mlp:H1,H2 or a layer list like 'conv:8:5,relu,maxpool:2,dense:10' "
-                             "(residual blocks: 'conv:8:3:1:1,bn,relu,res:8,res:16:s2,gap,dense:10')")
-    parser.add_argument("--dataset", default="mnist:train", help="training data spec (default mnist:train)")
-    parser.add_argument("--validation", default=None, help="validation data spec (default: mnist:test for MNIST)")
+                             "(residual blocks: 'conv:8:3:1:1,bn,relu,res:8,res:16:s2,gap,dense:10'; default: mlp)")
+    add_dataset(parser, "mnist:train", what="training data: ")
+    add_dataset(parser, None, "mnist:test when training on MNIST, else none", flag="--validation",
+                what="validation data: ")
     parser.add_argument("--epochs", type=int, default=10, help="passes over the training data (default 10)")
     parser.add_argument("--batch-size", type=int, default=64, help="samples per gradient step (default 64)")
     parser.add_argument("--lr", type=float, default=0.05, help="learning rate (default 0.05)")
@@ -94,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
         raise ParameterError(f"--out {args.out!r}: model files end in .npz")
     if args.record is not None and not args.record.endswith(".json"):
         raise ParameterError(f"--record {args.record!r}: training records end in .json")
+    check_output_file(args.out, "--out")
     phases = _epochs(args)
     data = load_dataset(args.dataset)
     if args.shift and data.x.ndim != 4:
@@ -116,15 +126,25 @@ def run(args: argparse.Namespace) -> int:
     batches = (len(data) + args.batch_size - 1) // args.batch_size
     epochs: list[dict[str, Any]] = []
     start = time.perf_counter()
+    terminal = sys.stderr.isatty()
+    every = 1 if terminal else max(1, batches // LOG_LINES_PER_EPOCH)
+    logged = time.monotonic()
+    # a live bar on a terminal; elsewhere (disable=None turns tqdm off there) a line every k batches
     with tqdm(total=args.epochs * batches, unit="batch", desc="training", disable=None) as bar:
-        done = 0
+        done, shown = 0, 0
         for count, lr, seed in phases:
             x = random_shift(data.x, args.shift, np.random.default_rng([args.seed, done])) if args.shift else data.x
             records = train(net, x, data.y, count, args.batch_size, lr, args.optimizer, loss, seed, val)
-            for record in _diverged_names_the_file(records, args.out):
+            for record in _diverged_names_the_file(every_k_batches(records, every), args.out):
                 if record.kind == "batch":
-                    bar.update(1)
+                    position = (done + record.epoch) * batches + record.batch + 1
+                    bar.update(position - shown)
+                    shown = position
                     bar.set_postfix(loss=f"{record.loss:.4f}")
+                    if bar.disable and time.monotonic() - logged >= LOG_INTERVAL_S:
+                        logged = time.monotonic()
+                        print(f"epoch {done + record.epoch + 1}/{args.epochs}: batch {record.batch + 1}/{batches}, "
+                              f"loss {record.loss:.4f}", file=sys.stderr, flush=True)
                     continue
                 number = done + record.epoch + 1
                 line = f"epoch {number}: loss {record.loss:.4f}, accuracy {record.accuracy:.4f}"

@@ -25,6 +25,10 @@ HINT_PACKAGES = ("libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxkbcommon-x11-
 NO_DISPLAY_HINT = ("no display found: run under an X server (e.g. xvfb-run lrp-studio) or set QT_QPA_PLATFORM=offscreen; "
                    f"on Debian/Ubuntu install {HINT_PACKAGES}")
 SCREENSHOT_SIZE = (1600, 1000)
+#: What Qt's offscreen platform plugin prints each time a window's minimum or maximum size changes
+#: (QPlatformWindow::propagateSizeHints is not implemented there): the main window's constraints
+#: change while its docks are laid out, three times for a screenshot. Harmless, so not shown.
+OFFSCREEN_NOISE = ("This plugin does not support propagateSizeHints()",)
 
 
 def missing_xcb_libraries() -> list[str]:
@@ -73,6 +77,23 @@ def gui_parser() -> argparse.ArgumentParser:
     parser.add_argument("--select", default=None, metavar="LAYER:NEURON",
                         help="select a unit: LAYER is the graph column (0 = input, 1 = first hidden layer, -1 = output)")
     return parser
+
+
+def quiet_offscreen_messages() -> None:
+    """Drop :data:`OFFSCREEN_NOISE` from Qt's messages; every other message still reaches stderr."""
+    from PySide6.QtCore import qInstallMessageHandler
+
+    previous: list[Any] = []
+
+    def handler(kind: Any, context: Any, message: str) -> None:
+        if message in OFFSCREEN_NOISE:
+            return
+        if previous and previous[0] is not None:
+            previous[0](kind, context, message)
+        else:
+            sys.stderr.write(message + "\n")
+
+    previous.append(qInstallMessageHandler(handler))
 
 
 def _application() -> Any:
@@ -137,6 +158,8 @@ def screenshot(path: str | os.PathLike, sample: int = 0, method: str | None = No
     if platform_problem(check_libraries=False) is not None or (os.environ.get("DISPLAY") and missing_xcb_libraries()
                                                                  and not os.environ.get("QT_QPA_PLATFORM")):
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    if os.environ.get("QT_QPA_PLATFORM", "").startswith("offscreen"):
+        quiet_offscreen_messages()
     app = _application()
     from lrp_studio.gui.main_window import MainWindow
 
@@ -214,6 +237,9 @@ def run_gui(args: Any = None) -> int:
     window = MainWindow(net, data, **kwargs)
     install_excepthook(lambda: window)
     window.show()
+    from PySide6.QtCore import QTimer
+
+    QTimer.singleShot(0, window.offer_recovery)  # "Restore unsaved model from <time>?" after a crash or kill
     if get("method"):
         try:
             window.set_method(get("method"))

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QGridLayout, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QSlider, QVBoxLayout, QWidget,
 )
 
+from lrp_studio.gui.formatting import percent
 from lrp_studio.gui.dock_tabs import tabify_when_shown
 from lrp_studio.gui.state import CUSTOM_INDEX, AppState
 from lrp_studio.nn import sigmoid, softmax
@@ -319,8 +320,8 @@ class DrawPanel(QWidget):
         else:
             probabilities = softmax(np.asarray(logits, dtype=np.float64))
             order = np.argsort(-probabilities)[:3]
-            text = f"<b>{classes[order[0]]}</b> ({probabilities[order[0]] * 100:.0f} %)"
-            others = [f"{classes[k]} ({probabilities[k] * 100:.0f} %)" for k in order[1:] if probabilities[k] >= 0.01]
+            text = f"<b>{classes[order[0]]}</b> ({percent(probabilities[order[0]] * 100, 0)})"
+            others = [f"{classes[k]} ({percent(probabilities[k] * 100, 0)})" for k in order[1:] if probabilities[k] >= 0.01]
             if others:
                 text += ", then " + ", ".join(others)
         if not self.canvas.image.any():

@@ -35,6 +35,10 @@ PERTURBATION = "perturbation"
 SCALES = {"shared": "one shared colour scale", "each": "one scale per heatmap"}
 WIDE_PX = 760  # from this width on the active map and the perturbation heatmap sit beside the grid
 TITLE_PX = 100  # the widest cell titles (e.g. "epsilon-alpha2-beta1" at 7 pt)
+TITLE_LINE_PX = 15  # one line of a cell title at 7 pt (its layout included)
+#: Below this heatmap side (px) the titles keep only the method's name (the sums and r go to the
+#: tooltip): a short bottom dock (the graph keeps half the window) still shows usable heatmaps.
+COMPACT_BELOW_PX = 56
 
 
 @dataclass
@@ -119,6 +123,7 @@ class CompareView(QWidget):
         self._job: dict[str, Any] | None = None
         self._stale = True
         self._columns = 0
+        self._compact = False  # one-line cell titles (see COMPACT_BELOW_PX)
         self.correlations: dict[str, float] = {}
         self.perturbation: np.ndarray | None = None
         self.perturbation_r: float | None = None
@@ -218,6 +223,10 @@ class CompareView(QWidget):
             if cell.result is not None:
                 cell.image.setLookupTable(self._lut)
         self._update_check()
+
+    def cell_names(self) -> list[str]:
+        """Every cell of the grid (method names and the perturbation cell), in grid order."""
+        return list(self._cells)
 
     def cells(self) -> dict[str, _Cell]:
         """The cells that hold a result (method name -> cell), perturbation included."""
@@ -334,7 +343,23 @@ class CompareView(QWidget):
             cell.image.setLevels(cell.levels)
         self._update_titles()
 
+    def _best_grid(self, width: float, height: float, title_lines: int) -> tuple[float, int]:
+        """(heatmap side in px, columns) of the grid that gives the largest square heatmaps."""
+        count = len(self._cells)
+        best, columns = -1.0, 1
+        for c in range(1, count + 1):
+            rows = -(-count // c)
+            side = min(width / c, height / rows - title_lines * TITLE_LINE_PX - 4)
+            if c > 1 and width / c < TITLE_PX:  # the titles would overflow the cells
+                break
+            if side > best:
+                best, columns = side, c
+        return best, columns
+
     def _update_titles(self) -> None:
+        if getattr(self, "_compact", False):
+            self._compact_titles()
+            return
         active = self.state.method
         for name, cell in self._cells.items():
             result = cell.result
@@ -355,6 +380,21 @@ class CompareView(QWidget):
             if name == active:
                 text = f"<b><span style='color:#c06000'>{text}</span></b>"
             if text != cell.title.text:  # a method change alters two titles; each setText re-lays out
+                cell.title.setText(text)
+
+    def _compact_titles(self) -> None:
+        """One line per cell (the method's name); the sums and correlation go to the tooltip."""
+        active = self.state.method
+        for name, cell in self._cells.items():
+            text = name if name != active else f"<b><span style='color:#c06000'>{name}</span></b>"
+            result = cell.result
+            if result is not None:
+                ratio = result.total / result.logit if result.logit else float("nan")
+                r = self.correlations.get(name)
+                tip = f"{name}: \u03a3R/f {ratio:.2f}" + ("" if r is None else f", r {r:.2f}" if np.isfinite(r) else ", r n/a")
+                cell.title.setToolTip(tip)
+                cell.box.setToolTip(tip)
+            if text != cell.title.text:
                 cell.title.setText(text)
 
     def _arrange(self, columns: int) -> None:
@@ -390,15 +430,13 @@ class CompareView(QWidget):
                 self._controls.addWidget(self.correlation_label, 2)
         width = max(40, event.size().width() - (self.check_graphics.width() + 16 if wide else 8))
         height = max(40, event.size().height() - 40)
-        count = len(self._cells)
-        best, columns = -1.0, 1
-        for c in range(1, count + 1):  # the column count that gives the largest square images
-            rows = -(-count // c)
-            side = min(width / c, height / rows - 24)  # 24 px: the two-line title
-            if c > 1 and width / c < TITLE_PX:  # the titles would overflow the cells
-                break
-            if side > best:
-                best, columns = side, c
+        best, columns = self._best_grid(width, height, 2)
+        compact = best < COMPACT_BELOW_PX
+        if compact:
+            best, columns = self._best_grid(width, height, 1)
+        if compact != self._compact:
+            self._compact = compact
+            QTimer.singleShot(0, self._update_titles)
         self._arrange(columns)
         super().resizeEvent(event)
 

@@ -59,11 +59,21 @@ def tabify_when_shown(window: QMainWindow, front: QDockWidget, dock: QDockWidget
     hook.pending.append((front, dock))
 
 
+#: Share of the window's height a bottom dock gets when it comes to the front: the network graph
+#: in the centre keeps at least half of the height (menu bar and status bar take the rest).
+BOTTOM_SHARE = 0.4
+
+
 def give_room(window: QMainWindow, dock: QDockWidget) -> None:
-    """Give a docked grid of plots height: half the window when it comes to the front."""
-    if dock.isFloating() or not window.isVisible() or dock.height() >= 0.45 * window.height():
+    """Give a docked panel (training, compare grid, faithfulness curves) room when it comes to the front.
+
+    Up to :data:`BOTTOM_SHARE` of the window's height (never more: the graph keeps half) and 70 % of
+    the bottom width next to the output chart. Floating docks and docks that have the room already
+    are left alone.
+    """
+    if dock.isFloating() or not window.isVisible() or dock.height() >= 0.3 * window.height():
         return
-    window.resizeDocks([dock], [int(window.height() * 0.55)], Qt.Orientation.Vertical)
+    window.resizeDocks([dock], [int(window.height() * BOTTOM_SHARE)], Qt.Orientation.Vertical)
     docks = getattr(window, "docks", {})
     output = docks.get("output")
     if output is not None and output.isVisible() and not output.isFloating() and dock.width() < 0.6 * window.width():
@@ -71,4 +81,4 @@ def give_room(window: QMainWindow, dock: QDockWidget) -> None:
         window.resizeDocks([output, dock], [int(both * 0.3), int(both * 0.7)], Qt.Orientation.Horizontal)
 
 
-__all__ = ["give_room", "tabify_when_shown"]
+__all__ = ["BOTTOM_SHARE", "give_room", "tabify_when_shown"]

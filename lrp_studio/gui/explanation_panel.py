@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
     QSizePolicy, QSpinBox, QTableWidget, QTableWidgetItem, QTextBrowser, QVBoxLayout, QWidget,
 )
 
-from lrp_studio.gui.method_help import method_html, plain_text
+from lrp_studio.gui.method_help import method_html, method_title, plain_text
 from lrp_studio.gui.state import BIAS, CUSTOM, AppState, method_params
 from lrp_studio.lrp import BASELINES, COMPOSITES, RULES, Param
 from lrp_studio.lrp.params import BIAS_HELP
@@ -166,7 +166,7 @@ class ExplanationPanel(QWidget):
             if box.count():
                 box.insertSeparator(box.count())
             for name in names:
-                box.addItem(f"{name}  \u2014  {plain_text(method_params(name).title)}", name)
+                box.addItem(f"{name}  \u2014  {plain_text(method_title(name))}", name)
                 box.setItemData(box.count() - 1, title, Qt.ItemDataRole.ToolTipRole)
 
     def _layer_name(self, index: int) -> str:

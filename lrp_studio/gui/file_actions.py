@@ -77,6 +77,8 @@ class FileActionsMixin:
         except Exception as error:
             dialogs.show_error(self, "Cannot open model", dialogs.error_text(error))
             return False
+        if not self.state.may_replace_model(f"open the model {Path(path).name}"):
+            return False
         self.state.set_network(net, Path(path).name)
         self.show_status(f"Opened model {path}")
         self._remember(path, "model")
@@ -96,6 +98,7 @@ class FileActionsMixin:
             dialogs.show_error(self, "Cannot save model", dialogs.error_text(error))
             return False
         self.state.model_name = Path(path).name
+        self.model_saved()
         self._update_title()
         self.show_status(f"Saved model to {path}")
         self._remember(path, "model")
@@ -116,6 +119,10 @@ class FileActionsMixin:
             return False
         n_out = self.state.net.n_classes
         fits = self.state.fits(dataset=dataset) and (n_out == dataset.n_classes or (n_out == 1 and dataset.n_classes == 2))
+        if not fits and not self.state.may_replace_model(f"open '{dataset.name}' (the model does not fit it: "
+                                                         "a new one replaces it)"):
+            self.sample_browser._dataset_changed()  # the dataset box shows the dataset kept
+            return False
         self.state.set_dataset(dataset, spec)
         self._remember(spec, "dataset")
         if not fits:

@@ -64,6 +64,8 @@ __all__ = ["NetworkView", "COLOR_MODES", "SCALE_MODES", "MAX_EDGES_PER_CONNECTIO
 POSITIVE_RGB = (200, 30, 30)
 NEGATIVE_RGB = (30, 80, 200)
 BACKGROUND = "#ffffff"
+#: The line under the graph while it names no unit with values.
+STATUS_HINT = "Scroll to zoom, drag to pan, Home to fit. Click a neuron to select it; arrow keys move, Enter inspects."
 
 Z_TRACK, Z_EDGES, Z_NODES, Z_OVERLAY, Z_RING, Z_TEXT = -10, 0, 10, 15, 20, 30
 
@@ -202,9 +204,8 @@ class NetworkView(QtWidgets.QWidget):
         self._view.addItem(self._colorbar, row=0, col=1)
         self._update_colorbar_map()
 
-        self._status = QtWidgets.QLabel(
-            "Scroll to zoom, drag to pan, Home to fit. Click a neuron to select it; arrow keys move, Enter inspects."
-        )
+        self._status = QtWidgets.QLabel(STATUS_HINT)
+        self._status_unit: tuple[int, int] | None = None  # the unit whose values the line under the graph shows
         self._status.setObjectName("networkViewStatus")
         self._status.setStyleSheet("color: #555; padding: 2px 6px;")
         box = QtWidgets.QVBoxLayout(self)
@@ -245,6 +246,7 @@ class NetworkView(QtWidgets.QWidget):
         self._input_shape = tuple(net.input_shape)
         self._activations, self._relevances, self._aggregated, self._edges = {}, {}, {}, []
         self._build_items()
+        self._show_unit_status(None)
 
     def set_explanation(self, exp) -> None:
         """Recolour every column and redraw the edges from ``exp`` (sample 0).
@@ -270,6 +272,7 @@ class NetworkView(QtWidgets.QWidget):
         self._recolor()
         self._update_edges()
         self._update_class_labels()
+        self.refresh_status()  # the line under the graph shows this explanation's values, never an older one's
 
     def set_color_mode(self, mode: str) -> None:
         """Colour nodes by ``"activation"`` or ``"relevance"``."""
@@ -307,7 +310,28 @@ class NetworkView(QtWidgets.QWidget):
             raise ParameterError(f"no unit {unit} in a column of stage {stage}")
         self._selection = (int(stage), int(unit))
         self._update_overlay()
-        self._status.setText(self.hover_text(stage, unit).replace("\n", " · "))
+        self._show_unit_status(self._selection)
+
+    def status_text(self) -> str:
+        """The line under the graph (the hint, or the values of the last hovered or selected unit)."""
+        return self._status.text()
+
+    def forget_values(self) -> None:
+        """The shown values belong to another sample or dataset: no unit values until the next explanation."""
+        self._activations, self._relevances = {}, {}
+        self.refresh_status()
+
+    def refresh_status(self) -> None:
+        """Show the current values of the unit the line names (the hint when there is none or no explanation)."""
+        self._show_unit_status(self._status_unit)
+
+    def _show_unit_status(self, unit: tuple[int, int] | None) -> None:
+        column = None if unit is None or self._layout is None else self._layout.column_of_stage(unit[0])
+        self._status_unit = unit if column is not None else None
+        if column is None or not self._activations:
+            self._status.setText(STATUS_HINT)
+            return
+        self._status.setText(self.hover_text(*unit).replace("\n", " · "))
 
     def selection(self) -> tuple[int, int] | None:
         """The selected (stage, unit), or None."""
@@ -487,7 +511,7 @@ class NetworkView(QtWidgets.QWidget):
         text = self.hover_text(*hit)
         self._view.setToolTip(text)
         QtWidgets.QToolTip.showText(QtGui.QCursor.pos(), text, self._view)
-        self._status.setText(text.replace("\n", " · "))
+        self._show_unit_status(hit)
 
     # ------------------------------------------------------------------ building
     @staticmethod

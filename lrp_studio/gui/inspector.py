@@ -14,6 +14,7 @@ import pyqtgraph as pg
 from PySide6 import QtWidgets
 from PySide6.QtCore import Qt
 
+from lrp_studio.gui.formatting import percent
 from lrp_studio.viz.graph_dag import input_stages
 from lrp_studio.viz.graph_scene import GraphLayout, build_layout
 from lrp_studio.lrp.explain import explain_neuron
@@ -95,6 +96,8 @@ class NeuronInspector(QtWidgets.QWidget):
         self._summary.setWordWrap(True)
         self._summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self._table_caption = QtWidgets.QLabel("Strongest incoming relevance messages")
+        self._table_caption.setObjectName("inspectorTableCaption")
+        self._table_caption.setWordWrap(True)  # "... into this neuron (84 sources)" must not be cut at the dock's edge
         self._table = QtWidgets.QTableWidget(0, 3)
         self._table.setObjectName("inspectorContributions")
         self._table.setHorizontalHeaderLabels(["source", "message", "share"])
@@ -133,10 +136,10 @@ class NeuronInspector(QtWidgets.QWidget):
         box.setContentsMargins(6, 6, 6, 6)
         box.addWidget(self._title)
         box.addWidget(self._summary)
+        box.addWidget(self._graphics, 1)  # the conditional heatmap right under the values, above the fold
+        box.addWidget(self._caption)
         box.addWidget(self._table_caption)
         box.addWidget(self._table, 0)
-        box.addWidget(self._graphics, 1)
-        box.addWidget(self._caption)
         self.clear()
 
     def _arrange(self, maps: bool) -> None:
@@ -292,7 +295,7 @@ class NeuronInspector(QtWidgets.QWidget):
             lines.append(f"activation: {_fmt(a)}")
             lines.append(f"relevance: {_fmt(r)}")
         if r is not None and explained:
-            lines.append(f"share of the explained logit ({explained:.4g}): {100 * r / explained:.2f} %")
+            lines.append(f"share of the explained logit ({explained:.4g}): {percent(100 * r / explained, 2)}")
         self._values = {"activation": a, "relevance": r}
         self._summary.setText("\n".join(lines))
 
@@ -361,7 +364,7 @@ class NeuronInspector(QtWidgets.QWidget):
             value = float(incoming[source])
             name = self._source_name(net, layer_index, int(source))
             self._contributions.append((int(source), name, value))
-            share = f"{100 * value / total:.1f} %" if total else ""
+            share = percent(100 * value / total) if total else ""
             self._set_row(row, (name, f"{value:+.4g}", share), value)
 
     def _input_names(self, net, layer_index: int) -> list[str]:
@@ -388,7 +391,7 @@ class NeuronInspector(QtWidgets.QWidget):
         names = self._input_names(net, layer_index)
         shares = exp.merge_shares.get(layer_index) if hasattr(exp, "merge_shares") else None
         if shares is not None:
-            parts = ", ".join(f"{100 * share:.1f} % to input {i} ({names[i]})" for i, share in enumerate(shares))
+            parts = ", ".join(f"{percent(100 * share)} to input {i} ({names[i]})" for i, share in enumerate(shares))
             self._summary.setText(f"{self._summary.text()}\nThe whole {layer.type_name} node sent {parts}.")
         if split is None:
             self._table_caption.setText(f"No relevance at this {layer.type_name} node (a baseline explains "
@@ -403,7 +406,7 @@ class NeuronInspector(QtWidgets.QWidget):
         for row, value in enumerate(split):
             name = f"input {row}: {names[row]}"
             self._merge_split.append((row, name, value))
-            share = f"{100 * value / total:.1f} %" if total else ""
+            share = percent(100 * value / total) if total else ""
             self._set_row(row, (name, f"{value:+.4g}", share), value)
 
     def _set_row(self, row: int, texts: tuple[str, str, str], value: float) -> None:

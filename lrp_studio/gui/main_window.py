@@ -31,13 +31,16 @@ from lrp_studio.gui.compare_view import install_compare_dock
 from lrp_studio.gui.faithfulness_view import install_faithfulness_dock
 from lrp_studio.gui.neuron_perturbation import install_neuron_perturbation
 from lrp_studio.gui.session import SessionActionsMixin
+from lrp_studio.gui.unsaved import UnsavedWorkMixin
 from lrp_studio.gui.state import CUSTOM_INDEX, AppState, compute_explanation, method_names
 from lrp_studio.lrp import BASELINES, default_method
 from lrp_studio.gui.bundled_menu import add_bundled_models_menu
 from lrp_studio.gui.training_panel import TrainingPanel
 from lrp_studio.gui.scrolling import scrolled
+from lrp_studio.gui.dock_tabs import give_room
 from lrp_studio.gui.settings import STATE_VERSION, open_settings
 from lrp_studio.gui.controller import Controller, limit_blas_threads
+from lrp_studio.gui.wheel_guard import install_wheel_guard
 from lrp_studio.nn import Network, mlp
 
 INSPECT_KEY = "inspect"  # the inspector's conditional heatmap (explain_neuron in the worker)
@@ -66,7 +69,7 @@ class _ResponsiveScroll(QScrollArea):
         super().resizeEvent(event)
 
 
-class MainWindow(SessionActionsMixin, FileActionsMixin, QMainWindow):
+class MainWindow(UnsavedWorkMixin, SessionActionsMixin, FileActionsMixin, QMainWindow):
     """LRP Studio's window.
 
     Parameters
@@ -84,6 +87,7 @@ class MainWindow(SessionActionsMixin, FileActionsMixin, QMainWindow):
         super().__init__()
         self.setObjectName("mainWindow")
         self.setWindowTitle("LRP Studio")
+        install_wheel_guard()  # app-wide: unfocused combo/spin boxes and sliders ignore the wheel
         startup_message = None
         if model is None:
             model, model_name, startup_message = default_network()
@@ -94,6 +98,7 @@ class MainWindow(SessionActionsMixin, FileActionsMixin, QMainWindow):
             limit_blas_threads(blas_threads)
         self.controller = Controller(self)
         self._explain_request: int | None = None
+        self._inspected: tuple[int, int] | None = None  # the unit the inspector shows (its scroll resets on a new one)
         self._predict_request: int | None = None
         self._closing = False
         self._settle_timer = QTimer(self)
@@ -124,6 +129,7 @@ class MainWindow(SessionActionsMixin, FileActionsMixin, QMainWindow):
         self._build_status_bar()
         self._build_menus()
         self._connect()
+        self._install_unsaved_work()  # Save / Discard / Cancel before a trained model is replaced; recovery copies
 
         self.graph.set_network(self.state.net)
         self._default_state = self.saveState(STATE_VERSION)
@@ -184,19 +190,15 @@ class MainWindow(SessionActionsMixin, FileActionsMixin, QMainWindow):
         self.resizeDocks([d["samples"], d["heatmap"]], [int(width * 0.19), int(width * 0.25)], Qt.Orientation.Horizontal)
         self.resizeDocks([d["samples"], d["method"]], [int(height * 0.36), int(height * 0.54)], Qt.Orientation.Vertical)
         self.resizeDocks([d["heatmap"], d["inspector"]], [int(height * 0.38), int(height * 0.52)], Qt.Orientation.Vertical)
-        self.resizeDocks([d["output"]], [int(height * 0.25)], Qt.Orientation.Vertical)
+        self.resizeDocks([d["output"]], [int(height * 0.3)], Qt.Orientation.Vertical)
         center = int(width * 0.56)
         self.resizeDocks([d["output"], d["conservation"]], [int(center * 0.45), int(center * 0.55)], Qt.Orientation.Horizontal)
 
     def _training_shown(self, visible: bool) -> None:
         """Give the training panel room when its tab comes to the front in a docked, small window."""
         dock = self.docks.get("training")
-        if visible and dock is not None and not dock.isFloating() and dock.height() < 0.4 * self.height():
-            self.resizeDocks([dock], [int(self.height() * 0.5)], Qt.Orientation.Vertical)
-            output = self.docks["output"]
-            if output.isVisible() and not output.isFloating() and dock.width() < 0.5 * self.width():
-                both = output.width() + dock.width()
-                self.resizeDocks([output, dock], [int(both * 0.3), int(both * 0.7)], Qt.Orientation.Horizontal)
+        if visible and dock is not None:
+            give_room(self, dock)  # the same room as the compare and faithfulness docks: the graph keeps half
 
     def _fitting_size(self) -> QSize:
         screen = QApplication.primaryScreen()
@@ -289,6 +291,7 @@ class MainWindow(SessionActionsMixin, FileActionsMixin, QMainWindow):
         state.weightsChanged.connect(self.request_predictions)
         state.weightsChanged.connect(self._update_title)  # "trained in the app" once training updates the weights
         state.modelChanged.connect(self._model_changed)
+        state.dirtyChanged.connect(lambda _dirty: self._update_title())
         state.datasetChanged.connect(self._dataset_changed)
         state.explanationChanged.connect(self._explanation_changed)
         state.timingsChanged.connect(lambda f, l: self.timing_label.setText(f"forward {f:.2f} ms \u00b7 LRP {l:.2f} ms"))
@@ -398,6 +401,9 @@ class MainWindow(SessionActionsMixin, FileActionsMixin, QMainWindow):
         except LRPStudioError as error:
             self.show_status(str(error), 5000)
             return
+        if (stage, unit) != self._inspected:  # a new selection starts at its heading, not where the last one was scrolled
+            self._inspected = (stage, unit)
+            self.docks["inspector"].widget().verticalScrollBar().setValue(0)
         channel = self._channel_map(exp, stage, unit)
         self.controller.submit(INSPECT_KEY, conditional_heatmap, state.net,
                                np.array(state.input_at(state.explained_index), copy=True), stage, unit, method,
@@ -420,6 +426,7 @@ class MainWindow(SessionActionsMixin, FileActionsMixin, QMainWindow):
     def _model_changed(self) -> None:
         self.graph.set_network(self.state.net)
         self.inspector.clear()
+        self._inspected = None
         self._update_title()
         if not self.state.fits():
             self.show_status(f"the model's input {self.state.net.input_shape} does not fit the dataset "
@@ -429,6 +436,7 @@ class MainWindow(SessionActionsMixin, FileActionsMixin, QMainWindow):
 
     def _dataset_changed(self) -> None:
         self._update_title()
+        self.graph.forget_values()  # until the new sample's explanation arrives: no old sample's values
         self.request_predictions()
 
     def _colormap_changed(self, name: str) -> None:
@@ -440,7 +448,8 @@ class MainWindow(SessionActionsMixin, FileActionsMixin, QMainWindow):
 
     def _update_title(self) -> None:
         state = self.state
-        self.setWindowTitle(f"LRP Studio \u2014 {state.model_name} \u2014 {state.dataset.name}")
+        unsaved = "*" if state.model_dirty else ""  # the usual mark of unsaved work
+        self.setWindowTitle(f"LRP Studio \u2014 {unsaved}{state.model_name} \u2014 {state.dataset.name}")
         self.model_label.setText(f"{state.model_name} \u00b7 {state.net.n_parameters():,} parameters \u00b7 "
                                  f"{state.dataset.name} ({len(state.dataset)} samples)")
 
@@ -508,8 +517,19 @@ class MainWindow(SessionActionsMixin, FileActionsMixin, QMainWindow):
             dock.show()
         self.docks["conservation"].raise_()
         if not self.isMaximized() and not self.isFullScreen():
-            self.resize(self._default_size)
+            self.resize(self._reset_size())
         self.apply_default_dock_sizes()
+
+    def _reset_size(self) -> QSize:
+        """The window's size after View > Reset layout: the current one, unless it no longer fits the screen
+        (shrinking a 1536x940 window to a default fitted to a smaller screen squeezes every dock)."""
+        screen = self.screen() or QApplication.primaryScreen()
+        if screen is None:
+            return self.size()
+        available = screen.availableGeometry().size()
+        if self.width() <= available.width() and self.height() <= available.height():
+            return self.size()
+        return self._default_size
 
     def shutdown(self) -> None:
         """Stop the worker threads (idempotent)."""
@@ -520,6 +540,13 @@ class MainWindow(SessionActionsMixin, FileActionsMixin, QMainWindow):
         self.controller.shutdown()
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt API)
+        """Quit: an unsaved model is saved, discarded or the window stays (Cancel).
+
+        A window already shut down by :meth:`shutdown` (screenshots, tests) closes without asking.
+        """
+        if not self._closing and not self.state.may_replace_model("quit"):
+            event.ignore()
+            return
         if not self._closing:
             self.save_settings()
         self.shutdown()

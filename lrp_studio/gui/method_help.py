@@ -34,8 +34,18 @@ def plain_text(text: str) -> str:
 
 
 def method_title(method: str) -> str:
-    """The declared title of ``method`` (HTML)."""
-    return method_params(method).title
+    """The title of ``method`` (HTML) as the GUI shows it: the declared one, each rule named once.
+
+    A composite's declared title lists its three rules (first layer / conv / dense), so a rule that
+    two of them use appeared twice (``z<sup>B</sup> / z<sup>+</sup> / z<sup>+</sup>`` for deep-taylor).
+    """
+    return unique_rules(method_params(method).title)
+
+
+def unique_rules(title: str) -> str:
+    """``"a / b / b"`` -> ``"a / b"`` (a title listing rules names each once)."""
+    parts = [part.strip() for part in title.split(" / ")]
+    return " / ".join(dict.fromkeys(parts)) if len(parts) > 1 else title
 
 
 def param_rows(params: tuple[Param, ...]) -> str:
@@ -80,7 +90,11 @@ def method_html(method: str, layer_rules: Mapping[int, Any] | None = None,
         The declaration to show (default: :func:`~lrp_studio.gui.state.method_params` of ``method``).
     """
     info = info or method_params(method)
-    parts = [f"<h3 style='margin:0'>{info.title} <code>{html.escape(method)}</code></h3>"]
+    if info.kind == "composite":  # the title lists the rules, which the line under it explains per layer
+        parts = [f"<h3 style='margin:0'>Composite <code>{html.escape(method)}</code></h3>",
+                 f"<p style='margin:2px 0; color:#555'>{unique_rules(info.title)}</p>"]
+    else:
+        parts = [f"<h3 style='margin:0'>{info.title} <code>{html.escape(method)}</code></h3>"]
     if info.kind == "rule":
         parts.append(_formula_block(info.title, info.formula, info.about, with_title=False))
         parts.append("<p>Applied to every dense and conv layer. Activations pass relevance unchanged; max-pooling "
@@ -100,4 +114,4 @@ def method_html(method: str, layer_rules: Mapping[int, Any] | None = None,
     return "".join(parts)
 
 
-__all__ = ["COMMON", "method_html", "method_title", "param_rows", "plain_text", "rule_html"]
+__all__ = ["COMMON", "method_html", "method_title", "unique_rules", "param_rows", "plain_text", "rule_html"]

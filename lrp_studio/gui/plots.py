@@ -7,8 +7,10 @@ import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
+from lrp_studio.gui.formatting import percent
 from lrp_studio.gui.heatmap_widget import style_plot
 from lrp_studio.gui.state import AppState
+from lrp_studio.lrp.outputs import output_classes
 from lrp_studio.nn import Conv2d, Dense, softmax
 from lrp_studio.nn.layers import AvgPool2d, MaxPool2d
 
@@ -33,6 +35,8 @@ class OutputBars(QWidget):
         style_plot(item)
         item.setLabel("bottom", "class")
         item.setLabel("left", "logit")
+        for axis in ("left", "bottom"):  # no "x0.001" scale prefixes on probabilities and small logits
+            item.getAxis(axis).enableAutoSIPrefix(False)
         self.bars = pg.BarGraphItem(x=[0], height=[0], width=0.7, brush=BAR_COLOR)
         self.plot.addItem(self.bars)
         self.plot.setToolTip("Click a bar to explain that class; 'Predicted' goes back to the predicted class.")
@@ -60,42 +64,52 @@ class OutputBars(QWidget):
         self.predicted_button.clicked.connect(lambda: state.set_target(None))
         self.mode.currentIndexChanged.connect(lambda _: self.refresh())
         state.explanationSettled.connect(self.refresh)
-        state.modelChanged.connect(self._set_ticks)
+        state.modelChanged.connect(lambda: self._set_ticks())
         self._set_ticks()
 
-    def _set_ticks(self) -> None:
-        classes = self.state.net.classes
-        step = max(1, len(classes) // 20)
-        ticks = [(i, name) for i, name in enumerate(classes) if i % step == 0]
+    def _set_ticks(self, names: list[str] | None = None) -> None:
+        if names is None:
+            outputs = output_classes(self.state.net.classes, self.state.net.n_classes)
+            names = ["z"] if outputs.binary and self.mode.currentText() != "softmax" else list(outputs.names)
+        step = max(1, len(names) // 20)
+        ticks = [(i, name) for i, name in enumerate(names) if i % step == 0]
         self.plot.getPlotItem().getAxis("bottom").setTicks([ticks])
 
     def refresh(self) -> None:
         exp = self.state.explanation
         if exp is None:
             return
+        outputs = output_classes(self.state.net.classes, self.state.net.n_classes)
         logits = exp.logits[0].astype(np.float64)
-        values = softmax(logits) if self.mode.currentText() == "softmax" else logits
-        target = int(exp.targets[0])
-        predicted = int(np.argmax(logits))
+        probability = self.mode.currentText() == "softmax"
+        target, predicted = int(exp.targets[0]), int(outputs.predicted(logits)[0])
+        if probability:  # one bar per class: softmax, or P(class 0), P(class 1) = 1 - sigmoid(z), sigmoid(z)
+            values, names = outputs.probabilities(logits)[0], list(outputs.names)
+            target_bar, predicted_bar = (1 if outputs.binary else target), predicted
+        else:  # one bar per output unit: the logits (one output: z alone)
+            values, names = logits, (["z"] if outputs.binary else list(outputs.names))
+            target_bar, predicted_bar = target, (None if outputs.binary else predicted)
         n = len(values)
-        brushes = [pg.mkBrush(TARGET_COLOR if i == target else BAR_COLOR) for i in range(n)]
-        pens = [pg.mkPen(PREDICTED_PEN, width=2.5) if i == predicted else pg.mkPen("#555", width=0.5) for i in range(n)]
+        brushes = [pg.mkBrush(TARGET_COLOR if i == target_bar else BAR_COLOR) for i in range(n)]
+        pens = [pg.mkPen(PREDICTED_PEN, width=2.5) if i == predicted_bar else pg.mkPen("#555", width=0.5) for i in range(n)]
         self.bars.setOpts(x=np.arange(n), height=values, width=0.7, brushes=brushes, pens=pens)
+        self._set_ticks(names)
         item = self.plot.getPlotItem()
-        item.setLabel("left", "probability" if self.mode.currentText() == "softmax" else "logit")
+        item.setLabel("left", "probability" if probability else "logit")
+        item.setLabel("bottom", "class" if probability or not outputs.binary else "output")
         low, high = min(0.0, float(values.min())), max(0.0, float(values.max()))
         pad = 0.08 * (high - low or 1.0)
         item.setRange(xRange=(-0.6, n - 0.4), yRange=(low - pad, high + pad), padding=0)
-        classes = self.state.net.classes
-        if n == 1:  # the notes' binary classifier: one logit z, class 1 when z > 0
+        if outputs.binary:  # the notes' binary classifier: one logit z, class 1 when z > 0
             z = float(logits[0])
-            self.info.setText(f"One output z = {z:.3g}: P(class 1) = sigmoid(z) = {0.5 * (np.tanh(0.5 * z) + 1):.2f}, "
-                              f"predicted class <b>{int(z > 0)}</b>. LRP explains z (positive relevance = evidence "
-                              "for class 1).")
+            p1 = float(outputs.probabilities(logits)[0, 1])
+            self.info.setText(f"One output z = {z:.3g}: P(class {outputs.names[1]}) = sigmoid(z) = {p1:.2f}, "
+                              f"predicted class <b>{outputs.names[predicted]}</b>. LRP explains z (positive "
+                              f"relevance = evidence for class {outputs.names[1]}, negative for {outputs.names[0]}).")
             return
         kind = "predicted" if self.state.target is None else "chosen by click"
-        self.info.setText(f"Explaining class <b>{classes[target]}</b> ({kind}, orange); predicted "
-                          f"<b>{classes[predicted]}</b> (dark outline). Click a bar to explain another class.")
+        self.info.setText(f"Explaining class <b>{outputs.names[target]}</b> ({kind}, orange); predicted "
+                          f"<b>{outputs.names[predicted]}</b> (dark outline). Click a bar to explain another class.")
 
     def bar_scene_pos(self, index: int) -> QPointF:
         """Scene position of the middle of bar ``index`` (for tests and keyboard use)."""
@@ -112,7 +126,7 @@ class OutputBars(QWidget):
             return
         x = vb.mapSceneToView(event.scenePos()).x()
         index = int(round(x))
-        if 0 <= index < self.state.net.n_classes and abs(x - index) <= 0.45:
+        if self.state.net.n_classes > 1 and 0 <= index < self.state.net.n_classes and abs(x - index) <= 0.45:
             self.state.set_target(index)
 
 
@@ -173,7 +187,7 @@ class ConservationPlot(pg.PlotWidget):
         pad = 0.15 * (high - low or 1.0)
         self.getPlotItem().setRange(xRange=(-0.7, len(stages) - 0.3), yRange=(low - pad, high + pad), padding=0)
         share = 100.0 * values[0] / logit if logit != 0 and np.isfinite(values[0]) else float("nan")
-        self.text.setText(f"input: {values[0]:.3g} = {share:.1f} % of {logit:.3g}")
+        self.text.setText(f"input: {values[0]:.3g} = {percent(share)} of {logit:.3g}")
         self.text.setPos(-0.35, low - pad * 0.2)
 
     @staticmethod

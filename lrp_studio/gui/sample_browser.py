@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (
     QComboBox, QHBoxLayout, QLabel, QListView, QPushButton, QVBoxLayout, QWidget,
 )
 
+from lrp_studio.gui.formatting import percent
 from lrp_studio.data import TOY_NAMES, split_indices
 from lrp_studio.gui.state import AppState
 
@@ -27,7 +28,9 @@ def thumbnail(sample: np.ndarray, input_range: tuple[float, float], size: int = 
     if array.ndim != 2:
         return None
     low, high = input_range
-    grey = np.ascontiguousarray(np.clip((array - low) / (high - low) * 255.0, 0, 255).astype(np.uint8))
+    with np.errstate(over="ignore", invalid="ignore"):  # huge finite values saturate to white
+        scaled = (np.asarray(array, np.float64) - low) / (high - low) * 255.0
+    grey = np.ascontiguousarray(np.clip(np.nan_to_num(scaled), 0, 255).astype(np.uint8))
     image = QImage(grey.data, grey.shape[1], grey.shape[0], grey.strides[0], QImage.Format.Format_Grayscale8)
     return QPixmap.fromImage(image.copy()).scaled(size, size, Qt.AspectRatioMode.KeepAspectRatio,
                                                   Qt.TransformationMode.FastTransformation)
@@ -234,11 +237,11 @@ class SampleBrowser(QWidget):
         predictions = self.state.predictions
         if predictions is not None and len(predictions) == len(dataset):
             accuracy = float(np.mean(predictions == dataset.y)) * 100.0
-            text += f" \u2014 model accuracy {accuracy:.1f} %"
+            text += f" \u2014 model accuracy {percent(accuracy)}"
             if dataset.name == "mnist" and len(dataset) == 5000:  # the bundled subset: 4,000 are training data
                 _, test = split_indices()
                 held_out = float(np.mean(predictions[test] == dataset.y[test])) * 100.0
-                text += f" (held-out 1,000: {held_out:.1f} %)"
+                text += f" (held-out 1,000: {percent(held_out)})"
         elif self.filter_combo.currentData() == MISCLASSIFIED:
             text += " (predictions not ready yet)"
         self.count_label.setText(text)

@@ -2,7 +2,8 @@
 
 ``Open session…`` / ``Save session as…`` read and write ``.lrpsession`` files
 (:mod:`lrp_studio.io.session`: the model plus the state as JSON, never pickle). ``Recent`` lists the
-last 8 model, session and dataset files (kept in QSettings; missing files are greyed out).
+last 8 model, session and dataset files and built-in datasets (``mnist:test``, ``toy:moons``; kept in
+QSettings; missing files are greyed out).
 ``Import model…`` reads ONNX graphs and state dicts with :func:`lrp_studio.io.import_model` and asks
 for what the file does not say (input shape, architecture, input value range).
 
@@ -99,9 +100,7 @@ class SessionActionsMixin:
         """Put a model/session/dataset file first in File > Recent (at most 8 entries)."""
         if kind == "dataset":
             parts = spec_paths(path)
-            if not parts:
-                return
-            path = ",".join(os.path.abspath(p) for p in parts)
+            path = ",".join(os.path.abspath(p) for p in parts) if parts else path.lower()  # built-in: its name
         else:
             path = os.path.abspath(path)
         entries = [e for e in self.recent_files() if not (e["path"] == path and e["kind"] == kind)]
@@ -112,8 +111,10 @@ class SessionActionsMixin:
 
     @staticmethod
     def _recent_exists(entry: dict[str, str]) -> bool:
-        parts = entry["path"].split(",") if entry["kind"] == "dataset" else [entry["path"]]
-        return all(Path(p).is_file() for p in parts)
+        if entry["kind"] == "dataset":
+            parts = spec_paths(entry["path"])  # empty for a built-in dataset (mnist, toy:moons): always there
+            return all(Path(p).is_file() for p in parts)
+        return Path(entry["path"]).is_file()
 
     def _rebuild_recent_menu(self) -> None:
         menu = getattr(self, "recent_menu", None)
@@ -193,6 +194,9 @@ class SessionActionsMixin:
         except Exception as error:
             dialogs.show_error(self, "Cannot save session", dialogs.error_text(error))
             return False
+        model_saved = getattr(self, "model_saved", None)
+        if model_saved is not None:  # the session file holds the model: nothing is lost any more
+            model_saved()
         self.add_recent(path, "session")
         self.show_status(f"Saved session to {path}")
         return True
@@ -210,6 +214,8 @@ class SessionActionsMixin:
             self._check_session(path, net, dataset, session)
         except Exception as error:
             dialogs.show_error(self, "Cannot open session", dialogs.error_text(error))
+            return False
+        if not self.state.may_replace_model(f"open the session {Path(path).name}"):
             return False
         self._apply_session(net, dataset, spec, session)
         self.add_recent(path, "session")
@@ -362,6 +368,8 @@ class SessionActionsMixin:
                 net.input_range = parse_input_range(answer, "input value range")
         except Exception as error:
             dialogs.show_error(self, "Cannot import model", dialogs.error_text(error))
+            return False
+        if not self.state.may_replace_model(f"import the model {Path(path).name}"):
             return False
         self.state.set_network(net, Path(path).name)
         self.add_recent(path, "import")

@@ -10,7 +10,7 @@ Which parameters a method shows, their defaults and ranges come from the method'
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
@@ -119,6 +119,7 @@ class AppState(QObject):
     customInputChanged = Signal()    # a custom input was set, changed or cleared
     statusMessage = Signal(str)
     timingsChanged = Signal(float, float)
+    dirtyChanged = Signal(bool)      # the model became unsaved (trained in the app) or saved/loaded
 
     def __init__(self, net: Network, dataset: Dataset, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -137,6 +138,12 @@ class AppState(QObject):
         self.lrp_ms = 0.0
         self.custom_input: np.ndarray | None = None
         self.dataset_spec: str | None = None  # what load_dataset() opens to get this dataset again (sessions)
+        #: The model was trained or changed in the app since it was last saved or loaded (the one
+        #: "unsaved model" notion: the window asks before replacing it, and keeps a recovery copy).
+        self.model_dirty = False
+        #: Asked before anything replaces the model: ``confirm_replace(action) -> bool`` (False: keep
+        #: it). The main window installs its Save / Discard / Cancel question here.
+        self.confirm_replace: Callable[[str], bool] = lambda action: True
         self._reset_custom_rules()
 
     # ------------------------------------------------------------------ getters
@@ -187,8 +194,26 @@ class AppState(QObject):
     def explain_arguments(self) -> dict[str, Any]:
         return explain_kwargs(self.method, self.params, self.custom_rules)
 
+    def may_replace_model(self, action: str) -> bool:
+        """Whether the current model may be replaced by ``action`` (e.g. "open model x.npz").
+
+        Always True for a model that is saved (or was never changed); else the answer of
+        :attr:`confirm_replace` (the window's Save / Discard / Cancel question).
+        """
+        return True if not self.model_dirty else bool(self.confirm_replace(action))
+
     # ------------------------------------------------------------------ setters
-    def set_network(self, net: Network, name: str = "model") -> None:
+    def set_dirty(self, dirty: bool) -> None:
+        """Mark the model unsaved (trained or changed in the app) or saved; emits ``dirtyChanged`` on a change."""
+        if bool(dirty) != self.model_dirty:
+            self.model_dirty = bool(dirty)
+            self.dirtyChanged.emit(self.model_dirty)
+
+    def set_network(self, net: Network, name: str = "model", dirty: bool = False) -> None:
+        """Show ``net``; ``dirty``: it exists only in the app (e.g. restored from a recovery copy).
+
+        Callers that replace a model the user may want to keep ask :meth:`may_replace_model` first.
+        """
         if self.method == default_method(self.net):
             self.method = default_method(net)
         self.net = net
@@ -200,10 +225,14 @@ class AppState(QObject):
         if self.custom_input is not None and self.custom_input.size != int(np.prod(net.input_shape)):
             self.custom_input = None
             self.customInputChanged.emit()
+        self.set_dirty(dirty)
         self.modelChanged.emit()
 
-    def notify_weights(self) -> None:
+    def notify_weights(self, changed_in_app: bool = True) -> None:
+        """The shown network's weights changed in place (training): it is now unsaved."""
         self.predictions = None
+        if changed_in_app:
+            self.set_dirty(True)
         self.weightsChanged.emit()
 
     def set_dataset(self, dataset: Dataset, spec: str | None = None) -> None:

@@ -20,8 +20,9 @@ import pyqtgraph as pg
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QComboBox, QDoubleSpinBox, QFormLayout, QGridLayout, QGroupBox, QHBoxLayout, QHeaderView, QLabel, QProgressBar,
-    QPushButton, QSpinBox, QTableWidget, QVBoxLayout, QWidget,
+    QPushButton, QSpinBox, QStyle, QTableWidget, QVBoxLayout, QWidget,
 )
+from PySide6.QtGui import QIcon
 from superqt.utils import GeneratorWorker
 
 from lrp_studio.data import Dataset, split_indices
@@ -36,6 +37,11 @@ from lrp_studio.nn.layers import Activation, AvgPool2d, Conv2d, Dense, MaxPool2d
 from lrp_studio.nn.training import Progress
 
 ACTIVATIONS = ["relu", "sigmoid", "tanh"]
+
+
+def standard_icon(widget: QWidget, name: str) -> QIcon:
+    """The widget style's standard icon ``name`` (a ``QStyle.StandardPixmap`` member, e.g. ``"SP_MediaPause"``)."""
+    return widget.style().standardIcon(getattr(QStyle.StandardPixmap, name))
 POOLS = ["none", "maxpool2d", "avgpool2d"]
 #: The pooling cell of a residual-block row holds its stride.
 STRIDES = ["stride 1", "stride 2"]
@@ -277,6 +283,7 @@ class TrainingPanel(QWidget):
         self.trained_copy: Network | None = None
         self._trained_net: Network | None = None
         self._outcome = "done"
+        self._epoch_text = ""  # the last epoch's summary, kept under the within-epoch progress line
         self.history: dict[str, list[float]] = {k: [] for k in ("x", "loss", "acc", "ex", "eloss", "eacc", "vloss", "vacc")}
 
         # architecture editor
@@ -345,9 +352,10 @@ class TrainingPanel(QWidget):
         settings.addRow("learning rate", self.lr_spin)
         settings.addRow("batch size", self.batch_spin)
         settings.addRow("epochs", self.epochs_spin)
-        self.start_button = QPushButton("\u25b6 Start")
-        self.pause_button = QPushButton("\u23f8 Pause")
-        self.stop_button = QPushButton("\u25a0 Stop")
+        # the style's own media icons: the glyphs U+23F8 etc. show as boxes in fonts without them
+        self.start_button = QPushButton(standard_icon(self, "SP_MediaPlay"), "Start")
+        self.pause_button = QPushButton(standard_icon(self, "SP_MediaPause"), "Pause")
+        self.stop_button = QPushButton(standard_icon(self, "SP_MediaStop"), "Stop")
         self.pause_button.setCheckable(True)
         run_buttons = QHBoxLayout()
         for button in (self.start_button, self.pause_button, self.stop_button):
@@ -513,11 +521,14 @@ class TrainingPanel(QWidget):
         self._update_output_label()
 
     def build_model(self) -> None:
+        """Replace the shown network by a new, untrained one built from the editor (asks first if it is unsaved)."""
         try:
             binary = self.loss_combo.currentText() == "bce" and self.state.dataset.n_classes == 2
             net = build_network(self.rows(), self.state.dataset, n_outputs=1 if binary else None)
         except LRPStudioError as error:
             dialogs.show_error(self, "Cannot build the model", str(error))
+            return
+        if not self.state.may_replace_model("build a new model"):
             return
         self.state.set_network(net, "new model (untrained)")
         self.state.statusMessage.emit(f"Built an untrained model with {net.n_parameters():,} parameters")
@@ -584,10 +595,7 @@ class TrainingPanel(QWidget):
         self._trained_net = state.net
         self.trained_copy = state.net.copy()
         self._outcome = "done"
-        for values in self.history.values():
-            values.clear()
-        for curve in self.curves.values():
-            curve.setData([], [])
+        self.clear_progress()
         n_batches = (len(train_idx) + self.batch_spin.value() - 1) // self.batch_spin.value()
         self.progress.setRange(0, self.epochs_spin.value() * n_batches)
         self.progress.setValue(0)
@@ -610,6 +618,16 @@ class TrainingPanel(QWidget):
             _connect=slots)
         started.append(worker)
         self.worker = worker
+
+    def clear_progress(self) -> None:
+        """Back to "Idle": empty progress bar, text and curves (a new model; a run's end keeps them)."""
+        for values in self.history.values():
+            values.clear()
+        for curve in self.curves.values():
+            curve.setData([], [])
+        self.progress.setValue(0)
+        self._epoch_text = ""
+        self.status.setText("Idle")
 
     def set_paused(self, paused: bool) -> None:
         """Pause (at the next update) or resume the run."""
@@ -650,6 +668,10 @@ class TrainingPanel(QWidget):
         self.progress.setValue(record.epoch * record.n_batches + record.batch + 1)
         h = self.history
         if record.kind == "batch":
+            # within an epoch too: a 60,000-sample epoch takes tens of seconds
+            text = (f"epoch {record.epoch + 1}/{self.epochs_spin.value()}, batch {record.batch + 1}/{record.n_batches}: "
+                    f"loss {record.loss:.4f}, acc {record.accuracy:.3f}")
+            self.status.setText(text + (f"\nlast {self._epoch_text}" if self._epoch_text else ""))
             h["x"].append(position)
             h["loss"].append(record.loss)
             h["acc"].append(record.accuracy)
@@ -668,6 +690,7 @@ class TrainingPanel(QWidget):
                 self.curves["vloss"].setData(h["ex"], h["vloss"])
                 self.curves["vacc"].setData(h["ex"], h["vacc"])
                 text += f"; validation loss {record.val_loss:.4f}, acc {record.val_accuracy:.3f}"
+            self._epoch_text = text
             self.status.setText(text)
 
     def _on_update(self, worker: GeneratorWorker, update: TrainingUpdate) -> None:
@@ -720,6 +743,8 @@ class TrainingPanel(QWidget):
     def _model_changed(self) -> None:
         if self.is_running() and self.state.net is not self._trained_net:
             self.stop()
+        if not self.is_running():  # the previous model's progress, text and curves are not this model's
+            self.clear_progress()
         if self.state.net.n_classes == 1:  # a single output trains with sigmoid + cross-entropy
             self.loss_combo.setCurrentText("bce")
         elif self.loss_combo.currentText() == "bce":

@@ -16,16 +16,31 @@ PathLike = Union[str, "os.PathLike[str]"]
 __all__ = ["atomic_write", "describe_os_error"]
 
 
+def _remove_quietly(path: Path) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
 def _create_temp(directory: Path, name: str, suffix: str) -> Path:
-    """Create an empty, exclusive temp file next to the target (mode 0o666 minus the umask)."""
+    """Create an empty, exclusive temp file next to the target (mode 0o666 minus the umask).
+
+    Creation and cleanup are one guarded step: any exception once ``os.open`` has been called (an
+    interrupt raised as it returns, an error from ``os.close``) removes the candidate before it
+    propagates, so no caller ever has to know the path of a file it did not get back. Only
+    ``FileExistsError`` (someone else's file of that random name) leaves the candidate alone.
+    """
     stem = name[: len(name) - len(suffix)] if suffix else name
     for _ in range(100):
         candidate = directory / f".{stem}.{secrets.token_hex(6)}.tmp{suffix}"
         try:
-            fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            os.close(os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
         except FileExistsError:
             continue
-        os.close(fd)
+        except BaseException:
+            _remove_quietly(candidate)
+            raise
         return candidate
     raise FileExistsError(f"could not create a temporary file in {directory}")
 
@@ -123,10 +138,7 @@ def atomic_write(path: PathLike, write_fn: Callable[[str], object]) -> Path:
         os.replace(temp, target)
     except BaseException:
         if temp is not None:
-            try:
-                os.unlink(temp)
-            except OSError:
-                pass
+            _remove_quietly(temp)
         raise
     _fsync_directory(directory)
     return target

@@ -385,8 +385,8 @@ def check_layer_sizes(layers: list[Layer], shapes: list[tuple[int, ...]],
     Raises
     ------
     Refused
-        When any layer's input, output, zero-padded input or (conv) im2col buffer holds more than
-        :data:`MAX_SAMPLE_VALUES` values per sample, or the network has more than
+        When any layer's input, output, zero-padded input, (conv) im2col buffer or (pooling) window
+        values hold more than :data:`MAX_SAMPLE_VALUES` values per sample, or the network has more than
         :data:`MAX_OUTPUTS` outputs.
     """
     for index, layer in enumerate(layers):
@@ -397,6 +397,9 @@ def check_layer_sizes(layers: list[Layer], shapes: list[tuple[int, ...]],
             padded = shape[0] * (shape[1] + pad) * (shape[2] + pad)
             im2col = out[1] * out[2] * layer.fan_in  # the unfolded input: one column per output position
             values = max(values, padded, im2col, math.prod(out))
+        elif getattr(layer, "type_name", "") in ("maxpool2d", "avgpool2d"):
+            out = shapes[index + 1]  # every window value is read once per offset: k*k passes over the output
+            values = max(values, math.prod(out) * layer.kernel_size**2)
         if values > MAX_SAMPLE_VALUES:
             raise Refused(f"layer {index} would need {values:,} values per sample (limit {MAX_SAMPLE_VALUES:,})")
     outputs = math.prod(shapes[-1])

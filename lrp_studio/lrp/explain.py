@@ -8,20 +8,22 @@ from typing import Any, Mapping
 import numpy as np
 
 from lrp_studio.backend import get_xp, to_numpy
-from lrp_studio.errors import ParameterError
+from lrp_studio.errors import DataError, ParameterError
 from lrp_studio.lrp.baselines import BASELINES
 from lrp_studio.lrp.canonizers import canonical
 from lrp_studio.lrp.composites import COMPOSITES, custom_rules, default_method
 from lrp_studio.lrp.explanation import Explanation, LayerRecord
 from lrp_studio.lrp.methods import CUSTOM, LRP_METHODS, METHODS, method_info
-from lrp_studio.lrp.outputs import resolve_targets
+from lrp_studio.lrp.params import did_you_mean
+from lrp_studio.lrp.outputs import check_targets, resolve_targets
 from lrp_studio.lrp.propagate import one_hot_start, propagate
 from lrp_studio.lrp.rules import RULES, Rule, make_rule
 from lrp_studio.nn.network import Network, Trace
 
 Array = Any
 
-__all__ = ["Explanation", "LayerRecord", "LRP_METHODS", "METHODS", "chunk_size", "explain", "explain_neuron",
+__all__ = ["Explanation", "LayerRecord", "LRP_METHODS", "METHODS", "NonFiniteError", "check_finite", "chunk_size", "explain",
+           "explain_neuron",
            "resolve_rules", "resolve_targets"]
 
 
@@ -45,7 +47,7 @@ def resolve_rules(net: Network, method: Any, params: Mapping[str, Any]) -> dict[
     if method in RULES:
         rule = make_rule(method, **params)
         return {index: rule for index in net.linear_indices}
-    raise ParameterError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    raise ParameterError(f"unknown method {method!r}{did_you_mean(method, METHODS)}; choose one of {', '.join(METHODS)}")
 
 
 def _with_box_defaults(net: Network, method: Any, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -53,9 +55,51 @@ def _with_box_defaults(net: Network, method: Any, params: Mapping[str, Any]) -> 
     filled = dict(params)
     if {"low", "high"} <= takes:
         low, high = net.input_range if net.input_range is not None else (0.0, 1.0)
-        filled["low"] = low if filled.get("low") is None else filled["low"]
-        filled["high"] = high if filled.get("high") is None else filled["high"]
+        filled["low"] = low if filled.get("low") is None else box_bound(net, "low", filled["low"])
+        filled["high"] = high if filled.get("high") is None else box_bound(net, "high", filled["high"])
     return filled
+
+
+def box_bound(net: Network, name: str, value: Any) -> Any:
+    """A z-box bound as a float or as one whole sample (``net.input_shape``) of bounds.
+
+    Parameters
+    ----------
+    net : Network
+    name : str
+        ``"low"`` or ``"high"`` (for messages).
+    value : float or array
+        A scalar; per-channel values (C,) for image inputs (C, H, W); one sample's shape
+        (``net.input_shape``); or one flattened sample (prod(input_shape),). Whatever the first dense or
+        conv layer is (a dense layer after flatten too), the bound then fits its input.
+
+    Returns
+    -------
+    float or ndarray, ``net.input_shape``, float64
+
+    Raises
+    ------
+    ParameterError
+        For any other shape (naming the shapes that are accepted) or non-finite values.
+    """
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ParameterError(f"{name} must be a number or an array of numbers, got {value!r}") from None
+    if not np.isfinite(array).all():
+        raise ParameterError(f"{name} must be finite, got {value!r}")
+    if array.size == 1:
+        return float(array.reshape(()))
+    shape = tuple(int(v) for v in net.input_shape)
+    if array.shape == shape:
+        return array
+    if len(shape) == 3 and array.shape == (shape[0],):
+        return np.ascontiguousarray(np.broadcast_to(array.reshape(-1, 1, 1), shape))
+    if array.ndim == 1 and array.size == int(np.prod(shape)):
+        return array.reshape(shape)
+    channels = f"{shape[0]} per-channel values ({shape[0]},), " if len(shape) == 3 else ""
+    raise ParameterError(f"{name}: z-box bounds must be a number, {channels}or one sample's shape {shape}; "
+                         f"got shape {array.shape}")
 
 
 def _method_name(method: Any) -> str:
@@ -110,11 +154,13 @@ def explain(net: Network, x: Any, target: Any = None, method: Any = None, *, bia
         those it takes), a composite's fixed parameter, an out-of-range value, or a bad target;
         a BatchNorm that can be merged into no adjacent dense/conv layer (named).
     DataError
-        For an input whose shape does not fit the network.
+        For an input whose shape does not fit the network, or when the logits or the relevance come
+        out NaN or infinite (float32 overflow; see :func:`check_finite`).
     """
     method = default_method(net) if method is None else method
     if isinstance(method, str) and method in BASELINES:
-        return _explain_baseline(net, x, target, method, bias, keep_layers, params)
+        with np.errstate(all="ignore"):  # an overflow is reported once, as a DataError, by check_finite
+            return check_finite(_explain_baseline(net, x, target, method, bias, keep_layers, params))
     rules = resolve_rules(net, method, params)
     use_bias = True if bias is None else bool(bias)
     original_shape = np.shape(x)
@@ -122,13 +168,70 @@ def explain(net: Network, x: Any, target: Any = None, method: Any = None, *, bia
     names = stage_names(net)
     net = canonical(net)
     chunk = chunk_size(net)
-    if xb.shape[0] > chunk:
-        result = _explain_in_chunks(net, xb, target, rules, chunk, use_bias, messages, keep_layers, names)
-    else:
-        result = _explain_traced(net, xb, target, None, rules, use_bias, messages, keep_layers, names)
+    with np.errstate(all="ignore"):
+        if xb.shape[0] > chunk:
+            result = _explain_in_chunks(net, xb, target, rules, chunk, use_bias, messages, keep_layers, names)
+        else:
+            result = _explain_traced(net, xb, target, None, rules, use_bias, messages, keep_layers, names)
     result.method = _method_name(method)
     result.relevance = result.relevance.reshape(original_shape)
-    return result
+    return check_finite(result)
+
+
+class NonFiniteError(DataError):
+    """Logits or relevance came out NaN or infinite (float32 overflow); raised by :func:`check_finite`.
+
+    Attributes
+    ----------
+    rows : ndarray (K,) int
+        The affected samples' positions in the batch given to :func:`explain`.
+    what : str
+        What went wrong, e.g. ``"method 'lrp0' gave NaN or infinite relevance"``.
+    """
+
+    def __init__(self, what: str, rows: np.ndarray, names: Any = None, outcome: str = "nothing was explained") -> None:
+        self.what, self.rows = what, np.asarray(rows, dtype=np.int64)
+        super().__init__(f"{what} for {positions_text(self.rows, names)} (the values overflow float32); {outcome}")
+
+    def at(self, names: Any, outcome: str = "nothing was explained") -> "NonFiniteError":
+        """The same error with each sample named by ``names[row]`` (e.g. dataset indices) instead of its position,
+        and ``outcome`` saying what was (not) written."""
+        return NonFiniteError(self.what, self.rows, names, outcome)
+
+
+def positions_text(rows: np.ndarray, names: Any = None) -> str:
+    """``sample 3`` or ``samples 3, 7, ... (12 in all)``; ``names[row]`` instead when given (``mnist index 17``)."""
+    if names is None:
+        shown = [str(int(i)) for i in rows[:5]]
+    else:
+        shown = [str(list(names)[int(i)]) for i in rows[:5]]
+    text = ", ".join(shown) + (f", ... ({rows.size} in all)" if rows.size > 5 else "")
+    if names is not None:
+        return text
+    return f"sample {text}" if rows.size == 1 else f"samples {text}"
+
+
+def check_finite(exp: Explanation) -> Explanation:
+    """``exp`` when its logits and relevance are finite; a :class:`NonFiniteError` naming the cause otherwise.
+
+    Finite inputs and weights can still overflow float32 (|x| near 1e38, or huge weights), and then the
+    logits or the relevance hold inf or NaN. Numbers that cannot be trusted are never returned, so never
+    written: the caller gets one error that names the positions (0-based, in the batch given).
+
+    Raises
+    ------
+    NonFiniteError (a DataError)
+        ``the network's output is NaN or infinite for sample 0 ...`` or ``method 'lrp0' gave NaN or
+        infinite relevance for samples 3, 7 ...``.
+    """
+    n = exp.logits.shape[0]
+    logits_bad = ~np.isfinite(np.asarray(exp.logits, dtype=np.float64)).reshape(n, -1).all(axis=1)
+    if logits_bad.any():
+        raise NonFiniteError("the network's output is NaN or infinite", np.flatnonzero(logits_bad))
+    relevance_bad = ~np.isfinite(np.asarray(exp.relevance, dtype=np.float32)).reshape(n, -1).all(axis=1)
+    if relevance_bad.any():
+        raise NonFiniteError(f"method {exp.method!r} gave NaN or infinite relevance", np.flatnonzero(relevance_bad))
+    return exp
 
 
 def _explain_traced(net: Network, xb: Array, target: Any, unit: tuple[int, int] | None, rules: Mapping[int, Rule],
@@ -215,8 +318,8 @@ def _explain_in_chunks(net: Network, xb: Array, target: Any, rules: Mapping[int,
                        messages: bool, keep_layers: bool, names: list[str]) -> Explanation:
     """Explain ``xb`` chunk by chunk with the resolved ``rules`` and join the results (messages of sample 0)."""
     n = xb.shape[0]
-    if np.ndim(target) == 1 and len(target) != n:
-        raise ParameterError(f"target must be an int or {n} ints, got {len(target)} values")
+    if target is not None:  # checked whole, so that a message names the user's argument and positions
+        target = check_targets(target, n, net.n_classes)
     parts = []
     for i in range(0, n, chunk):
         part_target = target if np.ndim(target) == 0 else np.asarray(target)[i : i + chunk]
@@ -276,10 +379,12 @@ def explain_neuron(net: Network, x: Any, stage: int, unit: int, method: Any = No
     xb = net.prepare_input(x)
     use_bias = True if bias is None else bool(bias)
     names = stage_names(net)
-    result = _explain_traced(canonical(net), xb, None, (stage, unit), rules, use_bias, messages, keep_layers, names)
+    with np.errstate(all="ignore"):
+        result = _explain_traced(canonical(net), xb, None, (stage, unit), rules, use_bias, messages, keep_layers,
+                                 names)
     result.method = _method_name(method)
     result.relevance = result.relevance.reshape(original_shape)
-    return result
+    return check_finite(result)
 
 
 def stage_names(net: Network) -> list[str]:

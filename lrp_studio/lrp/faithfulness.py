@@ -39,7 +39,7 @@ from lrp_studio.errors import ParameterError
 from lrp_studio.lrp.composites import default_method
 from lrp_studio.lrp.explain import explain
 from lrp_studio.lrp.methods import METHODS
-from lrp_studio.lrp.outputs import check_output, target_outputs
+from lrp_studio.lrp.outputs import check_output, check_targets, target_outputs
 from lrp_studio.lrp.perturbation import region_cells
 from lrp_studio.nn.network import Network
 
@@ -437,7 +437,8 @@ def iter_evaluation(net: Network, x: Any, targets: Any = None, methods: Sequence
     xb = np.asarray(to_numpy(net.prepare_input(x)), dtype=np.float32)
     if targets is None:
         targets = np.asarray(net.predict(xb).argmax(axis=1), dtype=np.int64)
-    targets = np.broadcast_to(np.asarray(targets, dtype=np.int64).reshape(-1), (xb.shape[0],)).copy()
+    flat = np.asarray(targets).reshape(-1) if np.ndim(targets) else targets
+    targets = check_targets(flat, xb.shape[0], net.n_classes)  # whole: messages name the sample, not a chunk
     protocol = dict(region=settings.region, steps=settings.steps, per_step=settings.per_step,
                     baseline=settings.baseline, output=settings.output, blur_sigma=settings.blur_sigma,
                     seed=settings.seed)  # one seed for every row: the same noise and tie keys

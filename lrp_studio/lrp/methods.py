@@ -13,7 +13,7 @@ from typing import Any, Mapping
 from lrp_studio.errors import ParameterError
 from lrp_studio.lrp.baselines import BASELINES
 from lrp_studio.lrp.composites import COMPOSITES, custom_params
-from lrp_studio.lrp.params import BIAS_HELP, Param, merge_params
+from lrp_studio.lrp.params import BIAS_HELP, Param, did_you_mean, merge_params
 from lrp_studio.lrp.rules import RULES
 
 #: Name of a per-layer (custom) composite in the GUI and in :attr:`Explanation.method`.
@@ -91,7 +91,7 @@ def method_info(method: Any) -> MethodInfo:
         return _baseline_info(method)
     if method == CUSTOM:
         return custom_info()
-    raise ParameterError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    raise ParameterError(f"unknown method {method!r}{did_you_mean(method, METHODS)}; choose one of {', '.join(METHODS)}")
 
 
 def all_params() -> tuple[Param, ...]:

@@ -34,7 +34,8 @@ class Param:
         None for a default that comes from the model (the z-box bounds: the model's input range,
         else [0, 1]).
     kind : {"float", "int", "bound"}
-        ``"bound"``: a float, or per-channel floats (C,) for image inputs.
+        ``"bound"``: a float, per-channel floats (C,) for image inputs, or one sample's shape
+        (checked against the network in :func:`lrp_studio.lrp.explain.box_bound`).
     minimum, maximum : float or None
         Inclusive bounds (None: unbounded).
     unit : str
@@ -107,8 +108,9 @@ class Param:
             array = np.asarray(value, dtype=np.float64)
         except (TypeError, ValueError):
             raise ParameterError(f"{self.name} must be a number or per-channel numbers, got {value!r}") from None
-        if array.ndim > 1 or array.size == 0 or not np.isfinite(array).all():
-            raise ParameterError(f"{self.name} must be a finite number or per-channel numbers (C,), got {value!r}")
+        if array.size == 0 or not np.isfinite(array).all():
+            raise ParameterError(f"{self.name} must be a finite number, per-channel numbers (C,) or one sample "
+                                 f"of numbers, got {value!r}")
         return float(array) if array.ndim == 0 else array
 
 
@@ -173,3 +175,15 @@ def check_params(method: str, declared: Iterable[Param], given: Mapping[str, Any
         if value is not None:
             checked[name] = by_name[name].validate(value)
     return checked
+
+
+def did_you_mean(word: str, choices: Any) -> str:
+    """``" (did you mean 'epsilon'?)"`` for the choice closest to a misspelt ``word``, else ``""``.
+
+    Closeness is :func:`difflib.get_close_matches` (ratio >= 0.6), the same measure Python 3.14's
+    argparse uses for ``suggest_on_error``.
+    """
+    import difflib
+
+    matches = difflib.get_close_matches(str(word), [str(choice) for choice in choices], n=1, cutoff=0.6)
+    return f" (did you mean {matches[0]!r}?)" if matches else ""

@@ -411,9 +411,15 @@ class ZBox(Rule):
         """The bound as one sample's input (1, ...) in the input's dtype."""
         xp = xp_of(ctx.x)
         value = xp.asarray(np.asarray(bound, dtype=np.float64))  # cast to the input's dtype below
-        if value.ndim == 1 and ctx.x.ndim == 4:
+        if value.ndim >= 1 and value.size == int(np.prod(ctx.sample_shape)):  # one whole sample, e.g. flattened
+            value = value.reshape(ctx.sample_shape)
+        elif value.ndim == 1 and ctx.x.ndim == 4:
             value = value.reshape(1, -1, 1, 1)
-        return xp.ascontiguousarray(xp.broadcast_to(value, ctx.sample_shape).astype(ctx.x.dtype))
+        try:
+            return xp.ascontiguousarray(xp.broadcast_to(value, ctx.sample_shape).astype(ctx.x.dtype))
+        except ValueError:
+            raise ParameterError(f"zbox bounds of shape {tuple(np.shape(bound))} do not fit this layer's input of "
+                                 f"shape {tuple(ctx.sample_shape[1:])}") from None
 
     def terms(self, ctx: LayerContext, relevance: Array) -> list[Term]:
         w = ctx.weight

@@ -204,6 +204,12 @@ def _offset_slices(i: int, j: int, stride: int, ho: int, wo: int) -> tuple[slice
     return (Ellipsis, slice(i, i + stride * ho, stride), slice(j, j + stride * wo, stride))
 
 
+def winner_dtype(kernel: int) -> np.dtype:
+    """The smallest unsigned integer type that holds every offset 0 .. kernel**2 - 1 of a window."""
+    offsets = int(kernel) ** 2
+    return np.dtype(np.uint8 if offsets <= 2**8 else np.uint16 if offsets <= 2**16 else np.uint32)
+
+
 def max_windows(x: Array, kernel: int, stride: int) -> tuple[Array, Array]:
     """Max pooling by a loop over the kernel offsets (k*k strided slices, no gather).
 
@@ -214,9 +220,10 @@ def max_windows(x: Array, kernel: int, stride: int) -> tuple[Array, Array]:
     Returns
     -------
     best : array (N, C, Ho, Wo)
-    winner : uint8 array (N, C, Ho, Wo)
+    winner : unsigned integer array (N, C, Ho, Wo)
         Row-major offset i*k + j of the winning input; on ties the first offset wins
-        (a later offset must be strictly greater to take over).
+        (a later offset must be strictly greater to take over). uint8 up to 16x16 windows, then
+        uint16 or uint32 (:func:`winner_dtype`).
     """
     xp = xp_of(x)
     ho = conv_output_size(x.shape[2], kernel, stride, 0)
@@ -225,11 +232,12 @@ def max_windows(x: Array, kernel: int, stride: int) -> tuple[Array, Array]:
     best = slices[0].copy(order="K")  # keep the input's memory order (batch-last after a conv)
     for candidate in slices[1:]:
         xp.maximum(best, candidate, out=best)
-    winner = xp.full_like(best, len(slices) - 1, dtype=np.uint8)
+    dtype = winner_dtype(kernel)
+    winner = xp.full_like(best, len(slices) - 1, dtype=dtype)
     for offset in range(len(slices) - 2, -1, -1):  # backwards, so the first maximal offset is written last
         # winner > offset here, so this moves it to ``offset`` exactly where the slice holds the maximum
         # (arithmetic instead of copyto(where=), which is 5-10x slower on strided views)
-        winner -= (slices[offset] == best) * (winner - np.uint8(offset))
+        winner -= (slices[offset] == best) * (winner - dtype.type(offset))
     return best, winner
 
 

@@ -154,6 +154,40 @@ def _step(net: Network, xb: Any, yb: Any, loss_fn: Callable, opt: Any) -> tuple[
     return value, accuracy(trace.output, yb)
 
 
+def every_k_batches(records: Iterator[Progress], every: int) -> Iterator[Progress]:
+    """Pass on every epoch record and every ``every``-th batch record (plus each epoch's last batch).
+
+    Within-epoch progress for callers that report it (a bar, a log line, a GUI label) without
+    handling every batch: batch records ``b`` with ``(b + 1) % every == 0`` or ``b == n_batches - 1``.
+
+    Parameters
+    ----------
+    records : iterator of Progress
+        E.g. :func:`train`'s generator (closed when this generator is closed).
+    every : int
+        >= 1; 1 passes every record.
+
+    Raises
+    ------
+    ParameterError
+        For ``every < 1`` (before the first record is read).
+    """
+    if int(every) != every or every < 1:
+        raise ParameterError(f"progress every k batches needs an integer k >= 1, got {every!r}")
+    return _thinned(records, int(every))
+
+
+def _thinned(records: Iterator[Progress], every: int) -> Iterator[Progress]:
+    try:
+        for record in records:
+            if record.kind == "epoch" or (record.batch + 1) % every == 0 or record.batch == record.n_batches - 1:
+                yield record
+    finally:
+        close = getattr(records, "close", None)
+        if close is not None:
+            close()
+
+
 def fit(
     net: Network,
     x: Any,
@@ -166,8 +200,13 @@ def fit(
     callback: Callable[[Progress], Any] | None = None,
     seed: int = 0,
     validation: tuple[Any, Any] | None = None,
+    every: int = 1,
 ) -> dict[str, list[float]]:
-    """Train to completion; ``callback(record)`` sees every record and may return False to stop.
+    """Train to completion; ``callback(record)`` sees the records and may return False to stop.
+
+    ``callback`` gets every epoch record and, within an epoch, every ``every``-th batch record
+    (and each epoch's last one; :func:`every_k_batches`): progress inside a long epoch
+    (60,000 MNIST samples take tens of seconds) without a call per batch. Default 1: every batch.
 
     Returns
     -------
@@ -175,7 +214,8 @@ def fit(
         Per-epoch ``loss`` and ``accuracy`` (and ``val_loss``/``val_accuracy`` with validation data).
     """
     history: dict[str, list[float]] = {"loss": [], "accuracy": []}
-    for record in train(net, x, y, epochs, batch_size, lr, optimizer, loss, seed, validation):
+    records = every_k_batches(train(net, x, y, epochs, batch_size, lr, optimizer, loss, seed, validation), every)
+    for record in records:
         if record.kind == "epoch":
             history["loss"].append(record.loss)
             history["accuracy"].append(record.accuracy)
@@ -183,5 +223,6 @@ def fit(
                 history.setdefault("val_loss", []).append(record.val_loss)
                 history.setdefault("val_accuracy", []).append(record.val_accuracy)
         if callback is not None and callback(record) is False:
+            records.close()  # the network keeps the weights of the last completed update
             break
     return history

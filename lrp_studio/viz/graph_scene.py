@@ -400,6 +400,8 @@ def _describe(net, stage: int, layer_index: int | None, absorbed: tuple[str, ...
             title += " (logits)"
     if len(shape) == 3:
         return title, f"{shape[0]} maps {shape[1]}×{shape[2]}"
+    if last and shape[0] == 1:  # one output z: the binary classifier, class 1 when z > 0
+        return title, "1 output (z > 0: class 1)"
     return title, f"{shape[0]} neurons" if not last else f"{shape[0]} classes"
 
 

@@ -1,83 +1,82 @@
-"""Ctrl-C during a long command ends it cleanly: exit 130, one line, no traceback, no half-written files."""
+"""Ctrl-C during a long command ends it cleanly: exit 130, one line, no traceback, no half-written files.
 
-import fcntl
+Deterministic (issue 13, point 3): the child sets Python's default SIGINT handler itself, whatever
+disposition the test runner passed on (a runner started in the background has SIGINT ignored, and
+then the child would never see the signal); and the test waits for a marker file that the child
+writes from *inside* an atomic write - the temp file complete, the rename not yet done - instead
+of polling the output folder (where the hidden temp files matched too).
+"""
+
+from __future__ import annotations
+
 import os
-import pty
-import re
-import select
 import signal
-import struct
 import subprocess
 import sys
-import termios
+import textwrap
 import time
 from pathlib import Path
 
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[2]
-#: tqdm's bar after at least one chunk: "explaining:   0%|   | 8/10000 [...]"
-DONE_SOME = re.compile(rb"explaining:[^\r\n]*\|\s*([1-9][0-9]*)/([0-9]+)")
+
+#: The child: ``lrp-studio export`` whose third PNG rename waits for SIGINT, after writing a marker.
+CHILD = textwrap.dedent("""
+    import os, signal, sys, time
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # explicit: not the runner's disposition
+    marker, real_replace, renames = sys.argv[1], os.replace, []
+
+    def replace(source, target):
+        if str(target).endswith(".png"):
+            renames.append(target)
+            if len(renames) == 3:  # inside the critical section: the temp file exists, complete
+                assert os.path.exists(source)
+                with open(marker, "w") as handle:
+                    handle.write(str(source))
+                deadline = time.monotonic() + 60
+                while time.monotonic() < deadline:
+                    time.sleep(0.05)  # KeyboardInterrupt arrives here
+                raise SystemExit("no SIGINT within 60 s")
+        return real_replace(source, target)
+
+    os.replace = replace
+    from lrp_studio.cli import main
+    sys.exit(main(sys.argv[2:]))
+""")
 
 
-def read_until(fd: int, pattern: re.Pattern, deadline: float) -> bytes:
-    """Read the terminal ``fd`` until ``pattern`` matches what arrived (or the child closed it)."""
-    seen = b""
-    while not pattern.search(seen) and time.monotonic() < deadline:
-        ready, _, _ = select.select([fd], [], [], 1.0)
-        if ready:
-            try:
-                chunk = os.read(fd, 4096)
-            except OSError:  # EIO: the child has closed the terminal
-                break
-            if not chunk:
-                break
-            seen += chunk
-    return seen
-
-
-def read_rest(fd: int) -> bytes:
-    rest = b""
-    while select.select([fd], [], [], 1.0)[0]:
-        try:
-            chunk = os.read(fd, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        rest += chunk
-    return rest
-
-
-def test_ctrl_c_during_export_exits_cleanly(tmp_path):
-    """SIGINT once the progress bar (stderr on a terminal) reports a finished chunk: its files are complete."""
-    out_dir = tmp_path / "maps"
-    master, slave = pty.openpty()  # stderr is a terminal: tqdm shows its bar, a deterministic sign of progress
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))  # a new pty is 0 columns wide
+def test_ctrl_c_inside_an_atomic_write_of_an_export_exits_cleanly(tmp_path):
+    out_dir, marker = tmp_path / "maps", tmp_path / "inside-critical-section"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    process = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(marker), "export", "--model", "mlp", "--dataset", "mnist:test",
+         "--indices", "0:50", "--batch-size", "8", "--out-dir", str(out_dir)],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # and a default disposition to start with
+    )
     try:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "lrp_studio.cli", "export", "--model", "cnn", "--dataset", "mnist", "--method",
-             "integrated-gradients", "--batch-size", "8", "--out-dir", str(out_dir)],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=slave, stdin=subprocess.DEVNULL,
-        )
-        os.close(slave)
-        seen = read_until(master, DONE_SOME, time.monotonic() + 120)
-        match = DONE_SOME.search(seen)
-        assert match, seen.decode(errors="replace")
-        assert int(match.group(1)) < int(match.group(2)) and process.poll() is None, "export ended before Ctrl-C"
+        deadline = time.monotonic() + 120
+        while not marker.exists() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert marker.exists(), process.communicate(timeout=30)
+        temp = Path(marker.read_text())
+        assert temp.exists() and temp.name.startswith(".") and ".tmp" in temp.name
         process.send_signal(signal.SIGINT)
-        process.wait(timeout=60)
-        err = (seen + read_rest(master)).decode(errors="replace")
+        out, err = process.communicate(timeout=60)
     finally:
-        os.close(master)
         if process.poll() is None:
             process.kill()
-        process.stdout.close()
+            process.communicate()
+    err = err.decode(errors="replace")
     assert process.returncode == 130, err
     assert "Traceback" not in err
     assert err.strip().splitlines()[-1] == "lrp-studio: interrupted"
-    pngs = list(out_dir.glob("sample_*.png"))
-    assert len(pngs) >= int(match.group(1))  # every chunk the bar counted was written
-    for png in pngs:  # every file that exists is complete
-        Image.open(png).load()
-    assert sorted(p.name for p in out_dir.iterdir() if p.name.startswith(".")) == []  # no temp file left
+    assert not temp.exists()
+    names = sorted(p.name for p in out_dir.iterdir())
+    assert [name for name in names if name.startswith(".")] == []  # no temp file left
+    pngs = [name for name in names if name.endswith(".png")]
+    assert len(pngs) == 2  # the two renames before the interrupted one; the third never appeared
+    for png in pngs:
+        Image.open(out_dir / png).load()  # complete files
+    assert "relevance.npy" not in names and "index.csv" not in names

@@ -23,6 +23,57 @@ def isolated_settings(tmp_path_factory: pytest.TempPathFactory) -> None:
     yield
 
 
+REAL_QUESTIONS: dict[str, object] = {}
+
+
+@pytest.fixture(autouse=True)
+def unsaved_answers(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    """Recovery copies go to a temporary folder; the Save / Discard / Cancel question answers Discard,
+    the restore question "Later", so no test blocks on a modal box.
+
+    Tests that drive the real dialogs ask for :func:`real_unsaved_dialogs`. The list records the
+    actions asked about.
+    """
+    from lrp_studio.gui import unsaved
+
+    monkeypatch.setenv("LRP_STUDIO_RECOVERY_DIR", str(tmp_path_factory.mktemp("recovery")))
+    REAL_QUESTIONS.setdefault("ask_unsaved", unsaved.ask_unsaved)
+    REAL_QUESTIONS.setdefault("ask_restore", unsaved.ask_restore)
+    asked: list[str] = []
+    monkeypatch.setattr(unsaved, "ask_unsaved", lambda parent, name, action: asked.append(action) or unsaved.DISCARD)
+    monkeypatch.setattr(unsaved, "ask_restore", lambda parent, info: asked.append("restore") or unsaved.CANCEL)
+    return asked
+
+
+@pytest.fixture
+def real_unsaved_dialogs(unsaved_answers, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real QMessageBox questions of :mod:`lrp_studio.gui.unsaved` (drive them with a timer)."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    from lrp_studio.gui import unsaved
+
+    for name, function in REAL_QUESTIONS.items():
+        monkeypatch.setattr(unsaved, name, function)
+    # a box no test answers (e.g. when pytest-qt closes a window with an unsaved model after a
+    # failed test) is answered Discard after two sightings, so the run never hangs
+    seen: list[int] = []
+
+    def watch() -> None:
+        box = QApplication.activeModalWidget()
+        if isinstance(box, QMessageBox) and box.objectName() in (unsaved.UNSAVED_BOX, unsaved.RECOVERY_BOX):
+            if id(box) in seen:
+                box.button(QMessageBox.StandardButton.Discard).click()
+            seen.append(id(box))
+
+    watchdog = QTimer()
+    watchdog.setInterval(500)
+    watchdog.timeout.connect(watch)
+    watchdog.start()
+    yield
+    watchdog.stop()
+
+
 @pytest.fixture
 def error_dialogs(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
     """Replace modal error boxes by a list of (title, message) so tests never block."""
@@ -53,8 +104,12 @@ def make_window(qtbot, error_dialogs):
     yield factory
     from PySide6.QtCore import QCoreApplication, QEvent
 
+    import shiboken6
+
     stuck = []
     for window in windows:
+        if not shiboken6.isValid(window):  # freed already (a modal box's event loop ran pytest-qt's deleteLater)
+            continue
         window.shutdown()
         # every job of this window has ended before the next test starts (none blocks a later one)
         if not window.controller.shutdown(30.0):
