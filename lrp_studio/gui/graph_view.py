@@ -534,9 +534,16 @@ class NetworkView(QtWidgets.QWidget):
         for i, (_, title) in enumerate(titles):
             gaps = [abs(xs[i] - xs[j]) for j in (i - 1, i + 1) if 0 <= j < len(xs)]
             room = max(24.0, min(gaps) - HEADER_GAP_PX)
+            variants = getattr(title, "_header_variants", [])
             title.setTextWidth(-1)
+            for number, html_text in enumerate(variants):  # the full header, else without the operations line
+                if getattr(title, "_header_shown", 0) != number:
+                    title.setHtml(html_text)
+                    title._header_shown = number
+                if title.textItem.document().idealWidth() <= room:
+                    break
             natural = title.textItem.document().idealWidth()
-            title.setTextWidth(room if natural > room else -1)
+            title.setTextWidth(room if natural > room else -1)  # still too wide: wrap (the lines grow upwards)
 
     def _build_dots(self, column: Column) -> None:
         track = QtWidgets.QGraphicsRectItem(*column.track_rect())
@@ -586,8 +593,14 @@ class NetworkView(QtWidgets.QWidget):
         if ops:
             lines.append(f"<span style='color:#555'>{' · '.join(ops)}</span>")
         lines.append(column.subtitle)
-        title = pg.TextItem(html=f"<div style='text-align:center; color:#222'>{'<br>'.join(lines)}</div>",
-                            anchor=(0.5, 1.0))
+        short = [lines[0], lines[-1]]  # without the activation/pool line
+        style = "text-align:center; color:#222"
+        htmls = [f"<div style='{style}'>{'<br>'.join(lines)}</div>"]
+        if ops:
+            htmls.append(f"<div style='{style}'>{'<br>'.join(short)}</div>")
+        htmls.append(f"<div style='{style}; font-size:7pt'>{'<br>'.join(short)}</div>")  # last: smaller, before wrapping
+        title = pg.TextItem(html=htmls[0], anchor=(0.5, 1.0))
+        title._header_variants = htmls  # fit_headers picks the first that fits between the neighbours
         title.setPos(x, title_y)
         title.setZValue(Z_TEXT)
         self._vb.addItem(title)
