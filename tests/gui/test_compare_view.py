@@ -38,7 +38,8 @@ def test_one_cell_per_method_for_the_current_sample(window, qtbot):
         result = cells[method].result
         assert np.allclose(result.relevance, exp.relevance[0], atol=1e-5)
         ratio = float(exp.relevance[0].sum()) / float(exp.logits[0, exp.targets[0]])
-        assert f"{ratio:.2f}" in cells[method].title.text
+        title = cells[method].title
+        assert f"{ratio:.2f}" in title.text + title.toolTip()  # a short dock: one-line titles, the sums in the tooltip
     # a new sample recomputes while the dock is shown
     runs = view.n_runs
     window.set_sample(7)
