@@ -91,7 +91,16 @@ def merge_lines(net: Any, shares: dict[int, list[float]]) -> list[str]:
     """
     lines = []
     for index, values in sorted(shares.items()):
-        sources = ["input" if s == 0 else net.names[s - 1] for s in net.node_inputs[index]]
+        sources = ["input" if s == 0 else node_label(net, s - 1) for s in net.node_inputs[index]]
         parts = ", ".join(f"{100 * v:.1f} % to {name!r}" for name, v in zip(sources, values))
-        lines.append(f"{net.layers[index].type_name} {net.names[index]!r}: {parts}")
+        lines.append(f"{net.layers[index].type_name} {node_label(net, index)!r}: {parts}")
     return lines
+
+
+def node_label(net: Any, index: int) -> str:
+    """Layer ``index``'s name for messages: its node name, or ``"maxpool2d (layer 3)"`` for a default name.
+
+    Default names are the layer's index (``"3"``), which reads like a number, not a layer.
+    """
+    name = net.names[index]
+    return f"{net.layers[index].type_name} (layer {index})" if name == str(index) else name
