@@ -81,3 +81,16 @@ def test_a_sequential_views_output_dots_keep_their_size(make_view) -> None:
     explanation = explain(net, np.zeros((1, 1, 28, 28), np.float32) + 0.5, method="epsilon-plus", messages=True)
     view = make_view(net, explanation, (960, 680))
     assert all(view.dot_sizes()[c.index] == c.size for c in view.columns() if c.kind == "dots")
+
+
+def test_the_conservation_plot_of_a_graph_shows_cuts_and_additions_by_node_name(qtbot, resnet, sample) -> None:
+    from lrp_studio.gui.main_window import MainWindow
+
+    window = MainWindow(resnet, None, restore=False, model_name="resnet")
+    qtbot.addWidget(window)
+    plot = window.findChild(QtWidgets.QWidget, "conservationPlot")
+    stages = plot.stages()
+    assert all(not resnet.skip_stages(s) for s in stages)  # never a stage inside one branch
+    adds = [j + 1 for j, layer in enumerate(resnet.layers) if layer.type_name == "add"]
+    assert set(adds) <= set(stages) and 17 not in stages  # 17: the projection shortcut's conv output
+    assert [plot._stage_label(None, s) for s in adds] == ["block1.add", "block2.add"]  # noqa: SLF001
