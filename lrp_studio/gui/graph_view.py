@@ -75,6 +75,9 @@ HEADER_ROW_GAP, HEADER_MARGIN_PX = 4.0, 0.0
 #: A title may reach this many pixels into its scale label's box (the empty line spacing above the
 #: digits); where the layout's gap is smaller at the current scale the title moves up.
 OWN_LABEL_OVERLAP_PX = 6.0
+#: Smallest font (points) of the class labels beside the output dots when those stand close, and the
+#: share of the pixel spacing a dot may fill there (dots are sized in pixels, their spacing in scene units).
+MIN_LABEL_POINTS, DOT_FILL = 6.0, 0.9
 #: Fill behind the header of a column stacked below another (edges pass behind it).
 STACKED_HEADER_FILL = (255, 255, 255, 215)
 
@@ -121,7 +124,7 @@ class _Label(QtWidgets.QGraphicsSimpleTextItem):
         self.setFlag(QtWidgets.QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
         self.setBrush(pg.mkBrush(color))
         self.setZValue(Z_TEXT)
-        self._anchor, self._offset = anchor, offset
+        self._anchor, self._offset, self._shift = anchor, offset, 0.0
         self._font = QtGui.QFont(self.font())
         self._bold = QtGui.QFont(self._font)
         self._bold.setBold(True)
@@ -133,10 +136,47 @@ class _Label(QtWidgets.QGraphicsSimpleTextItem):
             return
         self.setFont(font)
         self.setText(text)
+        self._place()
+
+    def fit_height(self, pixels: float) -> None:
+        """Use a smaller font (down to MIN_LABEL_POINTS) where a line is taller than ``pixels``."""
+        base = self._base_points
+        line = QtGui.QFontMetricsF(self._font_at(base)).height()
+        points = base if line <= pixels else max(MIN_LABEL_POINTS, base * pixels / line)
+        if abs(points - self._font.pointSizeF()) < 0.05:
+            return
+        bold = self.font().bold()
+        self._font, self._bold = self._font_at(points), self._font_at(points)
+        self._bold.setBold(True)
+        self.setFont(self._bold if bold else self._font)
+        self._place()
+
+    def set_shift(self, dy: float) -> None:
+        """Move the label ``dy`` pixels down from its anchor point (to spread close labels)."""
+        if abs(dy - self._shift) > 0.01:
+            self._shift = dy
+            self._place()
+
+    def line_height(self) -> float:
+        """Height in pixels of one line in the current font."""
+        return QtGui.QFontMetricsF(self.font()).height()
+
+    def _font_at(self, points: float) -> QtGui.QFont:
+        font = QtGui.QFont(self._font)
+        font.setBold(False)
+        font.setPointSizeF(points)
+        return font
+
+    @property
+    def _base_points(self) -> float:
+        return QtGui.QFont().pointSizeF()
+
+    def _place(self) -> None:
         rect = self.boundingRect()
         # with ItemIgnoresTransformations the transform works in pixels around pos()
         self.setTransform(QtGui.QTransform.fromTranslate(
-            self._offset[0] - self._anchor[0] * rect.width(), self._offset[1] - self._anchor[1] * rect.height()))
+            self._offset[0] - self._anchor[0] * rect.width(),
+            self._offset[1] + self._shift - self._anchor[1] * rect.height()))
 
 
 class _GraphicsView(pg.GraphicsLayoutWidget):
@@ -230,6 +270,7 @@ class NetworkView(QtWidgets.QWidget):
         self._new_overlay_items()
         self._fit_target: QtCore.QRectF | None = None  # the range reset_zoom asked for last
         self._vb.sigRangeChanged.connect(self._stagger_headers)
+        self._vb.sigRangeChanged.connect(self._fit_dots_to_scale)
         self._vb.sigResized.connect(self._on_resized)
 
         scene = self._view.scene()
@@ -350,9 +391,12 @@ class NetworkView(QtWidgets.QWidget):
             self._vb.setRange(rect=rect, padding=0.0)
             self._stagger_headers()
             needed = self._headers_top() - HEADER_MARGIN_PX * self._pixel_size()[1]
-            if needed >= self._vb.viewRect().top() - 1e-9:
+            below = self._headers_bottom()
+            view = self._vb.viewRect()
+            if needed >= view.top() - 1e-9 and below <= view.bottom() + 1e-9:
                 break
-            rect.setTop(needed - 2.0 * self._pixel_size()[1])  # 2 px slack: the scale shrinks a little
+            rect.setTop(min(rect.top(), needed - 2.0 * self._pixel_size()[1]))  # 2 px slack: the scale shrinks
+            rect.setBottom(max(rect.bottom(), below + 2.0 * self._pixel_size()[1]))
         self._fit_target = self._vb.targetRect()
 
     @property
@@ -572,6 +616,7 @@ class NetworkView(QtWidgets.QWidget):
         for curve in self._edge_curves + self._overlay_curves + [self._rect]:
             curve.set_extent(self._bounds)
         self.reset_zoom()
+        self._fit_dots_to_scale()
         self._update_overlay()
 
     def _build_dots(self, column: Column) -> None:
@@ -629,7 +674,7 @@ class NetworkView(QtWidgets.QWidget):
         full = f"<div style='text-align:center; color:#222'>{'<br>'.join(lines)}</div>"
         compact = f"<div style='text-align:center; color:#222'><b>{name}</b></div>"
         self._title_html[column.index] = (full, compact)
-        title = pg.TextItem(html=compact, anchor=(0.5, 1.0), fill=fill)
+        title = pg.TextItem(html=compact, anchor=(0.5, 0.0) if column.band else (0.5, 1.0), fill=fill)
         compact_size = QtCore.QSizeF(title.textItem.boundingRect().size())
         title.setHtml(full)
         self._title_sizes[column.index] = {False: QtCore.QSizeF(title.textItem.boundingRect().size()),
@@ -676,12 +721,14 @@ class NetworkView(QtWidgets.QWidget):
         for row in range(1, max(rows.values(), default=0) + 1):
             top_of_previous = (base_title_y if row == 1 else row_bottom[row - 1]) - title_h * py
             row_bottom[row] = top_of_previous - HEADER_ROW_GAP * py - label_h * py  # title bottom
+        footer_rows = self._footer_rows(px)
         for index, (item, x, title_y) in self._titles.items():
             column = columns[index]
             label = self._scale_labels[index]
             scale_y = positions[index][2]
-            if column.band:
-                title_y = scale_y - label_size[index].height() * py
+            if column.band:  # under the drawing, rows downwards where two would overlap
+                title_y = positions[index][1] + footer_rows.get(index, 0) * (
+                    item.textItem.boundingRect().height() + HEADER_ROW_GAP) * py
             elif rows.get(index, 0):
                 title_y = row_bottom[rows[index]]
                 scale_y = title_y + label_h * py
@@ -692,6 +739,51 @@ class NetworkView(QtWidgets.QWidget):
             if label.pos().y() != scale_y:
                 label.setPos(x, scale_y)
             self._header_rows[index] = rows.get(index, 0)
+
+    def _footer_rows(self, px: float) -> dict[int, int]:
+        """Row (0, 1, ... downwards) of each stacked column's header under the drawing."""
+        stacked = [c.index for c in self._layout.columns if c.band and c.index in self._titles]
+        widths = {i: self._titles[i][0].textItem.boundingRect().width() for i in stacked}
+        lefts = [self._titles[i][1] / px - widths[i] / 2 for i in stacked]
+        rights = [self._titles[i][1] / px + widths[i] / 2 for i in stacked]
+        return dict(zip(stacked, stagger_rows(lefts, rights)))
+
+    def _headers_bottom(self) -> float:
+        """Lowest y (view coordinates) a stacked column's header reaches at the current scale."""
+        py = self._pixel_size()[1]
+        bottoms = [item.pos().y() + item.textItem.boundingRect().height() * py
+                   for index, (item, _, _) in self._titles.items() if self._layout.columns[index].band]
+        return max(bottoms, default=self._bounds.bottom())
+
+    def _fit_dots_to_scale(self, *_: object) -> None:
+        """Keep dots (pixel-sized) and class labels from overlapping where their spacing is few pixels."""
+        if self._layout is None:
+            return
+        py = self._pixel_size()[1]
+        if not py > 0:
+            return
+        if self._class_labels:  # the output dots (other dot columns may touch: many units, one band)
+            column = self._layout.columns[-1]
+            scatter = self._scatters[column.index]
+            size = min(column.size, max(3.0, DOT_FILL * column.spacing / py))
+            if abs(scatter.opts["size"] - size) > 0.25:
+                scatter.setSize(size)
+            spacing_px = self._layout.columns[-1].spacing / py
+            for label in self._class_labels:
+                label.fit_height(spacing_px)
+            # still taller than the dots' spacing (smallest font): fan the labels out around their middle
+            step = max(spacing_px, max(label.line_height() for label in self._class_labels))
+            middle = (len(self._class_labels) - 1) / 2
+            for i, label in enumerate(self._class_labels):
+                label.set_shift((i - middle) * (step - spacing_px))
+
+    def dot_sizes(self) -> dict[int, float]:
+        """Drawn diameter (pixels) of each dots column's nodes now (read-out)."""
+        return {index: float(scatter.opts["size"]) for index, scatter in self._scatters.items()}
+
+    def class_label_items(self) -> list[QtWidgets.QGraphicsSimpleTextItem]:
+        """The class-name labels beside the output dots (read-out)."""
+        return list(self._class_labels)
 
     def _set_stacked_scale(self, index: int, text: str) -> None:
         """Append the scale to the one-line header of a stacked column."""
@@ -767,7 +859,8 @@ class NetworkView(QtWidgets.QWidget):
         self._update_colorbar_levels(scales)
         fitted = self._fitted
         self._stagger_headers()  # the scale labels' widths changed: the headers may need other rows
-        if fitted and self._headers_top() < self._vb.viewRect().top() - self._pixel_size()[1]:  # > 1 px out
+        view, py = self._vb.viewRect(), self._pixel_size()[1]
+        if fitted and (self._headers_top() < view.top() - py or self._headers_bottom() > view.bottom() + py):  # > 1 px out
             self.reset_zoom()  # and more room above
 
     def _color_dots(self, column: Column, values: np.ndarray | None, vmax: float) -> None:

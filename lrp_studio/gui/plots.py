@@ -17,6 +17,15 @@ from lrp_studio.nn.layers import AvgPool2d, MaxPool2d
 BAR_COLOR = "#9aa7b8"
 TARGET_COLOR = "#e8872b"
 PREDICTED_PEN = "#1f3b73"
+#: Layer types whose outputs the conservation plot shows for a graph network (where they are cuts).
+GRAPH_PLOTTED = frozenset({"dense", "conv2d", "maxpool2d", "avgpool2d", "globalavgpool", "add", "concat"})
+GRAPH_LEGEND = "\u03a3 R where every path passes"
+SEQUENTIAL_LEGEND = "\u03a3 R at this layer"
+CONSERVATION_TIP = ("If relevance is conserved every point lies on the dashed line; a gap shows relevance "
+                    "absorbed by biases or the epsilon stabiliser.")
+GRAPH_TIP = (" Graph network: only the layers every path from input to output passes through are plotted "
+             "(the relevance of parallel branches adds up only there), and the outputs of the additions; "
+             "they are named by node.")
 
 
 class OutputBars(QWidget):
@@ -146,23 +155,39 @@ class ConservationPlot(pg.PlotWidget):
         item.showGrid(x=False, y=True, alpha=0.25)
         self.legend = item.addLegend(offset=(-10, -30), labelTextColor="#222", brush=pg.mkBrush(255, 255, 255, 200))
         self.sums_curve = item.plot([], [], pen=pg.mkPen("#1f77b4", width=2), symbol="o", symbolSize=8,
-                                    symbolBrush="#1f77b4", name="\u03a3 R at this layer")
+                                    symbolBrush="#1f77b4", name=SEQUENTIAL_LEGEND)
         self.logit_curve = item.plot([], [], pen=pg.mkPen(TARGET_COLOR, width=2, style=Qt.PenStyle.DashLine),
                                      name="explained logit f(x)")
         self.text = pg.TextItem("", color="#222", anchor=(0, 1))
         item.addItem(self.text)
-        self.setToolTip("If relevance is conserved every point lies on the dashed line; a gap shows relevance "
-                        "absorbed by biases or the epsilon stabiliser.")
+        self.setToolTip(CONSERVATION_TIP)
         self.stage_values: np.ndarray | None = None
         state.explanationSettled.connect(self.refresh)
 
     def stages(self) -> list[int]:
-        """Stages worth plotting: the input and the outputs of dense, conv and pooling layers."""
+        """Stages worth plotting: the input and the outputs of dense, conv and pooling layers.
+
+        For a graph network only the stages every path from the input to the output goes
+        through (cuts: ``net.skip_stages(stage)`` is empty) are summed, since the relevance of
+        parallel branches adds up only across such a cut, plus the outputs of the merge nodes
+        (add, concat), which are always cuts.
+        """
+        net = self.state.net
         kept = [0]
-        for i, layer in enumerate(self.state.net.layers):
-            if isinstance(layer, (Dense, Conv2d, MaxPool2d, AvgPool2d)):
+        for i, layer in enumerate(net.layers):
+            if net.is_sequential:
+                if isinstance(layer, (Dense, Conv2d, MaxPool2d, AvgPool2d)):
+                    kept.append(i + 1)
+            elif layer.type_name in GRAPH_PLOTTED and not net.skip_stages(i + 1):
                 kept.append(i + 1)
         return kept
+
+    def _stage_label(self, report, stage: int) -> str:
+        """Tick label of a stage: a graph's node name where it has one, else the layer's short name."""
+        net = self.state.net
+        if stage > 0 and not net.is_sequential and not net.names[stage - 1].isdigit():
+            return net.names[stage - 1]
+        return self._short(report.stage_names[stage])
 
     def refresh(self) -> None:
         exp = self.state.explanation
@@ -177,7 +202,10 @@ class ConservationPlot(pg.PlotWidget):
         self.sums_curve.setData(xs[finite], values[finite])
         logit = float(report.explained[0])
         self.logit_curve.setData([-0.3, len(stages) - 0.7], [logit, logit])
-        names = [self._short(report.stage_names[s]) for s in stages]
+        names = [self._stage_label(report, s) for s in stages]
+        graph = not self.state.net.is_sequential
+        self.legend.getLabel(self.sums_curve).setText(GRAPH_LEGEND if graph else SEQUENTIAL_LEGEND)
+        self.setToolTip(CONSERVATION_TIP + (GRAPH_TIP if graph else ""))
         if len(names) > 4:  # stagger the labels on two lines so they do not collide
             names = [name if i % 2 == 0 else "\n" + name for i, name in enumerate(names)]
         self.getPlotItem().getAxis("bottom").setTicks([list(enumerate(names))])

@@ -77,6 +77,8 @@ MAX_THUMBNAIL = 110.0
 IMAGE_WIDTH = 260.0
 #: Scale labels sit this far above the highest node; column titles a further TITLE_GAP above.
 HEADER_GAP, TITLE_GAP = 12.0, 22.0
+#: Headers of stacked columns start this far below the lowest node or skip lane.
+FOOTER_GAP = 10.0
 #: Last columns with at most this many dots get a class-name label per dot.
 MAX_CLASS_LABELS = 40
 #: Half width of the grey track behind a dot column.
@@ -352,14 +354,22 @@ class GraphLayout:
         """Per column (x, y of the title's lower edge, y of the scale label's lower edge).
 
         Columns at the top of their slot share one header line above every node; a column
-        stacked below another has its header just above its own nodes, in the gap between them.
+        stacked below another has its one-line header under the whole drawing (below the skip
+        lanes, :attr:`footer_y`, its upper edge), where no node or edge is; both y are that line.
         """
         y = self.header_y
         result = []
         for column in self.columns:
-            own = y if column.band == 0 else column.top - HEADER_GAP
-            result.append((column.x, own - TITLE_GAP, own))
+            if column.band == 0:
+                result.append((column.x, y - TITLE_GAP, y))
+            else:
+                result.append((column.x, self.footer_y, self.footer_y))
         return result
+
+    @property
+    def footer_y(self) -> float:
+        """Upper edge of the headers of stacked columns: below every node and skip lane."""
+        return max(self.height, self.lanes_bottom) + FOOTER_GAP
 
     def class_label_positions(self) -> np.ndarray:
         """(n, 2) anchor points of the class-name labels (empty unless the last column is few dots)."""
