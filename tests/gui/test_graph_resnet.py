@@ -176,6 +176,7 @@ def test_inspector_shows_how_an_addition_divided_its_relevance(qtbot, resnet, ex
     np.testing.assert_allclose(totals, sent, rtol=1e-4, atol=1e-6)
     shares = exp.merge_shares[add]
     text = inspector.summary_text()
+    text = text.replace("\u00a0", " ")  # percentages carry a no-break space (gui.formatting.percent)
     assert f"{100 * shares[0]:.1f} % to input 0" in text and f"{100 * shares[1]:.1f} % to input 1" in text
     assert inspector.contributions() == []  # the message table of dense/conv nodes is not shown
     # a conv node of the graph still lists its strongest incoming messages
