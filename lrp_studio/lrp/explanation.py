@@ -61,6 +61,11 @@ class Explanation:
     timings : dict str -> float
         ``"forward"`` and ``"relevance"``: wall-clock milliseconds of the forward pass and of the
         relevance computation.
+    start, start_label : str
+        The start relevance (``"logit"``, ``"outputs"``, ``"contrast A-B"``, ``"vector"``; see
+        :mod:`lrp_studio.lrp.start`) and what conservation compares with.
+    start_total : ndarray (N,) float64 or None
+        Sum of the start relevance per sample (LRP methods); None: the explained logit.
     """
 
     relevance: np.ndarray
@@ -73,6 +78,9 @@ class Explanation:
     stage_names: list[str] = field(default_factory=list)
     stage_sums: np.ndarray | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    start: str = "logit"
+    start_label: str = "explained logit"
+    start_total: np.ndarray | None = None
 
     @property
     def explained(self) -> np.ndarray:
@@ -80,6 +88,8 @@ class Explanation:
         return self.logits[np.arange(len(self.targets)), self.targets]
 
     def conservation(self) -> ConservationReport:
-        """Sum of relevance per stage vs the explained logit (works with and without layers)."""
+        """Sum of relevance per stage vs the start total: the explained logit unless another start was
+        chosen (works with and without layers)."""
+        total = self.explained if self.start_total is None else self.start_total
         return ConservationReport(list(self.stage_names), np.asarray(self.stage_sums, dtype=np.float64),
-                                  self.explained.astype(np.float64))
+                                  np.asarray(total, dtype=np.float64), self.start_label)

@@ -16,7 +16,9 @@ class ConservationReport:
     sums : ndarray (stages, N)
         Sum of relevance at each stage (NaN where a stage holds none, e.g. above a start unit).
     explained : ndarray (N,)
-        The explained logit per sample.
+        The explained logit per sample (or the start total, see :mod:`lrp_studio.lrp.start`).
+    label : str
+        What ``explained`` is, for texts (default ``"explained logit"``).
     absorbed : ndarray (stages - 1, N)
         Relevance that layer i absorbed (its output sum minus its input sum), e.g. through biases
         or stabilisers; positive means lost on the way down.
@@ -25,6 +27,7 @@ class ConservationReport:
     stage_names: list[str]
     sums: np.ndarray
     explained: np.ndarray
+    label: str = "explained logit"
 
     @property
     def absorbed(self) -> np.ndarray:
@@ -43,4 +46,4 @@ class ConservationReport:
         """One line for the CLI, e.g. ``sum R(input) = 7.912 vs logit 8.004 (98.9 %)``."""
         total, logit = float(self.sums[0, sample]), float(self.explained[sample])
         share = f" ({100 * total / logit:.1f} %)" if logit != 0 else ""
-        return f"sum of input relevance = {total:.6g} vs explained logit {logit:.6g}{share}"
+        return f"sum of input relevance = {total:.6g} vs {self.label} {logit:.6g}{share}"
