@@ -37,6 +37,7 @@ from lrp_studio.data import Dataset
 from lrp_studio.errors import DataError, ParameterError
 from lrp_studio.io.export import save_relevance_npy, save_table_csv
 from lrp_studio.lrp import explain
+from lrp_studio.lrp.start import Start
 from lrp_studio.nn import Network
 from lrp_studio.viz import COLORMAPS, heatmap_png
 
@@ -163,7 +164,7 @@ def _check_request(net: Network, data: Dataset, indices: np.ndarray, target: Any
 def export_batch(net: Network, data: Dataset, indices: Sequence[int] | np.ndarray, out_dir: str | Path, *,
                  method: Any = None, target: Any = None, bias: bool | None = None,
                  params: Mapping[str, Any] | None = None, image: ImageOptions = ImageOptions(),
-                 batch_size: int = 256, progress: ProgressFn | None = None) -> ExportResult:
+                 batch_size: int = 256, progress: ProgressFn | None = None, start: Any = None) -> ExportResult:
     """Explain ``data.x[indices]`` in chunks and write the heatmaps, ``relevance.npy`` and ``index.csv``.
 
     Parameters
@@ -189,6 +190,8 @@ def export_batch(net: Network, data: Dataset, indices: Sequence[int] | np.ndarra
         Samples explained per call (default 256).
     progress : callable, optional
         ``progress(done, total)`` after each chunk; returning False cancels after that chunk.
+    start : optional
+        The start relevance, as in :func:`lrp_studio.explain` (a per-sample vector has one row per index).
 
     Returns
     -------
@@ -202,6 +205,7 @@ def export_batch(net: Network, data: Dataset, indices: Sequence[int] | np.ndarra
         When the samples do not fit the model, an index is out of range, or a file cannot be written.
     """
     chosen = np.asarray(indices, dtype=np.int64).reshape(-1)
+    output_start = start  # the name ``start`` is the chunk offset below
     _check_request(net, data, chosen, target, batch_size)
     image.check()
     folder = Path(out_dir)
@@ -213,7 +217,8 @@ def export_batch(net: Network, data: Dataset, indices: Sequence[int] | np.ndarra
     for start in range(0, chosen.size, int(batch_size)):
         chunk = chosen[start : start + int(batch_size)]
         exp = explain(net, data.x[chunk], target=_chunk_targets(target, start, start + chunk.size), method=method,
-                      bias=bias, keep_layers=False, **dict(params or {}))
+                      bias=bias, keep_layers=False, start=_rows(output_start, start, start + chunk.size),
+                      **dict(params or {}))
         relevance[start : start + chunk.size] = exp.relevance.reshape((chunk.size,) + shape)
         for offset, index in enumerate(chunk):
             label = data.classes[int(data.y[index])] if int(data.y[index]) < len(data.classes) else "?"
@@ -231,6 +236,11 @@ def export_batch(net: Network, data: Dataset, indices: Sequence[int] | np.ndarra
     save_relevance_npy(folder / "relevance.npy", relevance[:done])
     save_table_csv(folder / "index.csv", INDEX_COLUMNS, rows)
     return result
+
+
+def _rows(start: Any, begin: int, end: int) -> Any:
+    """The start relevance of chunk begin..end-1 (a per-sample start vector is sliced)."""
+    return start.rows(begin, end) if isinstance(start, Start) else start
 
 
 __all__ = ["INDEX_COLUMNS", "ExportResult", "ImageOptions", "export_batch", "png_name", "safe_name",

@@ -14,6 +14,7 @@ from lrp_studio.cli.options import (
     add_image,
     add_method_flags,
     add_model,
+    add_start,
     add_target,
     check_index,
     checked_params,
@@ -22,11 +23,13 @@ from lrp_studio.cli.options import (
     method_from,
     method_label,
     method_table,
+    resolve_start,
     resolve_target,
 )
 from lrp_studio.errors import DataError
 from lrp_studio.io import load_input_npy, save_relevance_csv, save_relevance_npy
-from lrp_studio.lrp import BASELINES, default_method, explain, flat_on_dense_input, resolve_rules
+from lrp_studio.lrp import BASELINES, default_method, explain, flat_on_dense_input, method_info, resolve_rules
+from lrp_studio.lrp.metrics import ConservationReport
 from lrp_studio.lrp.outputs import probabilities
 from lrp_studio.nn import Network
 from lrp_studio.zoo import load_any_model
@@ -43,6 +46,7 @@ def add_parser(sub: argparse._SubParsersAction) -> Parser:
     parser.add_argument("--index", type=int, default=0, help="sample index in the dataset (default 0)")
     parser.add_argument("--input", default=None, metavar="FILE.npy", help="explain this array instead of a dataset sample")
     add_target(parser, batch=False)
+    add_start(parser)
     add_method_flags(parser, single=True, legacy=True)
     add_image(parser, upscale=8, legacy_scale=True)
     parser.add_argument("--out", default=None, metavar="PNG", help="write the heatmap PNG here")
@@ -82,6 +86,37 @@ def _flat_note(net: Network, method: Any, params: dict[str, Any]) -> None:
               file=sys.stderr)
 
 
+def bias_line(method: Any, bias: bool | None, report: ConservationReport, sample: int = 0) -> str:
+    """Whether the bias takes part in the rules and what it absorbed (start total minus input sum).
+
+    Parameters
+    ----------
+    method : str or mapping
+    bias : bool or None
+        False for ``--no-bias``; None or True: biases in the denominators (the default).
+    report : ConservationReport
+    sample : int
+
+    Returns
+    -------
+    str
+        One line, e.g. ``"on: biases and stabilisers absorbed 0.52 (4.3 % of the explained logit); ..."``.
+    """
+    info = method_info(method)
+    if info.kind == "baseline":
+        return "not used (a baseline has no rule denominators)"
+    absorbed = float(report.explained[sample] - report.sums[0, sample])
+    total = float(report.explained[sample])
+    share = f" ({100 * absorbed / total:.2g} % of the {report.label})" if total else ""
+    if not info.uses_bias:
+        return f"not used by {method_label(method)} (no bias in its denominators); absorbed {absorbed:.3g}{share}"
+    if bias is False:
+        return (f"off (the notes' bias-free rules): absorbed {absorbed:.3g}{share}, by the stabilisers only, "
+                "so sum R(input) = start total to float precision")
+    return (f"on (in every denominator, as Zennit): biases and stabilisers absorbed {absorbed:.6g}{share}; "
+            "--no-bias gives the notes' bias-free rules")
+
+
 def run(args: argparse.Namespace) -> int:
     """Explain one sample; print prediction, target and conservation; write the requested files."""
     net = load_any_model(args.model)
@@ -89,7 +124,8 @@ def run(args: argparse.Namespace) -> int:
     params, bias = checked_params(method, given_params(args), args.no_bias)
     x, labels, origin = _sample(args, net)
     target = resolve_target(args.target, net.classes, labels)
-    exp = explain(net, x, target=target, method=method, bias=bias, keep_layers=False, **params)
+    start = resolve_start(args.start, net.classes, method)
+    exp = explain(net, x, target=target, method=method, bias=bias, keep_layers=False, start=start, **params)
     _flat_note(net, method, params)
     logits = np.asarray(exp.logits[0])
     probs = probabilities(logits[None])[0]
@@ -100,7 +136,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"prediction: class {net.classes[predicted]} (probability {float(np.max(probs)):.4f})")
     print(f"target:     class {net.classes[t]} (logit {logits[t]:.6g})")
     print(f"method:     {method_label(method)}")
+    if start.kind != "logit":
+        print(f"start:      {start.describe()} (sum {float(report.explained[0]):.6g})")
     print(f"conservation: {report.summary(0)}")
+    print(f"bias:       {bias_line(method, bias, report)}")
     if args.layers:
         for stage_name, total in zip(report.stage_names, report.sums[:, 0]):
             print(f"  {stage_name:<16} sum R = {total: .6g}")
