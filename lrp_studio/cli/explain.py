@@ -29,7 +29,7 @@ from lrp_studio.cli.options import (
 from lrp_studio.errors import DataError
 from lrp_studio.io import load_input_npy, save_relevance_csv, save_relevance_npy
 from lrp_studio.lrp import BASELINES, default_method, explain, flat_on_dense_input, method_info, resolve_rules
-from lrp_studio.lrp.metrics import ConservationReport
+from lrp_studio.lrp.metrics import ConservationReport, bias_summary
 from lrp_studio.lrp.outputs import probabilities
 from lrp_studio.nn import Network
 from lrp_studio.zoo import load_any_model
@@ -87,34 +87,9 @@ def _flat_note(net: Network, method: Any, params: dict[str, Any]) -> None:
 
 
 def bias_line(method: Any, bias: bool | None, report: ConservationReport, sample: int = 0) -> str:
-    """Whether the bias takes part in the rules and what it absorbed (start total minus input sum).
-
-    Parameters
-    ----------
-    method : str or mapping
-    bias : bool or None
-        False for ``--no-bias``; None or True: biases in the denominators (the default).
-    report : ConservationReport
-    sample : int
-
-    Returns
-    -------
-    str
-        One line, e.g. ``"on: biases and stabilisers absorbed 0.52 (4.3 % of the explained logit); ..."``.
-    """
+    """Whether the bias takes part in the rules and what it absorbed (see :func:`lrp_studio.lrp.metrics.bias_summary`)."""
     info = method_info(method)
-    if info.kind == "baseline":
-        return "not used (a baseline has no rule denominators)"
-    absorbed = float(report.explained[sample] - report.sums[0, sample])
-    total = float(report.explained[sample])
-    share = f" ({100 * absorbed / total:.2g} % of the {report.label})" if total else ""
-    if not info.uses_bias:
-        return f"not used by {method_label(method)} (no bias in its denominators); absorbed {absorbed:.3g}{share}"
-    if bias is False:
-        return (f"off (the notes' bias-free rules): absorbed {absorbed:.3g}{share}, by the stabilisers only, "
-                "so sum R(input) = start total to float precision")
-    return (f"on (in every denominator, as Zennit): biases and stabilisers absorbed {absorbed:.6g}{share}; "
-            "--no-bias gives the notes' bias-free rules")
+    return bias_summary(info.kind, info.uses_bias, bias, report, sample, method_label(method))
 
 
 def run(args: argparse.Namespace) -> int:

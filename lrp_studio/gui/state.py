@@ -130,6 +130,7 @@ class AppState(QObject):
         self.params_by_method: dict[str, dict[str, Any]] = {}
         self.custom_rules: dict[int, str] = {}
         self.target: int | None = None
+        self.start: Any = None  # start relevance of LRP (lrp_studio.lrp.start): None = the target logit
         self.explanation: Explanation | None = None
         self.explained_index: int | None = None
         self.predictions: np.ndarray | None = None
@@ -187,6 +188,20 @@ class AppState(QObject):
     def explain_arguments(self) -> dict[str, Any]:
         return explain_kwargs(self.method, self.params, self.custom_rules)
 
+    def start_arguments(self) -> dict[str, Any]:
+        """``{"start": ...}`` for :func:`lrp_studio.explain` when the output chart chose another start
+        relevance and the method is an LRP method (baselines explain the logit), else ``{}``."""
+        start = getattr(self, "start", None)
+        if start is None or method_params(self.method, self.custom_rules).kind == "baseline":
+            return {}
+        return {"start": start}
+
+    def set_start(self, start: Any) -> None:
+        """The start relevance (None = the target's logit; ``"outputs"``; ``("contrast", None, B)``)."""
+        if start != getattr(self, "start", None):
+            self.start = start
+            self.targetChanged.emit()
+
     # ------------------------------------------------------------------ setters
     def set_network(self, net: Network, name: str = "model") -> None:
         if self.method == default_method(self.net):
@@ -195,6 +210,7 @@ class AppState(QObject):
         self.model_name = name
         self.params_by_method = {}
         self.target = None if self.target is None or self.target >= net.n_classes else self.target
+        self.start = None  # a contrast's classes belong to the old network
         self.predictions = None
         self._reset_custom_rules()
         if self.custom_input is not None and self.custom_input.size != int(np.prod(net.input_shape)):

@@ -6,7 +6,9 @@ Four starts (``explain(..., start=...)``, CLI ``--start``):
 * ``"outputs"``: R_out = f(x), the whole output vector, as the lecture notes' MATLAB code starts
   (seed 003: ``R = y`` at the top layer); input relevance then explains all classes at once.
 * ``"contrast:A,B"`` / ``("contrast", A, B)``: R_out = f_A(x) e_A - f_B(x) e_B, "why class A and not B"
-  (its total is the logit difference f_A - f_B); the explained target is A.
+  (its total is the logit difference f_A - f_B); the explained target is A. ``("contrast", None, B)``
+  contrasts the explained target (``target=``, default the prediction) with B (the GUI's choice);
+  a sample whose target is B then starts from zero.
 * a vector ``v`` (C,) or (N, C) (CLI ``vector:FILE.npy``): R_out = v as given, like Zennit's
   ``attr_output`` (e.g. the softmax probabilities, or a one-hot without the logit's scale).
 
@@ -44,8 +46,8 @@ class Start:
     Attributes
     ----------
     kind : {"logit", "outputs", "contrast", "vector"}
-    classes : (int, int) or None
-        Classes A and B of a contrast.
+    classes : (int or None, int) or None
+        Classes A and B of a contrast (A None: the explained target).
     vector : ndarray (C,) or (N, C), float64, or None
         The user's start vector.
     """
@@ -57,7 +59,8 @@ class Start:
     def describe(self) -> str:
         """Short text, e.g. ``"logit"``, ``"contrast 3-8"``, ``"vector"``."""
         if self.kind == "contrast" and self.classes is not None:
-            return f"contrast {self.classes[0]}-{self.classes[1]}"
+            first = "target" if self.classes[0] is None else self.classes[0]
+            return f"contrast {first}-{self.classes[1]}"
         return self.kind
 
     @property
@@ -83,6 +86,8 @@ def _class(value: Any, n_classes: int) -> int:
 
 
 def _contrast(a: Any, b: Any, n_classes: int) -> Start:
+    if a is None:
+        return Start("contrast", (None, _class(b, n_classes)))
     first, second = _class(a, n_classes), _class(b, n_classes)
     if first == second:
         raise ParameterError(f"a contrast needs two different classes, got {first} and {second}")
@@ -141,7 +146,7 @@ def parse_start(value: Any, n_classes: int) -> Start:
 
 def start_targets(start: Start, default: Array) -> Array:
     """The explained class per sample: A for a contrast, else ``default`` (the resolved targets)."""
-    if start.kind == "contrast" and start.classes is not None:
+    if start.kind == "contrast" and start.classes is not None and start.classes[0] is not None:
         return xp_of(default).full(default.shape, start.classes[0], dtype=default.dtype)
     return default
 
@@ -175,6 +180,10 @@ def start_relevance(start: Start, outputs: Array, targets: Array) -> Array:
     relevance = xp.zeros_like(outputs)
     if start.kind == "contrast" and start.classes is not None:
         a, b = start.classes
+        if a is None:  # the explained target of each sample against B (zero where the target is B)
+            relevance[rows, targets] = outputs[rows, targets]
+            relevance[:, b] = relevance[:, b] - outputs[:, b]
+            return relevance
         relevance[:, a] = outputs[:, a]
         relevance[:, b] = -outputs[:, b]
         return relevance
