@@ -158,7 +158,7 @@ BASELINES: dict[str, Baseline] = {
                  "The notes' plain Taylor decomposition (Montavon et al. 2017): expand the logit at a root point "
                  "found by Newton steps along the gradient direction. Sum R = f(x) only where no ReLU kink lies "
                  "between x and the root; the rest is the conservation gap (higher-order terms)."),
-        Baseline("taylor-segment", taylor_segment, (ITERATIONS,), "Taylor decomposition (root towards zero)",
+        Baseline("taylor-segment", taylor_segment, (), "Taylor decomposition (root towards zero)",
                  "R<sub>p</sub> = (x &minus; x&#771;)<sub>p</sub> &middot; &part;f<sub>c</sub>/&part;x<sub>p</sub>(x&#771;), "
                  "x&#771; = s x, the largest s in [0, 1] with f<sub>c</sub>(s x) = 0",
                  "Taylor decomposition at the root nearest to x on the segment to the zero input (the zero input "

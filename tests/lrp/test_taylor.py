@@ -110,7 +110,8 @@ def test_registered_everywhere_methods_are():
         assert name in METHODS
         info = method_info(name)
         assert info.kind == "baseline" and not info.uses_bias
-        assert [p.name for p in info.params] == ["iterations"]
+    assert [p.name for p in method_info("taylor").params] == ["iterations"]
+    assert method_info("taylor-segment").params == ()
 
 
 def test_iterations_is_validated(twins):
