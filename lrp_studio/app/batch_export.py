@@ -41,6 +41,7 @@ from lrp_studio.io.export import save_relevance_npy, save_table_csv
 from lrp_studio.lrp import explain
 from lrp_studio.lrp.explain import NonFiniteError
 from lrp_studio.lrp.outputs import check_targets, output_classes
+from lrp_studio.lrp.start import Start
 from lrp_studio.nn import Network
 from lrp_studio.viz import COLORMAPS, heatmap_png
 
@@ -169,7 +170,7 @@ def _check_request(net: Network, data: Dataset, indices: np.ndarray, target: Any
 def export_batch(net: Network, data: Dataset, indices: Sequence[int] | np.ndarray, out_dir: str | Path, *,
                  method: Any = None, target: Any = None, bias: bool | None = None,
                  params: Mapping[str, Any] | None = None, image: ImageOptions = ImageOptions(),
-                 batch_size: int = 256, progress: ProgressFn | None = None) -> ExportResult:
+                 batch_size: int = 256, progress: ProgressFn | None = None, start: Any = None) -> ExportResult:
     """Explain ``data.x[indices]`` in chunks and write the heatmaps, ``relevance.npy`` and ``index.csv``.
 
     Parameters
@@ -195,6 +196,8 @@ def export_batch(net: Network, data: Dataset, indices: Sequence[int] | np.ndarra
         Samples explained per call (default 256).
     progress : callable, optional
         ``progress(done, total)`` after each chunk; returning False cancels after that chunk.
+    start : optional
+        The start relevance, as in :func:`lrp_studio.explain` (a per-sample vector has one row per index).
 
     Returns
     -------
@@ -210,6 +213,7 @@ def export_batch(net: Network, data: Dataset, indices: Sequence[int] | np.ndarra
         indices; ``relevance.npy`` and ``index.csv`` are then not written, the PNGs of earlier chunks stay).
     """
     chosen = np.asarray(indices, dtype=np.int64).reshape(-1)
+    output_start = start  # the name ``start`` is the chunk offset below
     _check_request(net, data, chosen, target, batch_size)
     image.check()
     folder = Path(out_dir)
@@ -223,7 +227,8 @@ def export_batch(net: Network, data: Dataset, indices: Sequence[int] | np.ndarra
         chunk = chosen[start : start + int(batch_size)]
         try:
             exp = explain(net, data.x[chunk], target=_chunk_targets(target, start, start + chunk.size),
-                          method=method, bias=bias, keep_layers=False, **dict(params or {}))
+                          method=method, bias=bias, keep_layers=False,
+                          start=_rows(output_start, start, start + chunk.size), **dict(params or {}))
         except NonFiniteError as error:  # name the samples by dataset index; earlier chunks' PNGs stay
             raise error.at([f"{data.name} index {i}" for i in chunk],
                            "relevance.npy and index.csv were not written") from None
@@ -245,6 +250,11 @@ def export_batch(net: Network, data: Dataset, indices: Sequence[int] | np.ndarra
     save_relevance_npy(folder / "relevance.npy", relevance[:done])
     save_table_csv(folder / "index.csv", INDEX_COLUMNS, rows)
     return result
+
+
+def _rows(start: Any, begin: int, end: int) -> Any:
+    """The start relevance of chunk begin..end-1 (a per-sample start vector is sliced)."""
+    return start.rows(begin, end) if isinstance(start, Start) else start
 
 
 __all__ = ["INDEX_COLUMNS", "ExportResult", "ImageOptions", "export_batch", "png_name", "safe_name",

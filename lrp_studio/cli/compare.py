@@ -17,6 +17,7 @@ from lrp_studio.cli.options import (
     add_method_flags,
     add_dataset,
     add_model,
+    add_start,
     add_target,
     check_index,
     check_output_file,
@@ -25,9 +26,10 @@ from lrp_studio.cli.options import (
     method_table,
     params_per_method,
     parse_methods,
+    resolve_start,
     resolve_target,
 )
-from lrp_studio.lrp import explain
+from lrp_studio.lrp import explain, method_info
 from lrp_studio.lrp.outputs import OutputClasses, output_classes
 from lrp_studio.lrp.perturbation import correlation, perturbation_heatmap
 from lrp_studio.viz import COLORMAPS, save_png
@@ -47,6 +49,7 @@ def add_parser(sub: argparse._SubParsersAction) -> Parser:
     parser.add_argument("--index", type=int, default=0, help="sample index in the dataset, 0..N-1 (default 0)")
     parser.add_argument("--methods", default="all", help="comma-separated method names, or 'all' (default all)")
     add_target(parser, batch=False)
+    add_start(parser)
     add_method_flags(parser, single=False)
     group = parser.add_argument_group("heatmap grid")
     group.add_argument("--color-scale", choices=("shared", "each"), default="shared",
@@ -76,6 +79,9 @@ def run(args: argparse.Namespace) -> int:
     index = check_index(args.index, data)
     x = data.x[index][None]
     target = resolve_target(args.target, net.classes, data.y[index : index + 1])
+    chosen_start = resolve_start(args.start, net.classes)
+    # baselines explain one logit: they keep the default start (said below the table)
+    starts = {method: None if method_info(method).kind == "baseline" else chosen_start for method in methods}
     logits = np.asarray(net.predict(x))[0]
     outputs = output_classes(net.classes, net.n_classes)
     predicted = int(outputs.predicted(logits)[0])
@@ -91,9 +97,9 @@ def run(args: argparse.Namespace) -> int:
     rows, maps, titles = [], [], []
     for method in methods:
         params, bias = settings[method]
-        exp = explain(net, x, target=t, method=method, bias=bias, keep_layers=False, **params)
+        exp = explain(net, x, target=t, method=method, bias=bias, keep_layers=False, start=starts[method], **params)
         milliseconds = exp.timings["forward"] + exp.timings["relevance"]
-        total, logit = float(exp.relevance[0].sum()), float(exp.logits[0, t])
+        total, logit = float(exp.relevance[0].sum()), float(exp.conservation().explained[0])
         r = correlation(exp.relevance[0], perturbation) if perturbation is not None else float("nan")
         rows.append((method, total, logit, total / logit if logit else float("nan"), r, milliseconds))
         maps.append(exp.relevance[0])
@@ -106,6 +112,9 @@ def run(args: argparse.Namespace) -> int:
         titles.append("\n".join(["perturbation (mean)", f"sum P {perturbation.sum():.3g} / logit {logits[t]:.3g}",
                                  f"{args.perturbation_region}x{args.perturbation_region} px -> input mean"]))
     _print_table(args, data.name, label, outputs, logits, t, predicted, rows, perturbation is not None)
+    if chosen_start.kind != "logit":
+        print(f"start {chosen_start.describe()}: the 'logit' column holds the start total for the LRP methods; "
+              "baselines explain the target logit")
     if args.out:
         image = heatmap_grid(maps, titles, scale=args.color_scale, cmap=args.cmap, level=args.level,
                              zoom=args.upscale, columns=args.columns, image=x[0],

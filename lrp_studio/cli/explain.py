@@ -15,6 +15,7 @@ from lrp_studio.cli.options import (
     add_method_flags,
     add_dataset,
     add_model,
+    add_start,
     add_target,
     check_index,
     check_output_file,
@@ -24,12 +25,13 @@ from lrp_studio.cli.options import (
     method_from,
     method_label,
     method_table,
+    resolve_start,
     resolve_target,
 )
 from lrp_studio.errors import DataError
 from lrp_studio.io import load_input_npy, save_relevance_csv, save_relevance_npy
-from lrp_studio.lrp import BASELINES, default_method, explain, flat_on_dense_input, resolve_rules
-from lrp_studio.lrp.metrics import merge_lines
+from lrp_studio.lrp import BASELINES, default_method, explain, flat_on_dense_input, method_info, resolve_rules
+from lrp_studio.lrp.metrics import ConservationReport, bias_summary, merge_lines
 from lrp_studio.lrp.outputs import output_classes
 from lrp_studio.nn import Network
 from lrp_studio.zoo import load_any_model
@@ -46,6 +48,7 @@ def add_parser(sub: argparse._SubParsersAction) -> Parser:
     parser.add_argument("--index", type=int, default=0, help="sample index in the dataset, 0..N-1 (default 0)")
     parser.add_argument("--input", default=None, metavar="FILE.npy", help="explain this array instead of a dataset sample")
     add_target(parser, batch=False)
+    add_start(parser)
     add_method_flags(parser, single=True, legacy=True)
     add_image(parser, upscale=8, legacy_scale=True)
     parser.add_argument("--out", default=None, metavar="PNG", help="write the heatmap PNG here")
@@ -85,6 +88,12 @@ def _flat_note(net: Network, method: Any, params: dict[str, Any]) -> None:
               file=sys.stderr)
 
 
+def bias_line(method: Any, bias: bool | None, report: ConservationReport, sample: int = 0) -> str:
+    """Whether the bias takes part in the rules and what it absorbed (see :func:`lrp_studio.lrp.metrics.bias_summary`)."""
+    info = method_info(method)
+    return bias_summary(info.kind, info.uses_bias, bias, report, sample, method_label(method))
+
+
 def run(args: argparse.Namespace) -> int:
     """Explain one sample; print prediction, target and conservation; write the requested files."""
     for path, flag in ((args.out, "--out"), (args.npy, "--npy"), (args.csv, "--csv")):
@@ -94,7 +103,8 @@ def run(args: argparse.Namespace) -> int:
     params, bias = checked_params(method, given_params(args), args.no_bias)
     x, labels, origin = _sample(args, net)
     target = resolve_target(args.target, net.classes, labels)
-    exp = explain(net, x, target=target, method=method, bias=bias, keep_layers=False, **params)
+    start = resolve_start(args.start, net.classes, method)
+    exp = explain(net, x, target=target, method=method, bias=bias, keep_layers=False, start=start, **params)
     _flat_note(net, method, params)
     logits = np.asarray(exp.logits[0])
     outputs = output_classes(net.classes, net.n_classes)
@@ -106,7 +116,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"prediction: class {outputs.names[predicted]} (probability {probability:.4f})")
     print(f"target:     {outputs.describe_target(t, float(logits[t]))}")
     print(f"method:     {method_label(method)}")
+    if start.kind != "logit":
+        print(f"start:      {start.describe()} (sum {float(report.explained[0]):.6g})")
     print(f"conservation: {report.summary(0)}")
+    print(f"bias:       {bias_line(method, bias, report)}")
     if args.layers:
         for stage_name, total in zip(report.stage_names, report.sums[:, 0]):
             print(f"  {stage_name:<16} sum R = {total: .6g}")

@@ -20,6 +20,7 @@ from lrp_studio.cli.options import (
     add_method_flags,
     add_dataset,
     add_model,
+    add_start,
     add_target,
     check_output_folder,
     checked_params,
@@ -28,6 +29,7 @@ from lrp_studio.cli.options import (
     load_fitting,
     method_from,
     method_table,
+    resolve_start,
     resolve_target,
 )
 from lrp_studio.data import Dataset
@@ -54,6 +56,7 @@ def add_parser(sub: argparse._SubParsersAction) -> Parser:
     parser.add_argument("--misclassified", action="store_true", help="only misclassified samples")
     parser.add_argument("--batch-size", type=int, default=256, help="samples explained at a time (default 256)")
     add_target(parser, batch=True)
+    add_start(parser)
     add_method_flags(parser, single=True, legacy=True)
     add_image(parser, upscale=8, legacy_scale=True)
     parser.add_argument("--out-dir", required=True, help="folder for the PNGs, relevance.npy and index.csv")
@@ -106,17 +109,21 @@ def run(args: argparse.Namespace) -> int:
     net = load_any_model(args.model)
     method = method_from(args) or default_method(net)
     params, bias = checked_params(method, given_params(args), args.no_bias)
+    start = resolve_start(args.start, net.classes, method)
     image = image_options(args)
     data = load_fitting(args.dataset, net)
     indices = select(args, data, net)
     target = resolve_target(args.target, net.classes, data.y[indices])
+    if start.vector is not None and start.vector.ndim == 2 and start.vector.shape[0] != indices.size:
+        raise DataError(f"--start vector: {start.vector.shape[0]} rows for {indices.size} selected samples")
     with tqdm(total=indices.size, unit="sample", desc="explaining", disable=None) as bar:
         def progress(done: int, total: int) -> bool:
             bar.update(done - bar.n)
             return True
 
         result = export_batch(net, data, indices, args.out_dir, method=method, target=target, bias=bias,
-                              params=params, image=image, batch_size=args.batch_size, progress=progress)
+                              params=params, image=image, batch_size=args.batch_size, progress=progress,
+                              start=start)
     print(f"wrote {len(result.pngs)} heatmaps, relevance.npy {result.relevance_shape} and index.csv to "
           f"{result.out_dir}")
     return 0

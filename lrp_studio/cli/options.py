@@ -28,6 +28,7 @@ from lrp_studio.lrp import METHODS, Param, all_params, method_info
 from lrp_studio.lrp.methods import methods_taking
 from lrp_studio.lrp.outputs import output_classes
 from lrp_studio.lrp.params import did_you_mean
+from lrp_studio.lrp.start import START_HELP, Start, parse_start
 from lrp_studio.nn import Network
 from lrp_studio.viz import COLORMAPS
 
@@ -424,6 +425,62 @@ def check_output_folder(path: str, flag: str) -> None:
         raise CLIError(f"{flag} {path}: {existing} is a file, so the folder cannot be created")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise CLIError(f"{flag} {path}: the folder {existing} is not writable")
+
+
+# ------------------------------------------------------------------------------------ start relevance
+def add_start(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """``--start logit|outputs|contrast:A,B|vector:FILE.npy``: the output relevance LRP starts from."""
+    parser.add_argument("--start", default="logit", metavar="START",
+                        help="relevance at the output the backward pass starts from: 'logit' ("
+                             f"{START_HELP['logit']}), 'outputs' ({START_HELP['outputs']}), 'contrast:A,B' "
+                             f"({START_HELP['contrast']}; class indices or names), 'vector:FILE.npy' "
+                             f"({START_HELP['vector']}). Conservation then compares with the start total. "
+                             "LRP methods only")
+
+
+def resolve_start(text: str | None, classes: Sequence[str], method: Any = None) -> Start:
+    """``--start`` as a :class:`~lrp_studio.lrp.start.Start` for the model's ``classes``.
+
+    Raises
+    ------
+    CLIError
+        Naming ``--start``: an unknown form, unknown classes, an unreadable or misshapen vector
+        file, or a start other than ``logit`` with a baseline ``method``.
+    """
+    text = "logit" if text is None else text.strip()
+    kind, _, rest = text.partition(":")
+    try:
+        if kind == "contrast":
+            names = rest.split(",")
+            if len(names) != 2:
+                raise CLIError(f"--start {text!r}: write contrast:A,B with two classes, e.g. contrast:3,8")
+            a, b = (class_index(name.strip(), classes, "--start contrast") for name in names)
+            start = parse_start(("contrast", a, b), len(classes))
+        elif kind == "vector":
+            start = parse_start(_load_vector(rest), len(classes))
+        else:
+            start = parse_start(text, len(classes))
+    except ParameterError as error:
+        raise CLIError(f"--start: {error}") from None
+    if start.kind != "logit" and method is not None and method_info(method).kind == "baseline":
+        raise CLIError(f"--start {text}: method {method!r} is a baseline and explains one logit; "
+                       "use an LRP method or --start logit")
+    return start
+
+
+def _load_vector(path: str) -> np.ndarray:
+    """A start vector from a .npy file (read without unpickling)."""
+    if not path:
+        raise CLIError("--start vector: give the file, e.g. vector:start.npy")
+    try:
+        values = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except (OSError, ValueError) as error:
+        raise DataError(f"{path}: not a readable .npy array ({error})") from None
+    if not isinstance(values, np.ndarray) or not np.issubdtype(values.dtype, np.number):
+        raise DataError(f"{path}: the start vector must be a numeric array")
+    return values
 
 
 # ------------------------------------------------------------------------------------ data, targets

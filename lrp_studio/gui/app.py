@@ -112,7 +112,11 @@ def _application() -> Any:
 
 
 def _load_inputs(model: Any, dataset: Any) -> tuple[Any, Any, str]:
-    """Network and Dataset objects from specs (None keeps the defaults)."""
+    """Network and Dataset objects from specs (None keeps the defaults).
+
+    A dataset spec is loaded here only to report a bad one as one line; the window opens it with
+    :func:`open_dataset_spec`, the code path of its dataset box.
+    """
     name = "model"
     if isinstance(model, (str, os.PathLike)):
         name = Path(str(model)).name
@@ -124,8 +128,18 @@ def _load_inputs(model: Any, dataset: Any) -> tuple[Any, Any, str]:
     if isinstance(dataset, (str, os.PathLike)):
         from lrp_studio.data import load_dataset
 
-        dataset = load_dataset(str(dataset))
+        load_dataset(str(dataset))  # a bad spec fails here, before any window exists
     return model, dataset, name
+
+
+def open_dataset_spec(window: Any, dataset: Any) -> None:
+    """Open a dataset spec as picking it in the app's dataset box does (``MainWindow.open_dataset``).
+
+    A spec no model fits (``toy:moons`` with the bundled MNIST model) then builds the notes' binary
+    classifier with its status message, exactly as in the app. Dataset objects and None are left alone.
+    """
+    if isinstance(dataset, (str, os.PathLike)):
+        window.open_dataset(str(dataset))
 
 
 def parse_select(text: str, column_stages: Sequence[int]) -> tuple[int, int]:
@@ -167,7 +181,8 @@ def screenshot(path: str | os.PathLike, sample: int = 0, method: str | None = No
     try:
         net, data, name = _load_inputs(model, dataset)
         kwargs = {"model_name": name} if net is not None else {}
-        window = MainWindow(net, data, restore=False, **kwargs)
+        window = MainWindow(net, None if isinstance(data, (str, os.PathLike)) else data, restore=False, **kwargs)
+        open_dataset_spec(window, data)
         window.resize(*size)
         window.show()
         app.processEvents()
@@ -234,7 +249,8 @@ def run_gui(args: Any = None) -> int:
         print(f"lrp-studio: error: {error}", file=sys.stderr)
         return 2
     kwargs = {"model_name": name} if net is not None else {}
-    window = MainWindow(net, data, **kwargs)
+    window = MainWindow(net, None if isinstance(data, (str, os.PathLike)) else data, **kwargs)
+    open_dataset_spec(window, data)
     install_excepthook(lambda: window)
     window.show()
     from PySide6.QtCore import QTimer

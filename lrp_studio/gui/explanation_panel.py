@@ -23,6 +23,7 @@ from lrp_studio.gui.state import BIAS, CUSTOM, AppState, method_params
 from lrp_studio.lrp import BASELINES, COMPOSITES, RULES, Param
 from lrp_studio.lrp.params import BIAS_HELP
 from lrp_studio.lrp.explain import resolve_rules
+from lrp_studio.lrp.metrics import bias_summary
 
 #: Spin-box limits for a parameter declared without bounds (Qt needs finite ones).
 UNBOUNDED = 1e6
@@ -142,6 +143,12 @@ class ExplanationPanel(QWidget):
         self.help.setObjectName("methodHelp")
         self.help.setOpenExternalLinks(False)
 
+        self.bias_note = QLabel("")
+        self.bias_note.setObjectName("biasNote")
+        self.bias_note.setWordWrap(True)
+        self.bias_note.setToolTip("Relevance absorbed = start total (the explained logit, or the chosen start) minus "
+                                  "the sum of input relevance. " + BIAS_HELP)
+
         self.method_selector.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.method_selector.setMinimumContentsLength(16)
         self.params_box.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
@@ -149,11 +156,13 @@ class ExplanationPanel(QWidget):
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.method_selector)
         layout.addWidget(self.params_box)
+        layout.addWidget(self.bias_note)
         layout.addWidget(self.rules_box, 2)
         layout.addWidget(self.help, 3)
 
         self.method_selector.currentIndexChanged.connect(self._method_chosen)
         state.methodChanged.connect(self.sync)
+        state.explanationSettled.connect(self.update_bias_note)
         state.modelChanged.connect(self._model_changed)
         self._model_changed()
 
@@ -266,6 +275,17 @@ class ExplanationPanel(QWidget):
                 with QSignalBlocker(widget):
                     widget.setRange(low, high)
 
+    def update_bias_note(self) -> None:
+        """Say whether the bias takes part in the rules and what it absorbed in the shown explanation."""
+        exp = self.state.explanation
+        if exp is None:
+            self.bias_note.setText("")
+            return
+        info = method_params(self.state.method, self.state.custom_rules if self.state.method == CUSTOM else None)
+        bias = self.state.explain_arguments().get(BIAS)
+        text = bias_summary(info.kind, info.uses_bias, bias, exp.conservation(), 0, self.state.method)
+        self.bias_note.setText("Bias: " + text.replace("--no-bias gives", "unticking the box gives"))
+
     def help_pending(self) -> bool:
         """True while the formula pane still waits to show the current method."""
         return self._help_timer.isActive()
@@ -297,6 +317,7 @@ class ExplanationPanel(QWidget):
             arguments = state.explain_arguments()
             method = arguments.pop("method")
             arguments.pop(BIAS, None)
+            arguments.pop("start", None)
             try:
                 rules = resolve_rules(net, method, arguments)
             except Exception:  # invalid parameters are reported by the explanation itself

@@ -312,7 +312,7 @@ class MainWindow(UnsavedWorkMixin, SessionActionsMixin, FileActionsMixin, QMainW
         if self._closing or not state.input_fits():
             return
         net, x = state.net, np.array(state.sample(), copy=True)
-        target, kwargs = state.target, state.explain_arguments()
+        target, kwargs = state.target, {**state.explain_arguments(), **state.start_arguments()}
         index = state.index if state.custom_input is None else CUSTOM_INDEX
         self._explain_request = self.controller.submit("explain", compute_explanation, net, x, target, kwargs, index)
 

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, Qt
+from PySide6.QtCore import QPointF, QSignalBlocker, Qt
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from lrp_studio.gui.formatting import percent
 from lrp_studio.gui.heatmap_widget import style_plot
 from lrp_studio.gui.state import AppState
 from lrp_studio.lrp.outputs import output_classes
-from lrp_studio.nn import Conv2d, Dense, softmax
+from lrp_studio.nn import Conv2d, Dense
 from lrp_studio.nn.layers import AvgPool2d, MaxPool2d
+
+#: The output chart's start relevance choices: label, value for :meth:`AppState.set_start`.
+START_CHOICES = (("logit", None), ("all outputs", "outputs"), ("contrast", "contrast"))
 
 BAR_COLOR = "#9aa7b8"
 TARGET_COLOR = "#e8872b"
@@ -53,6 +56,16 @@ class OutputBars(QWidget):
         self.mode = QComboBox()
         self.mode.addItems(["logits", "softmax"])
         self.mode.setToolTip("Show raw logits (what LRP explains) or softmax probabilities.")
+        self.start_box = QComboBox()
+        self.start_box.setObjectName("startBox")
+        for label, value in START_CHOICES:
+            self.start_box.addItem(label, value)
+        self.start_box.setToolTip("Start relevance of LRP: the explained logit (default), all outputs (the notes' "
+                                  "MATLAB code), or the explained class against class B (why A and not B). "
+                                  "Conservation then refers to the start total. Baselines always explain the logit.")
+        self.contrast_box = QComboBox()
+        self.contrast_box.setObjectName("contrastBox")
+        self.contrast_box.setToolTip("Class B of the contrast: relevance starts as logit A at A minus logit B at B.")
         self.predicted_button = QPushButton("Predicted")
         self.predicted_button.setToolTip("Explain the predicted class (default).")
         self.info = QLabel("Target: predicted class")
@@ -61,6 +74,9 @@ class OutputBars(QWidget):
         controls = QHBoxLayout()
         controls.addWidget(QLabel("Show:"))
         controls.addWidget(self.mode)
+        controls.addWidget(QLabel("Start:"))
+        controls.addWidget(self.start_box)
+        controls.addWidget(self.contrast_box)
         controls.addStretch(1)
         controls.addWidget(self.predicted_button)
         layout = QVBoxLayout(self)
@@ -72,12 +88,34 @@ class OutputBars(QWidget):
         self.plot.scene().sigMouseClicked.connect(self._clicked)
         self.predicted_button.clicked.connect(lambda: state.set_target(None))
         self.mode.currentIndexChanged.connect(lambda _: self.refresh())
+        self.start_box.currentIndexChanged.connect(lambda _: self._start_chosen())
+        self.contrast_box.currentIndexChanged.connect(lambda _: self._start_chosen())
         state.explanationSettled.connect(self.refresh)
         state.modelChanged.connect(lambda: self._set_ticks())
         self._set_ticks()
 
+    def _start_chosen(self) -> None:
+        """Send the chosen start relevance to the state (None, ``"outputs"`` or ``("contrast", None, B)``)."""
+        kind = self.start_box.currentData()
+        self.contrast_box.setVisible(kind == "contrast")
+        if kind == "contrast":
+            self.state.set_start(("contrast", None, max(0, self.contrast_box.currentIndex())))
+        else:
+            self.state.set_start(kind)
+
+    def _reset_start(self) -> None:
+        """A new model: the start box back to the logit, the contrast choices its classes."""
+        classes = self.state.net.classes
+        with QSignalBlocker(self.start_box), QSignalBlocker(self.contrast_box):
+            self.start_box.setCurrentIndex(0)
+            self.contrast_box.clear()
+            self.contrast_box.addItems([f"vs {name}" for name in classes])
+        self.contrast_box.setVisible(False)
+        self.start_box.setEnabled(len(classes) > 1)
+
     def _set_ticks(self, names: list[str] | None = None) -> None:
         if names is None:
+            self._reset_start()
             outputs = output_classes(self.state.net.classes, self.state.net.n_classes)
             names = ["z"] if outputs.binary and self.mode.currentText() != "softmax" else list(outputs.names)
         step = max(1, len(names) // 20)
@@ -117,8 +155,11 @@ class OutputBars(QWidget):
                               f"relevance = evidence for class {outputs.names[1]}, negative for {outputs.names[0]}).")
             return
         kind = "predicted" if self.state.target is None else "chosen by click"
+        start = "" if exp.start == "logit" else (f" Relevance starts from <b>{exp.start}</b> "
+                                                  f"(total {float(exp.conservation().explained[0]):.3g}).")
         self.info.setText(f"Explaining class <b>{outputs.names[target]}</b> ({kind}, orange); predicted "
-                          f"<b>{outputs.names[predicted]}</b> (dark outline). Click a bar to explain another class.")
+                          f"<b>{outputs.names[predicted]}</b> (dark outline). Click a bar to explain another class."
+                          f"{start}")
 
     def bar_scene_pos(self, index: int) -> QPointF:
         """Scene position of the middle of bar ``index`` (for tests and keyboard use)."""
@@ -215,7 +256,8 @@ class ConservationPlot(pg.PlotWidget):
         pad = 0.15 * (high - low or 1.0)
         self.getPlotItem().setRange(xRange=(-0.7, len(stages) - 0.3), yRange=(low - pad, high + pad), padding=0)
         share = 100.0 * values[0] / logit if logit != 0 and np.isfinite(values[0]) else float("nan")
-        self.text.setText(f"input: {values[0]:.3g} = {percent(share)} of {logit:.3g}")
+        start = "" if report.label == "explained logit" else "start "
+        self.text.setText(f"input: {values[0]:.3g} = {percent(share)} of {start}{logit:.3g}")
         self.text.setPos(-0.35, low - pad * 0.2)
 
     @staticmethod

@@ -131,6 +131,7 @@ class AppState(QObject):
         self.params_by_method: dict[str, dict[str, Any]] = {}
         self.custom_rules: dict[int, str] = {}
         self.target: int | None = None
+        self.start: Any = None  # start relevance of LRP (lrp_studio.lrp.start): None = the target logit
         self.explanation: Explanation | None = None
         self.explained_index: int | None = None
         self.predictions: np.ndarray | None = None
@@ -201,6 +202,19 @@ class AppState(QObject):
         :attr:`confirm_replace` (the window's Save / Discard / Cancel question).
         """
         return True if not self.model_dirty else bool(self.confirm_replace(action))
+    def start_arguments(self) -> dict[str, Any]:
+        """``{"start": ...}`` for :func:`lrp_studio.explain` when the output chart chose another start
+        relevance and the method is an LRP method (baselines explain the logit), else ``{}``."""
+        start = getattr(self, "start", None)
+        if start is None or method_params(self.method, self.custom_rules).kind == "baseline":
+            return {}
+        return {"start": start}
+
+    def set_start(self, start: Any) -> None:
+        """The start relevance (None = the target's logit; ``"outputs"``; ``("contrast", None, B)``)."""
+        if start != getattr(self, "start", None):
+            self.start = start
+            self.targetChanged.emit()
 
     # ------------------------------------------------------------------ setters
     def set_dirty(self, dirty: bool) -> None:
@@ -220,6 +234,7 @@ class AppState(QObject):
         self.model_name = name
         self.params_by_method = {}
         self.target = None if self.target is None or self.target >= net.n_classes else self.target
+        self.start = None  # a contrast's classes belong to the old network
         self.predictions = None
         self._reset_custom_rules()
         if self.custom_input is not None and self.custom_input.size != int(np.prod(net.input_shape)):

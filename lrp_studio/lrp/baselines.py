@@ -9,8 +9,9 @@ import numpy as np
 
 from lrp_studio.backend import to_numpy, xp_of
 from lrp_studio.errors import ParameterError
-from lrp_studio.lrp.params import NOISE, PATCH, SAMPLES, SEED, STEPS, Param, check_params
+from lrp_studio.lrp.params import ITERATIONS, NOISE, PATCH, SAMPLES, SEED, STEPS, Param, check_params
 from lrp_studio.lrp.perturbation import perturbation_heatmap
+from lrp_studio.lrp.taylor import taylor, taylor_segment
 from lrp_studio.nn.network import Network
 
 Array = Any
@@ -151,5 +152,16 @@ BASELINES: dict[str, Baseline] = {
                  "R<sub>patch</sub> = f<sub>c</sub>(x) &minus; f<sub>c</sub>(x with patch := mean)",
                  "Replaces one patch (or one feature of a flat input) by the sample's mean and measures how much "
                  "the logit drops &mdash; the perturbation check of the notes. Slow: one forward pass per patch."),
+        Baseline("taylor", taylor, (ITERATIONS,), "Taylor decomposition (root along the gradient)",
+                 "R<sub>p</sub> = (x &minus; x&#771;)<sub>p</sub> &middot; &part;f<sub>c</sub>/&part;x<sub>p</sub>(x&#771;), "
+                 "f<sub>c</sub>(x&#771;) = 0, x&#771; = x &minus; t &nabla;f/|&nabla;f|",
+                 "The notes' plain Taylor decomposition (Montavon et al. 2017): expand the logit at a root point "
+                 "found by Newton steps along the gradient direction. Sum R = f(x) only where no ReLU kink lies "
+                 "between x and the root; the rest is the conservation gap (higher-order terms)."),
+        Baseline("taylor-segment", taylor_segment, (), "Taylor decomposition (root towards zero)",
+                 "R<sub>p</sub> = (x &minus; x&#771;)<sub>p</sub> &middot; &part;f<sub>c</sub>/&part;x<sub>p</sub>(x&#771;), "
+                 "x&#771; = s x, the largest s in [0, 1] with f<sub>c</sub>(s x) = 0",
+                 "Taylor decomposition at the root nearest to x on the segment to the zero input (the zero input "
+                 "itself when f keeps its sign); the gap shows how much the choice of root matters."),
     )
 }

@@ -133,6 +133,10 @@ COMPOSITES: dict[str, Composite] = {
                   "first layer: z<sup>B</sup>(low, high); conv layers: &gamma; (0.25); dense layers: &epsilon; (1e-6)."),
         Composite("deep-taylor", ZBOX, ZPLUS, ZPLUS, (LOW, HIGH),
                   "first layer: z<sup>B</sup>(low, high); every other layer: z<sup>+</sup>."),
+        Composite("deep-taylor-unbounded", RuleChoice("wsquare"), ZPLUS, ZPLUS, (),
+                  "the lecture notes' deep Taylor recipe (Montavon et al. 2017, unbounded input domain): first "
+                  "layer: w<sup>2</sup>; every other layer: z<sup>+</sup>. Conserves relevance exactly with "
+                  "--no-bias."),
     )
 }
 

@@ -18,6 +18,7 @@ from lrp_studio.lrp.params import did_you_mean
 from lrp_studio.lrp.outputs import check_targets, resolve_targets
 from lrp_studio.lrp.propagate import one_hot_start, propagate
 from lrp_studio.lrp.rules import RULES, Rule, make_rule
+from lrp_studio.lrp.start import Start, parse_start, start_relevance, start_targets
 from lrp_studio.nn.network import Network, Trace
 
 Array = Any
@@ -107,7 +108,7 @@ def _method_name(method: Any) -> str:
 
 
 def explain(net: Network, x: Any, target: Any = None, method: Any = None, *, bias: bool | None = None,
-            messages: bool = False, keep_layers: bool = True, **params: Any) -> Explanation:
+            messages: bool = False, keep_layers: bool = True, start: Any = None, **params: Any) -> Explanation:
     """Explain ``net``'s output for inputs ``x``.
 
     Parameters
@@ -130,6 +131,12 @@ def explain(net: Network, x: Any, target: Any = None, method: Any = None, *, bia
         Keep every stage's activation and relevance in :attr:`Explanation.layers` (default True).
         False is the lean path for batches: only the input relevance is copied to NumPy, and
         :meth:`Explanation.conservation` still works (per-stage sums are always kept).
+    start : None, str, tuple, array-like or Start
+        The output relevance the backward pass starts from (:mod:`lrp_studio.lrp.start`): None or
+        ``"logit"`` (default: the target's logit, one-hot), ``"outputs"`` (the whole output vector,
+        as the notes' MATLAB code), ``"contrast:A,B"`` / ``("contrast", A, B)`` (logit A at A minus
+        logit B at B; the target is A) or a vector (C,) / (N, C) used as given. Conservation then
+        compares with the start total. LRP methods only: a baseline with another start raises.
     **params
         The method's parameters, as declared in :func:`lrp_studio.lrp.method_info` (epsilon,
         alpha, beta, gamma, low, high; steps, samples, noise, seed, patch). None means default.
@@ -138,7 +145,7 @@ def explain(net: Network, x: Any, target: Any = None, method: Any = None, *, bia
     -------
     Explanation
         ``relevance`` has the shape of ``x``; LRP starts at the output as logit x one-hot(target),
-        so relevance is in the units of the logit.
+        so relevance is in the units of the logit (with ``start``: from that vector instead).
 
     Notes
     -----
@@ -158,7 +165,11 @@ def explain(net: Network, x: Any, target: Any = None, method: Any = None, *, bia
         out NaN or infinite (float32 overflow; see :func:`check_finite`).
     """
     method = default_method(net) if method is None else method
+    begin = parse_start(start, net.n_classes)
     if isinstance(method, str) and method in BASELINES:
+        if begin.kind != "logit":
+            raise ParameterError(f"{method!r} is a baseline: it explains one logit (start 'logit'), not "
+                                 f"start {begin.describe()!r}")
         with np.errstate(all="ignore"):  # an overflow is reported once, as a DataError, by check_finite
             return check_finite(_explain_baseline(net, x, target, method, bias, keep_layers, params))
     rules = resolve_rules(net, method, params)
@@ -170,9 +181,9 @@ def explain(net: Network, x: Any, target: Any = None, method: Any = None, *, bia
     chunk = chunk_size(net)
     with np.errstate(all="ignore"):
         if xb.shape[0] > chunk:
-            result = _explain_in_chunks(net, xb, target, rules, chunk, use_bias, messages, keep_layers, names)
+            result = _explain_in_chunks(net, xb, target, rules, chunk, use_bias, messages, keep_layers, names, begin)
         else:
-            result = _explain_traced(net, xb, target, None, rules, use_bias, messages, keep_layers, names)
+            result = _explain_traced(net, xb, target, None, rules, use_bias, messages, keep_layers, names, begin)
     result.method = _method_name(method)
     result.relevance = result.relevance.reshape(original_shape)
     return check_finite(result)
@@ -235,8 +246,10 @@ def check_finite(exp: Explanation) -> Explanation:
 
 
 def _explain_traced(net: Network, xb: Array, target: Any, unit: tuple[int, int] | None, rules: Mapping[int, Rule],
-                    bias: bool, messages: bool, keep_layers: bool, names: list[str]) -> Explanation:
-    """Trace ``xb`` and propagate, timed: from the target logits, or from ``unit`` = (stage, flat index).
+                    bias: bool, messages: bool, keep_layers: bool, names: list[str],
+                    begin: Start | None = None) -> Explanation:
+    """Trace ``xb`` and propagate, timed: from the start relevance ``begin`` (default: the target logits),
+    or from ``unit`` = (stage, flat index).
 
     ``net`` is the canonical (BatchNorm-merged) network; ``names`` the stage names of the original.
     ``method`` is left for the caller to fill; ``targets`` are the explained classes (the predicted
@@ -246,13 +259,17 @@ def _explain_traced(net: Network, xb: Array, target: Any, unit: tuple[int, int] 
     trace = net.trace(xb)
     t1 = time.perf_counter()
     if unit is None:
-        top, targets = len(net.layers), resolve_targets(target, trace.output)
-        start = one_hot_start(trace.output, targets)
+        begin = Start() if begin is None else begin
+        top, targets = len(net.layers), start_targets(begin, resolve_targets(target, trace.output))
+        start = start_relevance(begin, trace.output, targets)
     else:
         top, targets = unit[0], trace.output.argmax(axis=1)
         start = one_hot_start(trace.inputs[top], get_xp().full(xb.shape[0], unit[1], dtype=np.int64))
     result = _run_lrp(net, trace, start, top, rules, bias, messages, keep_layers, names)
     result.targets = to_numpy(targets)
+    if unit is None:
+        result.start, result.start_label = begin.describe(), begin.total_label
+        result.start_total = to_numpy(start).reshape(xb.shape[0], -1).sum(axis=1, dtype=np.float64)
     result.timings = {"forward": (t1 - t0) * 1e3, "relevance": (time.perf_counter() - t1) * 1e3}
     return result
 
@@ -315,7 +332,8 @@ def chunk_size(net: Network) -> int:
 
 
 def _explain_in_chunks(net: Network, xb: Array, target: Any, rules: Mapping[int, Rule], chunk: int, bias: bool,
-                       messages: bool, keep_layers: bool, names: list[str]) -> Explanation:
+                       messages: bool, keep_layers: bool, names: list[str],
+                       begin: Start | None = None) -> Explanation:
     """Explain ``xb`` chunk by chunk with the resolved ``rules`` and join the results (messages of sample 0)."""
     n = xb.shape[0]
     if target is not None:  # checked whole, so that a message names the user's argument and positions
@@ -323,8 +341,9 @@ def _explain_in_chunks(net: Network, xb: Array, target: Any, rules: Mapping[int,
     parts = []
     for i in range(0, n, chunk):
         part_target = target if np.ndim(target) == 0 else np.asarray(target)[i : i + chunk]
+        part_start = None if begin is None else begin.rows(i, i + chunk)
         parts.append(_explain_traced(net, xb[i : i + chunk], part_target, None, rules, bias, messages and i == 0,
-                                     keep_layers, names))
+                                     keep_layers, names, part_start))
     first = parts[0]
     layers = [
         LayerRecord(record.stage, record.name, np.concatenate([p.layers[k].activation for p in parts]),
@@ -336,9 +355,14 @@ def _explain_in_chunks(net: Network, xb: Array, target: Any, rules: Mapping[int,
     timings = {key: sum(p.timings[key] for p in parts) for key in first.timings}
     node_sums = None if first.node_sums is None else np.concatenate([p.node_sums for p in parts], axis=1)
     merge_sums = {j: np.concatenate([p.merge_sums[j] for p in parts], axis=1) for j in first.merge_sums}
-    return Explanation(relevance, np.concatenate([p.logits for p in parts]), np.concatenate([p.targets for p in parts]),
-                       first.method, layers, first.rules, first.messages, first.stage_names,
-                       np.concatenate([p.stage_sums for p in parts], axis=1), timings, node_sums, merge_sums)
+    result = Explanation(relevance, np.concatenate([p.logits for p in parts]),
+                         np.concatenate([p.targets for p in parts]), first.method, layers, first.rules, first.messages,
+                         first.stage_names, np.concatenate([p.stage_sums for p in parts], axis=1), timings,
+                         node_sums, merge_sums)
+    if first.start_total is not None:
+        result.start, result.start_label = first.start, first.start_label
+        result.start_total = np.concatenate([p.start_total for p in parts])
+    return result
 
 
 def explain_neuron(net: Network, x: Any, stage: int, unit: int, method: Any = None, *, bias: bool | None = None,

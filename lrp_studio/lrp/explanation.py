@@ -68,6 +68,11 @@ class Explanation:
     merge_sums : dict layer index -> ndarray (inputs, N) float64
         For every merge layer (add, concat) of a graph: the relevance it sent to each of its inputs
         (in ``net.node_inputs`` order); rows of NaN where the merge received none.
+    start, start_label : str
+        The start relevance (``"logit"``, ``"outputs"``, ``"contrast A-B"``, ``"vector"``; see
+        :mod:`lrp_studio.lrp.start`) and what conservation compares with.
+    start_total : ndarray (N,) float64 or None
+        Sum of the start relevance per sample (LRP methods); None: the explained logit.
     """
 
     relevance: np.ndarray
@@ -82,6 +87,9 @@ class Explanation:
     timings: dict[str, float] = field(default_factory=dict)
     node_sums: np.ndarray | None = None
     merge_sums: dict[int, np.ndarray] = field(default_factory=dict)
+    start: str = "logit"
+    start_label: str = "explained logit"
+    start_total: np.ndarray | None = None
 
     @property
     def explained(self) -> np.ndarray:
@@ -99,6 +107,9 @@ class Explanation:
         return self.conservation().merge_shares(0)
 
     def conservation(self) -> ConservationReport:
-        """Sum of relevance per stage (and, for graphs, per node and merge input) vs the explained logit."""
+        """Sum of relevance per stage (and, for graphs, per node and merge input) vs the start total: the
+        explained logit unless another start was chosen (works with and without layers)."""
+        total = self.explained if self.start_total is None else self.start_total
         return ConservationReport(list(self.stage_names), np.asarray(self.stage_sums, dtype=np.float64),
-                                  self.explained.astype(np.float64), self.node_sums, dict(self.merge_sums))
+                                  np.asarray(total, dtype=np.float64), self.node_sums, dict(self.merge_sums),
+                                  label=self.start_label)

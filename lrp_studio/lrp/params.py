@@ -138,13 +138,15 @@ SEED = Param("seed", 0, kind="int", minimum=0, maximum=2**32 - 1, label="seed",
              help="seed of the noise generator")
 PATCH = Param("patch", 4, kind="int", minimum=1, maximum=1024, unit="pixels", label="patch",
               help="side of the square patch set to the sample's mean (image inputs)")
+ITERATIONS = Param("iterations", 20, kind="int", minimum=1, maximum=1000, unit="steps", label="root steps",
+                   help="Newton steps of the Taylor root search along the gradient direction")
 
 #: ``bias`` is a keyword of :func:`lrp_studio.explain` shared by the LRP methods (not of baselines).
 BIAS_HELP = ("whether the bias b_k takes part in the denominators; off: relevance is conserved exactly "
              "(up to epsilon), on: biases absorb part of it")
 
 ALL_PARAMS: dict[str, Param] = {p.name: p for p in (EPSILON, ALPHA, BETA, GAMMA, LOW, HIGH, STEPS, SAMPLES,
-                                                     NOISE, SEED, PATCH)}
+                                                     NOISE, SEED, PATCH, ITERATIONS)}
 
 
 def merge_params(groups: Iterable[Iterable[Param]]) -> tuple[Param, ...]:

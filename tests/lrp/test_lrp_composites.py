@@ -21,6 +21,7 @@ TABLE = {
     "epsilon-alpha2-beta1": ("by type", ("alphabeta", {"alpha": 2.0, "beta": 1.0}), EPS_SMALL),
     "epsilon-gamma-box": (BOX, ("gamma", {"gamma": 0.25}), EPS_SMALL),
     "deep-taylor": (BOX, ZPLUS, ZPLUS),
+    "deep-taylor-unbounded": (("wsquare", {}), ZPLUS, ZPLUS),   # issue 20: the notes' recipe
 }
 
 

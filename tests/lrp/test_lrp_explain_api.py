@@ -18,8 +18,9 @@ def cnn(backend, twins):
 def test_method_lists():
     assert list(RULES) == ["lrp0", "epsilon", "zplus", "alphabeta", "gamma", "wsquare", "flat", "zbox"]
     assert set(COMPOSITES) == {"epsilon-plus", "epsilon-plus-flat", "epsilon-alpha2-beta1", "epsilon-gamma-box",
-                               "deep-taylor"}
-    assert set(BASELINES) == {"gradient", "gradient-x-input", "integrated-gradients", "smoothgrad", "occlusion"}
+                               "deep-taylor", "deep-taylor-unbounded"}
+    assert set(BASELINES) == {"gradient", "gradient-x-input", "integrated-gradients", "smoothgrad", "occlusion",
+                              "taylor", "taylor-segment"}
     assert METHODS == LRP_METHODS + list(BASELINES)
 
 

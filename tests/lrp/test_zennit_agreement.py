@@ -60,6 +60,7 @@ TABLE = {  # DESIGN.md 3.3: (first dense/conv layer, other conv, other dense)
     "epsilon-alpha2-beta1": ("by type", ("alphabeta", {"alpha": 2.0, "beta": 1.0}), EPS_SMALL),
     "epsilon-gamma-box": (BOX, ("gamma", {"gamma": 0.25}), EPS_SMALL),
     "deep-taylor": (BOX, ZPLUS, ZPLUS),
+    "deep-taylor-unbounded": (("wsquare", {}), ZPLUS, ZPLUS),  # issue 20: the notes' recipe
 }
 RULE_CASES = [
     ("lrp0", {}), ("epsilon", {"epsilon": 0.25}), ("epsilon", {"epsilon": 3.0}), ("zplus", {}),
