@@ -37,6 +37,7 @@ from lrp_studio.gui.training_panel import TrainingPanel
 from lrp_studio.gui.scrolling import scrolled
 from lrp_studio.gui.settings import STATE_VERSION, open_settings
 from lrp_studio.gui.controller import Controller, limit_blas_threads
+from lrp_studio.gui.lifecycle import install as install_lifecycle
 from lrp_studio.nn import Network, mlp
 
 INSPECT_KEY = "inspect"  # the inspector's conditional heatmap (explain_neuron in the worker)
@@ -92,6 +93,7 @@ class MainWindow(SessionActionsMixin, FileActionsMixin, QMainWindow):
         if blas_threads > 0:  # 0 leaves the BLAS library's own setting
             limit_blas_threads(blas_threads)
         self.controller = Controller(self)
+        install_lifecycle()  # workers stopped and windows freed in order at quit and interpreter exit
         self._explain_request: int | None = None
         self._predict_request: int | None = None
         self._closing = False
