@@ -33,6 +33,7 @@ from typing import Any, Callable
 
 from PySide6.QtCore import QCoreApplication, QEvent, QObject, QSocketNotifier
 from PySide6.QtWidgets import QApplication
+from shiboken6 import isValid
 
 #: Exit status of the event loop after SIGINT / SIGTERM (the shell's 128 + signal number).
 SIGINT_STATUS = 128 + int(signal.SIGINT)
@@ -50,7 +51,7 @@ def main_windows() -> list[Any]:
     if app is None:
         return []
     return [w for w in QApplication.topLevelWidgets()
-            if hasattr(w, "controller") and callable(getattr(w, "shutdown", None))]
+            if isValid(w) and hasattr(w, "controller") and callable(getattr(w, "shutdown", None))]
 
 
 def write_recovery_copies(windows: list[Any] | None = None) -> int:
@@ -99,8 +100,9 @@ def release_all(timeout: float = SHUTDOWN_TIMEOUT) -> None:
         window.controller.shutdown(timeout)
     QCoreApplication.processEvents()  # the ended jobs' queued signals reach their live receivers
     for window in windows:
-        window.hide()
-        window.deleteLater()
+        if isValid(window):  # a window closed with WA_DeleteOnClose may be gone already
+            window.hide()
+            window.deleteLater()
     QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
     QCoreApplication.processEvents()
 
