@@ -179,3 +179,22 @@ def test_torch_module_through_onnx(viewers) -> None:
         np.testing.assert_allclose(net.predict(x), module(torch.from_numpy(x)).numpy(), rtol=1e-4, atol=1e-5)
     assert module.training  # the export's eval() was undone
     assert "Sequential (Python)" in viewer.window.windowTitle()
+
+
+def test_readme_viewer_example_runs_as_written(tmp_path) -> None:
+    """The first python block of the README's 'From Python and notebooks' section, offscreen, in a fresh interpreter."""
+    import os
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    section = (root / "README.md").read_text(encoding="utf-8").split("## From Python and notebooks", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section.split("\n## ", 1)[0], re.S).group(1)
+    env = dict(os.environ, PYTHONPATH=str(root), QT_QPA_PLATFORM="offscreen", XDG_CONFIG_HOME=str(tmp_path / "cfg"))
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == ["alphabeta", "(1,", "1,", "28,", "28)", "5"]
+    assert (tmp_path / "window.png").stat().st_size > 10000 and (tmp_path / "heatmap.png").is_file()
+    assert "Traceback" not in done.stderr and "QThread" not in done.stderr
