@@ -100,7 +100,7 @@ def to_dataset(net: Network, x: Any, y: Any = None, classes: Sequence[str] | Non
 
 def event_loop_running() -> bool:
     """Whether a Qt event loop runs now or is driven by IPython's input hook (``%gui qt``)."""
-    from PySide6.QtCore import QCoreApplication, QEventLoop, QThread
+    from PySide6.QtCore import QCoreApplication, QThread
 
     app = QCoreApplication.instance()
     if app is not None and QThread.currentThread().loopLevel() > 0:
@@ -111,8 +111,7 @@ def event_loop_running() -> bool:
         return False
     hook = getattr(ipython, "active_eventloop", None)  # "qt", "qt6" after %gui qt (terminal IPython)
     kernel = getattr(ipython, "kernel", None)           # ipykernel: kernel.eventloop set by %gui qt
-    return bool(hook and "qt" in str(hook)) or bool(kernel is not None and getattr(kernel, "eventloop", None)) \
-        and QEventLoop is not None
+    return bool(hook and "qt" in str(hook)) or bool(kernel is not None and getattr(kernel, "eventloop", None))
 
 
 class Viewer:
