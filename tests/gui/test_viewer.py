@@ -198,3 +198,19 @@ def test_readme_viewer_example_runs_as_written(tmp_path) -> None:
     assert done.stdout.split() == ["alphabeta", "(1,", "1,", "28,", "28)", "5"]
     assert (tmp_path / "window.png").stat().st_size > 10000 and (tmp_path / "heatmap.png").is_file()
     assert "Traceback" not in done.stderr and "QThread" not in done.stderr
+
+
+def test_run_blocks_until_the_window_is_closed(digits, qapp, error_dialogs) -> None:
+    """lrp_studio.run() runs the loop while a viewer is open and returns 0 once it is closed (by a click-like close).
+
+    Not registered with qtbot: run() frees the closed window itself (lifecycle.release_all).
+    """
+    from PySide6.QtCore import QTimer
+
+    viewer = lrp_studio.view("mlp", *digits)
+    seen: list[int] = []
+    QTimer.singleShot(200, lambda: seen.append(viewer.sample) or viewer.select_sample(2))
+    QTimer.singleShot(600, viewer.close)
+    assert lrp_studio.run() == 0
+    assert seen == [0] and not viewer.is_open
+    assert lrp_studio.run() == 0  # nothing open: returns at once
