@@ -8,6 +8,8 @@ The Python API (DESIGN.md 3.2, README "Python API")::
     exp = lrp_studio.explain(net, x, target=3, method="epsilon", epsilon=0.1, keep_layers=False)
     lrp_studio.method_info("epsilon").params   # the declared parameters: name, default, range, help
     history = lrp_studio.fit(net, x, y, epochs=5, batch_size=64, lr=0.05, optimizer="momentum")
+    viewer = lrp_studio.view("cnn", x, y, method="epsilon")   # the studio on your data (Qt loaded now)
+    lrp_studio.run()                                         # a plain script: run the window until closed
 
 Importing the package changes no process-wide setting (the allocator tuning of
 :func:`lrp_studio.backend.tune_host_allocator` is an explicit call of the CLI and the GUI).
@@ -24,8 +26,20 @@ from lrp_studio.zoo import load_model
 
 __version__ = "0.1.0"
 
+#: Names resolved on first use from :mod:`lrp_studio.gui.viewer` (importing the package loads no Qt).
+_GUI_NAMES = ("view", "run", "Viewer")
+
+
+def __getattr__(name: str):  # PEP 562: Qt is imported only when view/run are first used
+    if name in _GUI_NAMES:
+        from lrp_studio.gui import viewer
+
+        return getattr(viewer, name)
+    raise AttributeError(f"module 'lrp_studio' has no attribute {name!r}")
+
+
 __all__ = [
     "BASELINES", "COMPOSITES", "DataError", "Explanation", "LRPStudioError", "METHODS", "ModelFileError", "Network",
     "ParameterError", "RULES", "default_method", "explain", "explain_neuron", "fit", "lenet", "load_model",
-    "method_info", "mlp", "save_model", "set_backend", "__version__",
+    "method_info", "mlp", "run", "save_model", "set_backend", "view", "Viewer", "__version__",
 ]

@@ -82,7 +82,9 @@ LAYERS: tuple[tuple[str, ...], ...] = (
 )
 EVERYWHERE = "errors"
 # Entry points start a program of a higher layer: the `gui` command opens the app, `bench --gui` times it.
-LAUNCHERS = {"lrp_studio.gui.app": ("cli",), "lrp_studio.gui.latency": ("cli", "bench")}
+# The API's view()/run() open the app from Python (lazily, on first use: importing lrp_studio loads no Qt).
+LAUNCHERS = {"lrp_studio.gui.app": ("cli",), "lrp_studio.gui.latency": ("cli", "bench"),
+             "lrp_studio.gui.viewer": ("lrp_studio",), "lrp_studio.gui": ("lrp_studio",)}
 # What viz may import from the computing layers: the layer classes, to lay out a network's structure.
 VIZ_MAY_USE = ("lrp_studio.nn.layers",)
 RUNNING_CALLS = {"forward", "forward_to", "forward_from", "trace", "backward", "predict", "explain",

@@ -263,7 +263,9 @@ def run_gui(args: Any = None) -> int:
             print(f"lrp-studio: error: {error}", file=sys.stderr)
     if get("sample"):
         window.set_sample(int(get("sample")))
-    return int(app.exec())
+    from lrp_studio.gui.lifecycle import exec_loop
+
+    return exec_loop(app)  # SIGINT/SIGTERM handled, workers stopped in order (issue 17)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

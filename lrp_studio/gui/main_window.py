@@ -41,6 +41,7 @@ from lrp_studio.gui.dock_tabs import give_room
 from lrp_studio.gui.settings import STATE_VERSION, open_settings
 from lrp_studio.gui.controller import Controller, limit_blas_threads
 from lrp_studio.gui.wheel_guard import install_wheel_guard
+from lrp_studio.gui.lifecycle import install as install_lifecycle
 from lrp_studio.nn import Network, mlp
 
 INSPECT_KEY = "inspect"  # the inspector's conditional heatmap (explain_neuron in the worker)
@@ -97,6 +98,7 @@ class MainWindow(UnsavedWorkMixin, SessionActionsMixin, FileActionsMixin, QMainW
         if blas_threads > 0:  # 0 leaves the BLAS library's own setting
             limit_blas_threads(blas_threads)
         self.controller = Controller(self)
+        install_lifecycle()  # workers stopped and windows freed in order at quit and interpreter exit
         self._explain_request: int | None = None
         self._inspected: tuple[int, int] | None = None  # the unit the inspector shows (its scroll resets on a new one)
         self._predict_request: int | None = None
