@@ -127,6 +127,14 @@ def test_evaluate_selects_class_balanced_samples_by_default(capsys, tmp_path):
     assert data["b"][0]["selection"]["indices"] == chosen
     assert data["b"][0]["methods"]["lrp0"]["aopc_per_sample"] == report["methods"]["lrp0"]["aopc_per_sample"]
     assert data["c"][0]["selection"]["indices"] != chosen
+    # the rows score exactly the chosen samples (same protocol through the Python API)
+    import lrp_studio
+    from lrp_studio.lrp.faithfulness import evaluate_methods
+    net = lrp_studio.load_model("cnn")
+    x = net.prepare_input(np.asarray(load_dataset("mnist:test").x)[chosen])
+    expected = evaluate_methods(net, x, methods=["lrp0"], baseline="uniform", steps=2)
+    assert report["methods"]["lrp0"]["aopc_per_sample"] == pytest.approx(
+        expected["lrp0"].per_sample.tolist(), rel=1e-5)
     first, out = data["first"]
     assert first["selection"]["indices"] == list(range(20)) and first["selection"]["class_counts"]["0"] == 20
     assert "the first 20 (per class 0:20 1:0" in out
