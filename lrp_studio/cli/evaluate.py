@@ -51,6 +51,7 @@ from lrp_studio.lrp.faithfulness import (
     resolve_per_step,
 )
 from lrp_studio.lrp.outputs import OUTPUTS, output_classes
+from lrp_studio.lrp.sample_selection import DEFAULT_SELECTION, SELECTIONS, select_samples
 from lrp_studio.viz.curves import PALETTE, save_curves_png
 from lrp_studio.zoo import load_any_model
 
@@ -80,7 +81,13 @@ def add_parser(sub: argparse._SubParsersAction) -> Parser:
     parser.add_argument("--methods", default=DEFAULT_METHODS,
                         help=f"comma-separated method names or 'all' (default {DEFAULT_METHODS})")
     parser.add_argument("--n-samples", type=int, default=100, metavar="N",
-                        help="evaluate the first N samples of the dataset (default 100)")
+                        help="evaluate N samples of the dataset (default 100), chosen by --select")
+    parser.add_argument("--select", choices=SELECTIONS, default=DEFAULT_SELECTION,
+                        help="which N: 'balanced' (default) takes the classes in turn, each class's samples in a "
+                             "seeded random order (--sample-seed); 'first' takes the first N in file order "
+                             "(the bundled MNIST splits are sorted by label)")
+    parser.add_argument("--sample-seed", type=int, default=0,
+                        help="seed of the balanced choice, separate from --seed (default 0)")
     add_deprecated(parser, "--samples", "--n-samples", "n_samples", type=int)
     add_target(parser, batch=True)
     protocol = parser.add_argument_group("perturbation protocol")
@@ -173,10 +180,12 @@ def run(args: argparse.Namespace) -> int:
     data = load_fitting(args.dataset, net)
     _check(args, len(data))
     n = args.n_samples
-    x = net.prepare_input(data.x[:n])
+    selection = select_samples(data.y, n, args.select, args.sample_seed)
+    labels = np.asarray(data.y)[selection.indices]
+    x = net.prepare_input(np.asarray(data.x)[selection.indices])
     outputs = output_classes(net.classes, net.n_classes)
     predicted = outputs.predicted(net.predict(x))
-    target = resolve_target(args.target, net.classes, data.y[:n])
+    target = resolve_target(args.target, net.classes, labels)
     if target is None:  # the predicted class's output unit (a one-output model: its logit z)
         target = 0 if outputs.binary else predicted
     targets = np.broadcast_to(np.asarray(target, dtype=np.int64), (n,)).copy()
@@ -200,9 +209,9 @@ def run(args: argparse.Namespace) -> int:
                 bar.set_postfix_str(names[len(scores)])
     elapsed = time.perf_counter() - started
 
-    accuracy = float(np.mean(predicted == data.y[: n]))
+    accuracy = float(np.mean(predicted == labels))
     shape = "x".join(str(v) for v in net.input_shape)
-    protocol = (f"{n} samples of {data.name} (accuracy {100 * accuracy:.1f}%), target {args.target or 'predicted'}; "
+    protocol = (f"{n} samples of {data.name}, {selection.describe()} (accuracy {100 * accuracy:.1f}%), target {args.target or 'predicted'}; "
                 f"{args.region}x{args.region} regions ({n_regions} of input {shape}), {args.perturbation_steps} steps x "
                 f"{per_step} region(s), removed regions -> {args.baseline}, f = target {args.output}; "
                 f"equal scores in seeded random order, seed {args.seed}")
@@ -216,7 +225,7 @@ def run(args: argparse.Namespace) -> int:
     x_percent = removed_percent(n_regions, args.perturbation_steps, per_step)
     report: dict[str, Any] = {
         "model": str(args.model), "dataset": data.name, "samples": int(n), "target": args.target or "predicted",
-        "accuracy": accuracy,
+        "selection": selection.as_dict(), "accuracy": accuracy,
         "protocol": {"region": args.region, "regions": n_regions, "steps": args.perturbation_steps, "per_step": per_step,
                      "baseline": args.baseline, "blur_sigma": args.blur_sigma, "output": args.output,
                      "order": "morf", "seed": args.seed, "ties": TIE_RULE,
@@ -241,7 +250,7 @@ def run(args: argparse.Namespace) -> int:
     colours = {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(methods)}  # stable across runs
     save_curves_png(plot, {s.method: s.curve_mean for s in ordered}, x_percent,
                     labels={s.method: f"{s.method}  {s.aopc:.3g}" for s in ordered}, legend_title="method  AOPC", colours=colours,
-                    title=f"Region perturbation (MoRF), {n} samples, model {Path(str(args.model)).stem}",
+                    title=f"Region perturbation (MoRF), {n} {'class-balanced ' if selection.mode == 'balanced' else 'first '}samples, model {Path(str(args.model)).stem}",
                     xlabel=f"input removed (% of {n_regions} regions of {args.region}x{args.region} px, -> {args.baseline})",
                     ylabel=f"mean target {args.output}")
     print(f"wrote {out} and {plot}")

@@ -2,8 +2,9 @@
 
 Runs the core's generator :func:`lrp_studio.lrp.faithfulness.iter_evaluation` (one method at a
 time) on a copy of the network in the controller's generic worker
-(:meth:`~lrp_studio.gui.controller.Controller.start_generator`), on the current sample or the
-first N samples of the dataset, and plots the mean MoRF curve of every method plus the random
+(:meth:`~lrp_studio.gui.controller.Controller.start_generator`), on the current sample, N class-balanced
+samples of the dataset (:func:`lrp_studio.lrp.sample_selection.select_samples`, sample seed 0) or
+its first N samples, and plots the mean MoRF curve of every method plus the random
 order, with each method's AOPC in the legend. With no method checked it scores the network's
 model-aware default (:func:`lrp_studio.lrp.default_method`). Cancel takes effect after the method
 in hand.
@@ -32,6 +33,7 @@ from lrp_studio.lrp import COMPOSITES, METHODS, default_method
 from lrp_studio.lrp.faithfulness import (
     BASELINE_VALUES, RANDOM, EvaluationSettings, MethodScore, iter_evaluation, region_cells, removed_percent,
 )
+from lrp_studio.lrp.sample_selection import select_samples
 from lrp_studio.viz.curves import PALETTE
 
 DEFAULT_METHODS = (*COMPOSITES, "gradient")
@@ -65,15 +67,20 @@ class FaithfulnessView(QWidget):
             item.setCheckState(Qt.CheckState.Checked if method in DEFAULT_METHODS else Qt.CheckState.Unchecked)
             self.method_list.addItem(item)
         self.sample_radio = QRadioButton("current sample")
-        self.batch_radio = QRadioButton("first N samples")
+        self.batch_radio = QRadioButton("N balanced")
+        self.batch_radio.setToolTip("N samples taking the classes in turn, each class's samples in a seeded "
+                                    "random order (sample seed 0)")
+        self.first_radio = QRadioButton("first N")
+        self.first_radio.setToolTip("the first N samples in file order (the bundled MNIST splits are sorted by label)")
         self.sample_radio.setChecked(True)
         scope_group = QButtonGroup(self)
         scope_group.addButton(self.sample_radio)
         scope_group.addButton(self.batch_radio)
+        scope_group.addButton(self.first_radio)
         self.count_spin = QSpinBox()
         self.count_spin.setRange(1, 10000)
         self.count_spin.setValue(50)
-        self.count_spin.setToolTip("N: the first N samples of the open dataset (e.g. mnist:test)")
+        self.count_spin.setToolTip("N: how many samples of the open dataset (e.g. mnist:test)")
         self.baseline_combo = QComboBox()
         for name in ("uniform", "mean", "zero", "blur"):
             if name in BASELINE_VALUES:
@@ -101,6 +108,7 @@ class FaithfulnessView(QWidget):
         scope.addWidget(QLabel("Scope:"))
         scope.addWidget(self.sample_radio)
         scope.addWidget(self.batch_radio)
+        scope.addWidget(self.first_radio)
         scope.addWidget(self.count_spin)
         scope.addStretch(1)
         options = QHBoxLayout()
@@ -146,12 +154,12 @@ class FaithfulnessView(QWidget):
             item = self.method_list.item(i)
             item.setCheckState(Qt.CheckState.Checked if item.text() in methods else Qt.CheckState.Unchecked)
 
-    def set_scope(self, batch: int | None) -> None:
-        """None: the current sample; an int: the first ``batch`` samples of the dataset."""
+    def set_scope(self, batch: int | None, first: bool = False) -> None:
+        """None: the current sample; an int: ``batch`` class-balanced samples (``first``: the first ``batch``)."""
         if batch is None:
             self.sample_radio.setChecked(True)
         else:
-            self.batch_radio.setChecked(True)
+            (self.first_radio if first else self.batch_radio).setChecked(True)
             self.count_spin.setValue(int(batch))
 
     def set_baseline(self, name: str) -> None:
@@ -181,8 +189,9 @@ class FaithfulnessView(QWidget):
                 self.status.setText("The model does not fit the dataset.")
                 return
             n = min(self.count_spin.value(), len(state.dataset))
-            x = np.array(state.dataset.x[:n], dtype=np.float32)
-            scope = f"the first {n} samples of {state.dataset.name}"
+            selection = select_samples(state.dataset.y, n, "first" if self.first_radio.isChecked() else "balanced")
+            x = np.array(np.asarray(state.dataset.x)[selection.indices], dtype=np.float32)
+            scope = f"{n} samples of {state.dataset.name}, {selection.describe()}"
         params = {}
         for method in methods:
             kwargs = explain_kwargs(method, state.params_by_method.get(method) or default_params(method, state.net), {})

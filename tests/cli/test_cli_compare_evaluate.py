@@ -105,6 +105,41 @@ def test_evaluate_seed_reaches_every_row_and_the_report(capsys, tmp_path):
         assert data["a"]["methods"][row]["curve_mean"][1:] != pytest.approx(data["c"]["methods"][row]["curve_mean"][1:])
 
 
+def test_evaluate_selects_class_balanced_samples_by_default(capsys, tmp_path):
+    """The default N samples take the classes in turn (seeded); --select first keeps the first N."""
+    import numpy as np
+
+    from lrp_studio.data import load_dataset
+    labels = np.asarray(load_dataset("mnist:test").y)
+    data = {}
+    for name, extra in (("a", []), ("b", []), ("c", ["--sample-seed", "1"]), ("first", ["--select", "first"])):
+        code, out, err = run(capsys, "evaluate", "--model", "cnn", "--methods", "lrp0", "--n-samples", "20",
+                             "--perturbation-steps", "2", "--reference", "none", *extra,
+                             "--out", str(tmp_path / f"{name}.json"))
+        assert code == 0, err
+        data[name] = (json.loads((tmp_path / f"{name}.json").read_text()), out)
+    report, out = data["a"]
+    chosen = report["selection"]["indices"]
+    assert report["selection"]["mode"] == "balanced" and report["selection"]["seed"] == 0
+    assert np.bincount(labels[chosen], minlength=10).tolist() == [2] * 10
+    assert report["selection"]["class_counts"] == {str(k): 2 for k in range(10)}
+    assert "class-balanced (sample seed 0; per class 0:2 1:2 2:2" in out
+    assert data["b"][0]["selection"]["indices"] == chosen
+    assert data["b"][0]["methods"]["lrp0"]["aopc_per_sample"] == report["methods"]["lrp0"]["aopc_per_sample"]
+    assert data["c"][0]["selection"]["indices"] != chosen
+    # the rows score exactly the chosen samples (same protocol through the Python API)
+    import lrp_studio
+    from lrp_studio.lrp.faithfulness import evaluate_methods
+    net = lrp_studio.load_model("cnn")
+    x = net.prepare_input(np.asarray(load_dataset("mnist:test").x)[chosen])
+    expected = evaluate_methods(net, x, methods=["lrp0"], baseline="uniform", steps=2)
+    assert report["methods"]["lrp0"]["aopc_per_sample"] == pytest.approx(
+        expected["lrp0"].per_sample.tolist(), rel=1e-5)
+    first, out = data["first"]
+    assert first["selection"]["indices"] == list(range(20)) and first["selection"]["class_counts"]["0"] == 20
+    assert "the first 20 (per class 0:20 1:0" in out
+
+
 @pytest.mark.parametrize("argv, message", [
     (["compare", "--methods", "lrp0,nosuch"], "nosuch"),
     (["compare", "--index", "99999"], "out of range"),

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from lrp_studio.lrp.faithfulness import RANDOM, EvaluationSettings, aopc, evaluate_methods
+from lrp_studio.lrp.sample_selection import select_samples
 
 
 def run_and_tick(qtbot, view, timeout: float = 60.0) -> int:
@@ -66,11 +67,26 @@ def test_small_batch_in_a_thread(window, qtbot):
         text = f"{name}  AOPC {aopc(score.curves):.3f}"
         assert view.legend_texts()[name] == text
         assert text in legend
-    x = window.state.dataset.x[:5]
+    chosen = select_samples(window.state.dataset.y, 5).indices  # class-balanced, sample seed 0
+    assert len(set(np.asarray(window.state.dataset.y)[chosen].tolist())) == 5
+    x = np.asarray(window.state.dataset.x)[chosen]
     expected = evaluate_methods(window.state.net, x, methods=["epsilon-plus", "gradient"], baseline="mean")
     for name in view.scores:
         assert view.scores[name].aopc == pytest.approx(expected[name].aopc)
         assert np.allclose(view.scores[name].curves, expected[name].curves)
+    assert "class-balanced" in view.status.text()
+
+
+def test_first_n_keeps_the_file_order(window, qtbot):
+    view = window.faithfulness_view
+    view.set_methods(["gradient"])
+    view.set_scope(4, first=True)
+    view.set_baseline("mean")
+    run_and_tick(qtbot, view)
+    x = window.state.dataset.x[:4]
+    expected = evaluate_methods(window.state.net, x, methods=["gradient"], baseline="mean")
+    assert np.allclose(view.scores["gradient"].curves, expected["gradient"].curves)
+    assert "the first 4" in view.status.text()
 
 
 def test_runs_on_the_controllers_generic_worker(window, qtbot):
