@@ -13,22 +13,7 @@ from lrp_studio.backend import to_numpy
 from lrp_studio.errors import ParameterError
 from lrp_studio.nn import layers as L
 
-EPS = 1e-6
-
-
-def numerical_grad(f, x, eps=EPS):
-    """Central differences of the scalar ``f()`` w.r.t. every element of ``x`` (changed in place, restored)."""
-    grad = np.zeros(x.shape)
-    flat = x.reshape(-1)
-    for k in range(flat.size):
-        old = float(flat[k])
-        flat[k] = old + eps
-        plus = f()
-        flat[k] = old - eps
-        minus = f()
-        flat[k] = old
-        grad.flat[k] = (plus - minus) / (2 * eps)
-    return grad
+from finite_differences import numerical_grad
 
 
 def check_merge_gradients(layer, xs, xp, rng):

@@ -16,21 +16,7 @@ from lrp_studio.nn.losses import get_loss
 from lrp_studio.nn.network import Network
 from lrp_studio.nn.training import fit
 
-EPS = 1e-6
-
-
-def numerical_grad(f, x, eps=EPS):
-    grad = np.zeros(x.shape)
-    flat = x.reshape(-1)
-    for k in range(flat.size):
-        old = float(flat[k])
-        flat[k] = old + eps
-        plus = f()
-        flat[k] = old - eps
-        minus = f()
-        flat[k] = old
-        grad.flat[k] = (plus - minus) / (2 * eps)
-    return grad
+from finite_differences import numerical_grad
 
 
 def residual_branching_net(dtype=np.float64, seed=0):

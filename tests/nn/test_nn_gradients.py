@@ -16,24 +16,9 @@ from lrp_studio.nn import layers as L
 from lrp_studio.nn.losses import get_loss
 from lrp_studio.nn.network import Network, mlp
 
-EPS = 1e-6
+from finite_differences import numerical_grad
+
 RTOL, ATOL = 1e-6, 1e-7
-
-
-def numerical_grad(f, x, eps=EPS):
-    """Central differences of the scalar ``f()`` w.r.t. every element of ``x`` (changed in place, restored)."""
-    assert x.flags.c_contiguous, "x must be C-contiguous so that its flat view writes through"
-    grad = np.zeros(x.shape)
-    flat = x.reshape(-1)
-    for k in range(flat.size):
-        old = float(flat[k])
-        flat[k] = old + eps
-        plus = f()
-        flat[k] = old - eps
-        minus = f()
-        flat[k] = old
-        grad.flat[k] = (plus - minus) / (2 * eps)
-    return grad
 
 
 def to_float64(layer, xp, rng):
