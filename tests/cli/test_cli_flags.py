@@ -215,7 +215,8 @@ def test_evaluate_takes_rule_parameters_and_no_bias(capsys, tmp_path):
     def per_sample(*flags):
         report = tmp_path / "r.json"
         code, _, err = run(capsys, "evaluate", "--model", "cnn", "--methods", ",".join(methods), "--n-samples", "4",
-                           "--perturbation-steps", "4", "--reference", "none", *flags, "--out", report)
+                           "--perturbation-steps", "4", "--reference", "none", "--select", "first", *flags,
+                           "--out", report)
         assert code == 0, err
         scores = json.loads(report.read_text())["methods"]
         return {name: scores[name]["aopc_per_sample"] for name in methods}
