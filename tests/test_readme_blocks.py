@@ -44,8 +44,6 @@ SUBSTITUTIONS = {
     "import torch\nmodel.eval()": "import torch\nmodel = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 5), torch.nn.ReLU(), "
                                   "torch.nn.MaxPool2d(2), torch.nn.Flatten(), torch.nn.Linear(4 * 12 * 12, 10))\n"
                                   "model.eval()",
-    # the new exporter needs onnxscript, which is not installed here (the README says so): the classic one
-    'dynamic_axes={"x": {0: "batch"}})': 'dynamic_axes={"x": {0: "batch"}}, dynamo=False)',
     "from safetensors.torch import save_file\n":
         "from safetensors.torch import save_file\nimport torch\n"
         "model = torch.nn.Sequential(torch.nn.Conv2d(1, 16, 5), torch.nn.BatchNorm2d(16), torch.nn.ReLU(), "

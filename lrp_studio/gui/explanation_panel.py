@@ -23,6 +23,7 @@ from lrp_studio.gui.state import BIAS, CUSTOM, AppState, method_params
 from lrp_studio.lrp import BASELINES, COMPOSITES, RULES, Param
 from lrp_studio.lrp.params import BIAS_HELP
 from lrp_studio.lrp.explain import resolve_rules
+from lrp_studio.gui.formatting import NBSP
 from lrp_studio.lrp.metrics import bias_summary
 
 #: Spin-box limits for a parameter declared without bounds (Qt needs finite ones).
@@ -284,7 +285,8 @@ class ExplanationPanel(QWidget):
         info = method_params(self.state.method, self.state.custom_rules if self.state.method == CUSTOM else None)
         bias = self.state.explain_arguments().get(BIAS)
         text = bias_summary(info.kind, info.uses_bias, bias, exp.conservation(), 0, self.state.method)
-        self.bias_note.setText("Bias: " + text.replace("--no-bias gives", "unticking the box gives"))
+        text = text.replace("--no-bias gives", "unticking the box gives").replace(" %", NBSP + "%")
+        self.bias_note.setText("Bias: " + text)  # a no-break space before %, as gui.formatting.percent
 
     def help_pending(self) -> bool:
         """True while the formula pane still waits to show the current method."""
