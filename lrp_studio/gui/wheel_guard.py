@@ -42,7 +42,10 @@ class WheelGuard(QObject):
 def install_wheel_guard(app: QApplication | None = None) -> WheelGuard:
     """Install the guard on ``app`` (the running QApplication by default) once; returns it.
 
-    Widgets polished before the call (created earlier) get their focus policy set here.
+    Widgets get their focus policy when Qt polishes them (before they are first shown), so install
+    the guard before building windows (MainWindow does so first thing). Widgets already polished keep
+    theirs: walking ``app.allWidgets()`` here crashed (segmentation fault) on widgets whose C++ side a
+    closed window had already deleted.
     """
     app = app or QApplication.instance()
     existing = getattr(app, "_lrp_wheel_guard", None)
@@ -50,9 +53,6 @@ def install_wheel_guard(app: QApplication | None = None) -> WheelGuard:
         existing = WheelGuard(app)
         app.installEventFilter(existing)
         app._lrp_wheel_guard = existing
-    for widget in app.allWidgets():
-        if guarded(widget) and widget.focusPolicy() == Qt.FocusPolicy.WheelFocus:
-            widget.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
     return existing
 
 
