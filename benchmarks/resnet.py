@@ -48,7 +48,7 @@ from zennit_api import blas_info, timed_blocks  # noqa: E402  (the script beside
 
 from lrp_studio import explain  # noqa: E402
 from lrp_studio.backend import describe, tune_host_allocator  # noqa: E402
-from lrp_studio.bench import torch_model, zennit_relevance  # noqa: E402
+from lrp_studio.bench import torch_epoch, torch_model, zennit_relevance  # noqa: E402
 from lrp_studio.data import load_mnist_subset  # noqa: E402
 from lrp_studio.lrp.baselines import gradient  # noqa: E402
 from lrp_studio.nn import Network, train  # noqa: E402
@@ -96,22 +96,9 @@ def epoch_times(net: Network, x: np.ndarray, y: np.ndarray, epochs: int, with_to
 
     runs: dict[str, Callable[[], None]] = {"ours": ours}
     if with_torch:
-        import torch
-
         model = torch_model(net.copy())
         model.train()
-        opt = torch.optim.SGD(model.parameters(), lr=0.01)
-        tx, ty = torch.from_numpy(x), torch.from_numpy(y.astype(np.int64))
-
-        def theirs() -> None:
-            order = torch.randperm(len(tx))
-            for i in range(0, len(tx), 64):
-                idx = order[i : i + 64]
-                opt.zero_grad()
-                torch.nn.functional.cross_entropy(model(tx[idx]), ty[idx]).backward()
-                opt.step()
-
-        runs["torch"] = theirs
+        runs["torch"] = torch_epoch(model, x, y.astype(np.int64))  # the same epoch as `lrp-studio bench`
     times: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(2):
         for name, fn in runs.items():

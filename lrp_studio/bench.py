@@ -243,7 +243,7 @@ def _epoch_times(net: Network, model: Any, x: np.ndarray, y: np.ndarray, per_blo
 
     runs = [(ours, [])]
     if model is not None:
-        runs.append((_torch_epoch(model, x, y), []))
+        runs.append((torch_epoch(model, x, y), []))
     for _ in range(2):
         for epoch, times in runs:
             epoch()  # warm-up
@@ -255,7 +255,7 @@ def _epoch_times(net: Network, model: Any, x: np.ndarray, y: np.ndarray, per_blo
     return medians[0], (medians[1] if len(medians) > 1 else None)
 
 
-def _torch_epoch(model: Any, x: np.ndarray, y: np.ndarray) -> Callable[[], None]:
+def torch_epoch(model: Any, x: np.ndarray, y: np.ndarray) -> Callable[[], None]:
     """One PyTorch training epoch over (x, y), batch 64, SGD lr 0.01, shuffled."""
     import torch
 
