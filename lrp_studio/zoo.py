@@ -14,6 +14,7 @@ from lrp_studio.data import MNIST_CLASSES, resource_path
 from lrp_studio.errors import ModelFileError, ParameterError
 from lrp_studio.io import MissingModelInfo, import_model
 from lrp_studio.io import load_model as load_model_file
+from lrp_studio.lrp.params import did_you_mean
 from lrp_studio.nn import Network
 from lrp_studio.nn.builders import architecture_layers
 
@@ -101,7 +102,8 @@ def load_model(source: str | os.PathLike[str], *, arch: str | None = None, input
     except TypeError:
         raise ModelFileError(f"{source!r}: not a model name or file path") from None
     if not path.suffix and not path.exists():
-        raise ModelFileError(f"{path}: no such file, and not a bundled model ({', '.join(BUNDLED_MODELS)})")
+        raise ModelFileError(f"{path}: no such file, and not a bundled model ({', '.join(BUNDLED_MODELS)})"
+                             + did_you_mean(str(path), BUNDLED_MODELS))
     if path.suffix.lower() == ".npz" and not given:
         try:
             return load_model_file(path)

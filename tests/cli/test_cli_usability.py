@@ -24,7 +24,7 @@ def run(capsys, *argv):
     return code, out, err
 
 
-@pytest.mark.parametrize("module", ["lrp_studio.cli"])
+@pytest.mark.parametrize("module", ["lrp_studio.cli", "lrp_studio"])
 def test_version(module):
     result = subprocess.run([sys.executable, "-m", module, "--version"], cwd=ROOT, capture_output=True, text=True,
                             timeout=60)
@@ -94,3 +94,10 @@ def test_help_shows_every_default(command):
         if "default" not in action.help:
             missing.append(action.option_strings[0])
     assert missing == []
+
+
+def test_misspelt_bundled_model_gets_a_suggestion(capsys):
+    code, out, err = run(capsys, "explain", "--model", "cnnn")
+    assert code != 0 and "(did you mean 'cnn'?)" in err and len(err.strip().splitlines()) == 1, err
+    code, out, err = run(capsys, "explain", "--model", "zzzz")
+    assert code != 0 and "did you mean" not in err
