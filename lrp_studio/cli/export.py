@@ -78,6 +78,9 @@ def parse_indices(text: str, n: int) -> np.ndarray:
             if any(value < 0 for value in bounds):  # -5: would silently mean "the last five"
                 raise DataError(f"--indices {text!r}: indices are 0..{n - 1}; negative ones are not counted "
                                 "from the end")
+            if any(value > n for value in bounds):  # 995:1005 of 1000 would silently stop at 999
+                raise DataError(f"--indices {text!r}: the dataset has {n} samples (indices 0..{n - 1}); "
+                                f"write at most {n} as the end")
             result = np.arange(n)[slice(int(start) if start else None, int(stop) if stop else None)]
         else:
             result = np.array([int(v) for v in text.split(",") if v.strip()], dtype=np.int64)

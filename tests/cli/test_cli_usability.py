@@ -101,3 +101,16 @@ def test_misspelt_bundled_model_gets_a_suggestion(capsys):
     assert code != 0 and "(did you mean 'cnn'?)" in err and len(err.strip().splitlines()) == 1, err
     code, out, err = run(capsys, "explain", "--model", "zzzz")
     assert code != 0 and "did you mean" not in err
+
+
+@pytest.mark.parametrize("indices", ["995:1005", "0:1001"])
+def test_export_range_past_the_dataset_end_is_refused_not_clipped(capsys, tmp_path, indices):
+    code, out, err = run(capsys, "export", "--dataset", "mnist:test", "--indices", indices,
+                         "--out-dir", str(tmp_path / "h"))
+    assert code != 0 and "the dataset has 1000 samples" in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "h").exists()
+
+
+def test_export_range_up_to_the_dataset_end_is_accepted():
+    from lrp_studio.cli.export import parse_indices
+    assert parse_indices("998:1000", 1000).tolist() == [998, 999]
