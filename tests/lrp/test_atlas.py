@@ -117,12 +117,14 @@ def test_top_k_hand_worked():
 def test_merge_order_and_chunking_do_not_change_a_single_bit():
     net = load_any_model("mlp")
     x = load_mnist_subset("test").x[:200]
-    in_order = chunked(net, x, 4, 16)
-    shuffled = chunked(net, x, 4, 16, order=list(np.random.default_rng(5).permutation(13)))
-    for name in ("top_relevance", "relevance_values", "top_activation", "activation_values", "sum_activation",
-                 "max_activation", "relevant_count", "class_relevance"):
-        for a, b in zip(getattr(in_order, name), getattr(shuffled, name)):
-            assert a.tobytes() == b.tobytes(), name
+    in_order = chunked(net, x, 4, 16)  # 13 chunks: the tree ends with three roots (8, 4 and 1 chunks)
+    orders = [list(np.random.default_rng(5).permutation(13)), list(range(12, -1, -1))]
+    for order in orders:
+        other = chunked(net, x, 4, 16, order=order)
+        for name in ("top_relevance", "relevance_values", "top_activation", "activation_values", "sum_activation",
+                     "max_activation", "relevant_count", "class_relevance"):
+            for a, b in zip(getattr(in_order, name), getattr(other, name)):
+                assert a.tobytes() == b.tobytes(), name
 
 
 def test_merging_parts_smaller_than_k_keeps_all_candidates():
@@ -158,3 +160,21 @@ def test_bad_requests_are_refused():
         atlas_part(net, x, np.arange(4), 2, method="gradient")
     with pytest.raises(ParameterError, match="no hidden"):
         atlas_part(mlp([784, 10]), x, np.arange(4), 2)
+
+
+@pytest.mark.parametrize("count", [1, 2, 5, 13])
+def test_tree_reducer_builds_the_same_tree_for_every_arrival_order(count):
+    """With a merge that records its operands, the tree itself is visible: fixed by the chunk count alone."""
+    def tree(order):
+        reducer = TreeReducer(merge=lambda left, right: f"({left}+{right})")
+        for position in order:
+            reducer.add(position, str(position))
+        return reducer.result()
+
+    expected = tree(range(count))
+    rng = np.random.default_rng(count)
+    for _ in range(5):
+        assert tree(rng.permutation(count)) == expected
+    assert tree(range(count - 1, -1, -1)) == expected
+    if count == 5:
+        assert expected == "(((0+1)+(2+3))+4)"
