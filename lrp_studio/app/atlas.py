@@ -197,7 +197,8 @@ def iter_atlas(net: Network, inputs: Inputs, *, top: int, method: Any, target: A
     client : distributed.Client, optional
         Run the chunks on this cluster (None: in this process).
     chunk : int
-        Samples per chunk (default 256; the results do not depend on it).
+        Samples per chunk (default 256). Fixed chunks make the result independent of the number of workers;
+        another chunk size may change the last bits of values (float32 sums in batches of another size).
     names : (str, str)
         The model and dataset as the user named them (for ``atlas.json``).
 

@@ -81,7 +81,7 @@ def dask_client(workers: int = 1, scheduler: str | None = None) -> Iterator[Any]
     ----------
     workers : int
         >= 1. More than 1 (and no scheduler): a ``LocalCluster`` of that many worker processes with one
-        thread each, no dashboard, quiet logs; closed on exit (Ctrl-C included).
+        thread each on 127.0.0.1, no dashboard, quiet logs; closed on exit (Ctrl-C included).
     scheduler : str, optional
         Address of a running scheduler (``tcp://host:8786``); ``workers`` is then ignored.
 
@@ -104,14 +104,25 @@ def dask_client(workers: int = 1, scheduler: str | None = None) -> Iterator[Any]
             if scheduler is not None:
                 client = stack.enter_context(Client(scheduler, timeout="10s"))
             else:
-                cluster = stack.enter_context(LocalCluster(
-                    n_workers=workers, processes=True, threads_per_worker=1, dashboard_address=None,
-                    silence_logs=logging.ERROR))
+                cluster = stack.enter_context(LocalCluster(  # no dashboard; its HTTP port is any free one
+                    n_workers=workers, processes=True, threads_per_worker=1, host="127.0.0.1",
+                    dashboard_address=":0", scheduler_kwargs={"dashboard": False}, silence_logs=logging.ERROR))
                 client = stack.enter_context(Client(cluster))
         except (OSError, TimeoutError) as error:
             where = f"scheduler {scheduler}" if scheduler else f"a local cluster of {workers} workers"
             raise ClusterError(f"cannot use {where}: {error}") from None
-        yield client
+        try:
+            yield client
+        except BaseException:
+            _quiet_shutdown()  # Ctrl-C or an error: the cluster is torn down on purpose, the caller reports why
+            raise
+
+
+def _quiet_shutdown() -> None:
+    """Silence Dask's loggers: a scheduler closed mid-run logs every message it can no longer send."""
+    for name in list(logging.Logger.manager.loggerDict):
+        if name == "distributed" or name.startswith("distributed."):
+            logging.getLogger(name).setLevel(logging.CRITICAL + 1)
 
 
 def run_chunks(function: Callable[..., Any], ranges: list[tuple[int, int]], *args: Any, client: Any = None,

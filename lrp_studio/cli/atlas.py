@@ -13,7 +13,7 @@ import argparse
 from tqdm import tqdm
 
 from lrp_studio.app.atlas import iter_atlas, save_atlas
-from lrp_studio.app.distributed import dask_client, inputs_file
+from lrp_studio.app.distributed import CHUNK, dask_client, inputs_file
 from lrp_studio.cli.options import (
     CLIError,
     Parser,
@@ -59,6 +59,9 @@ def add_parser(sub: argparse._SubParsersAction) -> Parser:
     add_target(parser, batch=True)
     add_method_flags(parser, single=True)
     add_cluster(parser)
+    parser.add_argument("--chunk-size", type=int, default=CHUNK, metavar="N",
+                        help=f"samples per task (default {CHUNK}); runs with the same chunk size give identical results "
+                             "for any number of workers (a sample's last float bits may depend on its batch)")
     parser.add_argument("--out", required=True, metavar="DIR", help="folder for atlas.json and atlas.npz")
     return parser
 
@@ -69,6 +72,8 @@ def run(args: argparse.Namespace) -> int:
         raise ParameterError(f"--top must be >= 1, got {args.top}")
     if args.workers < 1:
         raise ParameterError(f"--workers must be >= 1, got {args.workers}")
+    if args.chunk_size < 1:
+        raise ParameterError(f"--chunk-size must be >= 1, got {args.chunk_size}")
     check_output_folder(args.out, "--out")
     net = load_any_model(args.model)
     method = method_from(args) or default_method(net)
@@ -83,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     with dask_client(args.workers, args.scheduler) as client, \
             tqdm(total=inputs.n, unit="sample", desc="atlas", disable=None) as bar:
         work = iter_atlas(net, inputs, top=args.top, method=method, target=target, bias=bias, params=params,
-                          client=client, names=(args.model, args.dataset))
+                          client=client, chunk=args.chunk_size, names=(args.model, args.dataset))
         while True:
             try:
                 done, _ = next(work)
