@@ -31,6 +31,9 @@ from lrp_studio.lrp.explain import explain, stage_names
 from lrp_studio.nn.layers import Activation
 from lrp_studio.nn.network import Network
 
+#: Layer types whose output unit (or channel) j depends on input unit (channel) j alone.
+KEEPS_UNITS = frozenset({"relu", "sigmoid", "tanh", "maxpool2d", "avgpool2d", "batchnorm", "identity"})
+
 __all__ = ["AtlasLayer", "AtlasPart", "TreeReducer", "atlas_layers", "atlas_part", "layer_for_stage",
            "merge_parts", "top_k"]
 
@@ -78,15 +81,25 @@ def atlas_layers(net: Network) -> list[AtlasLayer]:
 
 
 def layer_for_stage(layers: Sequence[AtlasLayer], net: Network, stage: int) -> AtlasLayer | None:
-    """The atlas layer holding the units of ``stage`` (the stage itself, or the linear output just below an
-    activation that the atlas ranks); None when the stage has no atlas entry."""
-    for layer in layers:
-        if layer.stage == stage:
-            return layer
-    for layer in layers:
-        readers = net.consumers(stage)
-        if any(r + 1 == layer.stage for r in readers):
-            return layer
+    """The atlas layer whose unit indices are those of ``stage``; None when there is none.
+
+    The stage itself; else the linear output just below an activation the atlas ranks (the activation
+    keeps the shape); else, going down, the first atlas stage under layers that keep each unit or channel
+    index (activations, pooling, BatchNorm, identity), e.g. the pooled maps the network graph shows.
+    """
+    by_stage = {layer.stage: layer for layer in layers}
+    if stage in by_stage:
+        return by_stage[stage]
+    readers = net.consumers(stage) if 0 < stage < len(net.layers) else []
+    if len(readers) == 1 and readers[0] + 1 in by_stage and isinstance(net.layers[readers[0]], Activation):
+        return by_stage[readers[0] + 1]
+    while 0 < stage <= len(net.layers):
+        layer = net.layers[stage - 1]
+        if layer.is_linear or layer.is_merge or layer.type_name not in KEEPS_UNITS:
+            return None
+        stage = net.node_inputs[stage - 1][0]
+        if stage in by_stage:
+            return by_stage[stage]
     return None
 
 

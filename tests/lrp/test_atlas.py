@@ -143,7 +143,10 @@ def test_atlas_layers_and_stage_lookup():
     assert [(l.stage, l.name, l.units, l.is_map) for l in layers] == [
         (2, "conv2d 16", 16, True), (5, "conv2d 32", 32, True), (9, "dense 100", 100, False)]
     assert layer_for_stage(layers, cnn, 1).stage == 2  # the conv's own output, under its relu
-    assert layer_for_stage(layers, cnn, 3) is None  # a pooling stage has no atlas entry
+    assert layer_for_stage(layers, cnn, 3).stage == 2  # the pooled maps keep the channels (the graph's column)
+    assert layer_for_stage(layers, cnn, 6).stage == 5
+    assert layer_for_stage(layers, cnn, 7) is None  # flatten: units are no longer channels
+    assert layer_for_stage(layers, cnn, 10) is None  # the output
     graph = build_architecture("conv:4:3:1:1,relu,res:4,gap,dense:3", (1, 8, 8), 3)
     assert all(layer.is_map and layer.units == 4 for layer in atlas_layers(graph))
     x = np.random.default_rng(0).uniform(size=(5, 1, 8, 8)).astype(np.float32)
