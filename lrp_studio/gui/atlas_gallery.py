@@ -184,9 +184,10 @@ class AtlasGallery(QWidget):
         if note:
             self.status.setText(note)
 
-    def show_unit(self, stage: int, unit: int) -> bool:
-        """Fill the rankings' texts and the units table for (stage, unit); False when the atlas has no such unit."""
-        self.selection = (stage, unit)
+    def show_unit(self, stage: int, unit: int, selected_stage: int | None = None) -> bool:
+        """Fill the rankings' texts and the units table for atlas (stage, unit); False when the atlas has no such
+        unit. ``selected_stage``: the stage selected in the graph (e.g. the pooled maps of that conv layer)."""
+        self.selection = (stage if selected_stage is None else selected_stage, unit)
         if self.atlas is None or stage not in [l.stage for l in self.atlas.layers]:
             return False
         entry = self.atlas.unit(stage, unit)
@@ -201,7 +202,7 @@ class AtlasGallery(QWidget):
                                            "relevance for the explained class)")
         self.captions["activation"].setText(f"by activation (top {len(entry.top_activation)}"
                                             f"{'; maximum over positions' if layer.is_map else ''})")
-        self._fill_units(stage, unit)
+        self._fill_units(stage, unit, self.selection[0])
         return True
 
     def set_references(self, references: ReferenceHeatmaps | None, error: str | None = None) -> None:
@@ -235,7 +236,7 @@ class AtlasGallery(QWidget):
                 button.setProperty("sample", int(indices[position]))
                 button.setVisible(True)
 
-    def _fill_units(self, stage: int, unit: int) -> None:
+    def _fill_units(self, stage: int, unit: int, selected_stage: int) -> None:
         arrays = self.atlas.arrays[self.atlas.layer_position(stage)]
         share = arrays["relevant_share"]
         order = np.lexsort((np.arange(share.size), -share))
@@ -252,7 +253,7 @@ class AtlasGallery(QWidget):
             names = ", ".join(self.atlas.classes[c] for c, total in entry.top_classes if total > 0)
             for col, text in enumerate((str(u), f"{entry.relevant_share:.0%}", f"{entry.mean_activation:.3g}", names)):
                 item = QTableWidgetItem(text)
-                item.setData(Qt.ItemDataRole.UserRole, (stage, int(u)))
+                item.setData(Qt.ItemDataRole.UserRole, (selected_stage, int(u)))
                 self.units.setItem(row, col, item)
             if u == unit:
                 self.units.selectRow(row)
@@ -373,7 +374,7 @@ class _AtlasHook:
         if layer is None:
             gallery.clear("This stage has no atlas entry: select a unit of a hidden dense or conv layer.")
             return
-        if not gallery.show_unit(layer.stage, unit):  # an activation keeps the shape: the same unit index
+        if not gallery.show_unit(layer.stage, unit, stage):  # the layers between keep the unit index
             return
         entry = gallery.atlas.unit(layer.stage, unit)
         indices = np.concatenate([entry.top_relevance, entry.top_activation])
