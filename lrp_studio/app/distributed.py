@@ -19,6 +19,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from lrp_studio.backend import tune_host_allocator
 from lrp_studio.errors import LRPStudioError, ParameterError
 from lrp_studio.io.atomic import atomic_write
 from lrp_studio.io.cache import array_digest, cache_dir
@@ -125,6 +126,23 @@ def _quiet_shutdown() -> None:
             logging.getLogger(name).setLevel(logging.CRITICAL + 1)
 
 
+_TUNED: list[bool] = []
+
+
+def _on_worker(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run one chunk on a worker, tuning its allocator first (once per process).
+
+    Dask starts workers with ``MALLOC_TRIM_THRESHOLD_=65536``: glibc then returns every freed
+    few-megabyte buffer to the OS and each batch pays its page faults again (measured: a 256-sample
+    CNN chunk took 0.6-0.7 s on a worker against 0.2-0.3 s in the client process).
+    :func:`lrp_studio.backend.tune_host_allocator` keeps them, as the CLI does in its own process.
+    """
+    if not _TUNED:
+        tune_host_allocator()
+        _TUNED.append(True)
+    return function(*args, **kwargs)
+
+
 def run_chunks(function: Callable[..., Any], ranges: list[tuple[int, int]], *args: Any, client: Any = None,
                shared: dict[str, Any] | None = None) -> Iterator[tuple[int, Any]]:
     """Run ``function(start, stop, position, *args, **shared)`` for every chunk; yields (position, result).
@@ -148,7 +166,7 @@ def run_chunks(function: Callable[..., Any], ranges: list[tuple[int, int]], *arg
     from distributed import as_completed
 
     scattered = {name: client.scatter(value, broadcast=True, hash=False) for name, value in shared.items()}
-    futures = [client.submit(function, start, stop, position, *args, pure=False, **scattered)
+    futures = [client.submit(_on_worker, function, start, stop, position, *args, pure=False, **scattered)
                for position, (start, stop) in enumerate(ranges)]
     where = {future.key: position for position, future in enumerate(futures)}
     try:
