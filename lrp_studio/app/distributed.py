@@ -176,8 +176,10 @@ def run_chunks(function: Callable[..., Any], ranges: list[tuple[int, int]], *arg
             except LRPStudioError:
                 raise
             except Exception as error:  # a worker process died, or a bug on a worker
-                raise ClusterError(f"chunk {where[future.key]} failed on the cluster: "
-                                   f"{type(error).__name__}: {error}") from None
+                text = " ".join(str(error).split())  # Dask's messages span lines; the CLI prints one
+                raise ClusterError(f"chunk {where[future.key]} failed on the cluster: {type(error).__name__}: {text}"
+                                   " (do the scheduler and workers import the same lrp_studio as this process?)"
+                                   ) from None
             yield where[future.key], result
     finally:
         client.cancel(futures)

@@ -175,7 +175,7 @@ class AtlasGallery(QWidget):
     def set_atlas(self, atlas: Atlas | None, note: str = "") -> None:
         """The atlas of the open model and dataset (None: not computed yet)."""
         self.atlas = atlas
-        self.compute.setText("Compute atlas" if atlas is None else "Recompute atlas")
+        self.compute.setText("Compute atlas" if atlas is None else f"Atlas of {atlas.n_samples} samples ready")
         self.compute.setEnabled(atlas is None)
         if atlas is None:
             self.units.setRowCount(0)
