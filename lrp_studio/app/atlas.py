@@ -224,11 +224,13 @@ def iter_atlas(net: Network, inputs: Inputs, *, top: int, method: Any, target: A
     return Atlas.from_part(part, layers, names[0], names[1], label, list(net.classes))
 
 
-def atlas_cache_folder(net: Network, inputs: Inputs, method: Any, params: Mapping[str, Any], top: int,
+def atlas_cache_folder(net: Network, inputs: Inputs | Path, method: Any, params: Mapping[str, Any], top: int,
                        target: Any = None) -> Path:
     """The cache folder of an atlas, named by the model's content (architecture and weights), the inputs
-    file (itself named by its content), the method with its parameters, K and the target."""
+    file (itself named by its content; an :class:`Inputs` or its path), the method with its parameters, K
+    and the target."""
     arrays = model_arrays(net)
-    key = array_digest([arrays[name] for name in sorted(arrays)], Path(inputs.path).name, repr(method),
+    inputs_name = Path(inputs.path if isinstance(inputs, Inputs) else inputs).name
+    key = array_digest([arrays[key] for key in sorted(arrays)], inputs_name, repr(method),
                        repr(sorted(dict(params).items())), str(top), repr(target))
     return cache_dir("atlas", key)

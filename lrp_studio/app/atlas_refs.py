@@ -9,13 +9,13 @@ from typing import Any, Generator, Mapping
 import numpy as np
 
 from lrp_studio.app.atlas import Atlas, atlas_cache_folder, iter_atlas, load_atlas, save_atlas
-from lrp_studio.app.distributed import inputs_file
+from lrp_studio.app.distributed import inputs_file, inputs_path
 from lrp_studio.backend import to_numpy
 from lrp_studio.lrp.conditional import conditional_relevance, crop_box
 from lrp_studio.nn.network import Network
 from lrp_studio.viz.heatmap import heatmap_rgba, overlay, upscale_nearest
 
-__all__ = ["AtlasOutcome", "ReferenceHeatmaps", "atlas_job", "reference_heatmaps", "thumbnail"]
+__all__ = ["AtlasOutcome", "ReferenceHeatmaps", "atlas_job", "cached_atlas", "reference_heatmaps", "thumbnail"]
 
 #: Thumbnail side in pixels (a 28 x 28 digit at 2x; crops are scaled up to about the same size).
 THUMBNAIL = 56
@@ -30,19 +30,30 @@ class AtlasOutcome:
     folder: str
 
 
+def cached_atlas(net: Network, x: np.ndarray, top: int, method: Any, bias: bool | None,
+                 params: Mapping[str, Any]) -> AtlasOutcome | None:
+    """The cached atlas of ``net`` over ``x`` with this method, or None (a quick look-up: nothing is written).
+
+    The cache folder is :func:`lrp_studio.app.atlas.atlas_cache_folder` (model content, inputs, method with
+    its parameters, K) under ``$LRP_STUDIO_CACHE_DIR`` or the user's cache folder.
+    """
+    folder = atlas_cache_folder(net, inputs_path(to_numpy(net.prepare_input(x))), method,
+                                {**params, "bias": bias}, top)
+    return AtlasOutcome(load_atlas(folder), "cache", str(folder)) if (folder / "atlas.npz").exists() else None
+
+
 def atlas_job(net: Network, x: np.ndarray, top: int, method: Any, bias: bool | None, params: Mapping[str, Any],
               names: tuple[str, str]) -> Generator[tuple[int, int], None, AtlasOutcome]:
     """The atlas of ``net`` over the inputs ``x``: read from the cache when there, else computed and cached.
 
     A generator for the GUI's long-job worker: yields (samples done, total) after each chunk (a
     cancel between two chunks stops it, nothing is cached), returns an :class:`AtlasOutcome`.
-    The cache folder is :func:`lrp_studio.app.atlas.atlas_cache_folder` (model content, inputs,
-    method with parameters, K) under ``$LRP_STUDIO_CACHE_DIR`` or the user's cache folder.
     """
+    found = cached_atlas(net, x, top, method, bias, params)
+    if found is not None:
+        return found
     inputs = inputs_file(to_numpy(net.prepare_input(x)))
     folder = atlas_cache_folder(net, inputs, method, {**params, "bias": bias}, top)
-    if (folder / "atlas.npz").exists():
-        return AtlasOutcome(load_atlas(folder), "cache", str(folder))
     atlas = yield from iter_atlas(net, inputs, top=top, method=method, bias=bias, params=params, names=names)
     save_atlas(atlas, folder)
     return AtlasOutcome(atlas, "computed", str(folder))

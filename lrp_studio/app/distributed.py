@@ -24,7 +24,8 @@ from lrp_studio.errors import LRPStudioError, ParameterError
 from lrp_studio.io.atomic import atomic_write
 from lrp_studio.io.cache import array_digest, cache_dir
 
-__all__ = ["ClusterError", "Inputs", "chunk_ranges", "dask_client", "inputs_file", "read_rows", "run_chunks"]
+__all__ = ["ClusterError", "Inputs", "chunk_ranges", "dask_client", "inputs_file", "inputs_path", "read_rows",
+           "run_chunks"]
 
 #: Samples per chunk (the unit of work of a worker); fixed, so results do not depend on the worker count.
 CHUNK = 256
@@ -53,12 +54,17 @@ def inputs_file(x: np.ndarray, folder: Path | None = None) -> Inputs:
         Default ``cache_dir("inputs")`` (:func:`lrp_studio.io.cache.cache_dir`).
     """
     x = np.ascontiguousarray(x, dtype=np.float32)
-    folder = cache_dir("inputs") if folder is None else Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"inputs-{array_digest([x])}.npy"
+    path = inputs_path(x, folder)
+    path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists():
         atomic_write(path, lambda temp: np.save(temp, x, allow_pickle=False))
     return Inputs(str(path), int(x.shape[0]))
+
+
+def inputs_path(x: np.ndarray, folder: Path | None = None) -> Path:
+    """Where :func:`inputs_file` keeps the copy of ``x`` (float32): named by its content digest (nothing written)."""
+    folder = cache_dir("inputs") if folder is None else Path(folder)
+    return folder / f"inputs-{array_digest([np.ascontiguousarray(x, dtype=np.float32)])}.npy"
 
 
 def read_rows(path: str, start: int, stop: int) -> np.ndarray:

@@ -6,9 +6,12 @@ relevance: the input relevance of the unit's share of the explanation), full or 
 field; clicking a reference opens that sample. A "units" table lists the layer's units by how often
 they are relevant, above a strip that maps the layer (one column per unit, darker = more often relevant).
 
-The atlas of the open model, dataset and method is computed in the window's long-job worker
-(:func:`lrp_studio.app.atlas_refs.atlas_job`, progress bar, Cancel) and cached on disk, so reopening
-is instant; the references' conditional heatmaps are a short job of the window's compute worker.
+Selecting a unit looks the atlas of the open model, dataset and method up in the on-disk cache (a short
+job: :func:`lrp_studio.app.atlas_refs.cached_atlas`); *Compute atlas* computes it in the window's
+long-job worker (:func:`lrp_studio.app.atlas_refs.atlas_job`, progress bar, Cancel) and caches it, so
+reopening is instant. Computing is a click, not automatic: it keeps both cores busy for a while (the
+bundled CNN over 5,000 digits: about 5 s here) and would hold the long-job thread that training and
+the faithfulness runs use. The references' conditional heatmaps are a short job of the compute worker.
 """
 
 from __future__ import annotations
@@ -24,14 +27,17 @@ from PySide6.QtWidgets import (
 )
 
 from lrp_studio.app.atlas import Atlas
-from lrp_studio.app.atlas_refs import THUMBNAIL, ReferenceHeatmaps, atlas_job, reference_heatmaps, thumbnail
+from lrp_studio.app.atlas_refs import (
+    THUMBNAIL, ReferenceHeatmaps, atlas_job, cached_atlas, reference_heatmaps, thumbnail,
+)
 from lrp_studio.gui.controller import error_message
 from lrp_studio.lrp import BASELINES, default_method
 from lrp_studio.lrp.atlas import layer_for_stage
 
-__all__ = ["AtlasGallery", "GALLERY_KEY", "install_atlas_gallery"]
+__all__ = ["AtlasGallery", "GALLERY_KEY", "LOOKUP_KEY", "install_atlas_gallery"]
 
 GALLERY_KEY = "atlas-gallery"  # the references' conditional heatmaps (short job)
+LOOKUP_KEY = "atlas-lookup"  # is the atlas of the open model, dataset and method cached? (short job)
 #: References per unit and ranking in the GUI.
 TOP = 8
 COLUMNS = 4
@@ -279,6 +285,7 @@ class _AtlasHook:
         self.job: Any = None
         self.key: tuple[Any, ...] | None = None  # what the shown atlas was computed for
         self.running_key: tuple[Any, ...] | None = None
+        self.looked_up: tuple[Any, ...] | None = None  # the key whose cache look-up was asked for
         gallery.computeRequested.connect(self.start)
         gallery.cancelRequested.connect(self.cancel)
         gallery.sampleRequested.connect(window.set_sample)
@@ -328,7 +335,7 @@ class _AtlasHook:
     def forget(self) -> None:
         """The model, weights, dataset or method changed: the shown atlas no longer applies."""
         self.cancel()
-        self.key = None
+        self.key = self.looked_up = None
         self.gallery.set_atlas(None)
         self.gallery.clear("The atlas of this model, dataset and method is not computed yet: Compute atlas "
                            "(cached on disk afterwards).")
@@ -342,9 +349,13 @@ class _AtlasHook:
 
     def _returned(self, outcome: Any) -> None:
         self._ended()
-        if self.running_key != self.current_key():
+        self._use(outcome, self.running_key)
+
+    def _use(self, outcome: Any, key: tuple[Any, ...] | None) -> None:
+        """Show a found or computed atlas (if it still belongs to what is open)."""
+        if key != self.current_key():
             return  # computed for what was open before
-        self.key = self.running_key
+        self.key = key
         self.gallery.set_atlas(outcome.atlas, f"Atlas {'read from the cache' if outcome.source == 'cache' else 'computed and cached'} "
                                               f"({outcome.atlas.n_samples} samples).")
         self.gallery.last_source = outcome.source
@@ -366,9 +377,14 @@ class _AtlasHook:
         gallery.cmap = getattr(self.window.inspector, "_cmap", "bwr")
         gallery.input_range = getattr(state.dataset, "input_range", None)
         if self.key != self.current_key():
-            gallery.clear("Computing the atlas\u2026" if self.job is not None else
-                          "Looking up this model's atlas\u2026")
-            self.start()
+            if self.job is not None:
+                gallery.clear("Computing the atlas\u2026")
+            elif self.looked_up != self.current_key():  # a quick look-up in the cache; computing is a click away
+                self.looked_up = self.current_key()
+                gallery.clear("Looking for this model's atlas in the cache\u2026")
+                method, bias, params = self.arguments()
+                self.window.controller.submit(LOOKUP_KEY, cached_atlas, state.net, np.asarray(state.dataset.x),
+                                              TOP, method, bias, params)
             return
         layer = layer_for_stage(gallery.atlas.layers, state.net, stage)
         if layer is None:
@@ -385,10 +401,19 @@ class _AtlasHook:
     def _finished(self, key: str, _request: int, result: Any) -> None:
         if key == GALLERY_KEY:
             self.gallery.set_references(result)
+        elif key == LOOKUP_KEY and result is not None:
+            self._use(result, self.looked_up)
+        elif key == LOOKUP_KEY and self.looked_up == self.current_key() and self.job is None:
+            n = len(self.window.state.dataset)
+            self.gallery.clear(f"The atlas of this model, dataset and method is not computed yet: Compute atlas "
+                               f"ranks every unit over the {n} samples in the background (cancellable) and "
+                               "caches it on disk.")
 
     def _failed(self, key: str, _request: int, message: str) -> None:
         if key == GALLERY_KEY:
             self.gallery.set_references(None, f"No conditional heatmaps: {message}")
+        elif key == LOOKUP_KEY:
+            self.gallery.clear(f"The atlas cache could not be read: {message.splitlines()[0]}")
 
 
 def install_atlas_gallery(window: Any) -> AtlasGallery:

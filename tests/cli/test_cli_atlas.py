@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
 import textwrap
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from interrupting import interrupt_when
 
 from lrp_studio.app.atlas import load_atlas
 from lrp_studio.cli import main
@@ -107,24 +104,9 @@ CHILD = textwrap.dedent("""
 def test_ctrl_c_cancels_the_cluster_and_exits_130(tmp_path):
     marker, out = tmp_path / "first-chunk-done", tmp_path / "atlas"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "LRP_STUDIO_CACHE_DIR": str(tmp_path / "cache")}
-    process = subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(marker), "atlas", "--model", "mlp", "--dataset", "mnist:test",
-         "--workers", "2", "--chunk-size", "8", "--out", str(out)],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    try:
-        deadline = time.monotonic() + 120
-        while not marker.exists() and process.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert marker.exists(), process.communicate(timeout=30)
-        process.send_signal(signal.SIGINT)
-        _, err = process.communicate(timeout=60)  # the cluster is closed within a minute
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
-    err = err.decode(errors="replace")
-    assert process.returncode == 130, err
+    status, err = interrupt_when(CHILD, marker, ["atlas", "--model", "mlp", "--dataset", "mnist:test", "--workers",
+                                                 "2", "--chunk-size", "8", "--out", str(out)], env, tmp_path)
+    assert status == 130, err  # and the cluster was closed within a minute
     assert "Traceback" not in err, err
     assert err.strip().splitlines()[-1] == "lrp-studio: interrupted"
     assert not (out / "atlas.json").exists()

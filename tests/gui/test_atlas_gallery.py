@@ -36,6 +36,16 @@ def _wait(condition, timeout=120.0):
     return False
 
 
+def _computed(window, stage, unit):
+    """Select a unit, wait for the cache look-up to find nothing, click Compute atlas, wait for the gallery."""
+    window.select_neuron(stage, unit)
+    gallery = window.atlas_gallery
+    assert _wait(lambda: "not computed yet" in gallery.status.text())
+    assert window.atlas_hook.job is None  # selecting never starts the computation itself
+    gallery.compute.click()
+    assert _wait(lambda: _drawn(window))
+
+
 def _drawn(window):
     gallery = window.atlas_gallery
     return gallery.references is not None and window.atlas_hook.job is None
@@ -57,8 +67,7 @@ def _atlas_here(net, data):
 def test_cnn_gallery_shows_the_atlas_references_with_conditional_heatmaps(make_window, private_cache):
     net, data = load_any_model("cnn"), _small()
     window = make_window(net, data, model_name="bundled cnn")
-    window.select_neuron(3, 5)  # the graph's pooled column of conv2d 16, channel 5
-    assert _wait(lambda: _drawn(window))
+    _computed(window, 3, 5)  # the graph's pooled column of conv2d 16, channel 5
     gallery = window.atlas_gallery
     assert gallery.last_source == "computed" and gallery.atlas.n_samples == 96
     expected = _atlas_here(net, data).unit(2, 5)
@@ -81,8 +90,7 @@ def test_cnn_gallery_shows_the_atlas_references_with_conditional_heatmaps(make_w
 
 def test_units_table_is_sorted_by_relevant_share_and_selects_units(make_window):
     window = make_window(load_any_model("cnn"), _small(), model_name="bundled cnn")
-    window.select_neuron(3, 5)
-    assert _wait(lambda: _drawn(window))
+    _computed(window, 3, 5)
     table = window.atlas_gallery.units
     shares = [float(table.item(r, 1).text().rstrip("%")) for r in range(table.rowCount())]
     assert table.rowCount() == 16 and shares == sorted(shares, reverse=True)
@@ -96,14 +104,13 @@ def test_units_table_is_sorted_by_relevant_share_and_selects_units(make_window):
 def test_a_second_window_reads_the_cache_and_a_dense_unit_works(make_window):
     data = _small()
     first = make_window(load_any_model("mlp"), data, model_name="bundled mlp")
-    first.select_neuron(3, 17)
-    assert _wait(lambda: _drawn(first)) and first.atlas_gallery.last_source == "computed"
+    _computed(first, 3, 17)
+    assert first.atlas_gallery.last_source == "computed"
     second = make_window(load_any_model("mlp"), data, model_name="bundled mlp")
-    progress = []
     second.select_neuron(5, 4)
-    second.atlas_hook.job.yielded.connect(progress.append)
-    assert _wait(lambda: _drawn(second))
-    assert second.atlas_gallery.last_source == "cache" and progress == []
+    assert second.atlas_hook.job is None  # found by the look-up: no computation, no click
+    assert _wait(lambda: second.atlas_gallery.references is not None)
+    assert second.atlas_gallery.last_source == "cache" and second.atlas_hook.job is None
     assert "dense 100 neuron 4" in second.atlas_gallery.status.text()
     second.set_method("zplus")  # another method: the atlas no longer applies
     assert second.atlas_gallery.atlas is None
@@ -113,6 +120,8 @@ def test_cancel_stops_the_job_and_caches_nothing(make_window, private_cache):
     window = make_window(load_any_model("cnn"), load_mnist_subset("all"), model_name="bundled cnn")
     window.select_neuron(3, 0)
     gallery = window.atlas_gallery
+    assert _wait(lambda: "not computed yet" in gallery.status.text())
+    gallery.compute.click()
     assert _wait(lambda: gallery.progress.value() > 0)
     gallery.cancel.click()
     assert _wait(lambda: window.atlas_hook.job is None)
