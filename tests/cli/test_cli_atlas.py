@@ -110,3 +110,16 @@ def test_ctrl_c_cancels_the_cluster_and_exits_130(tmp_path):
     assert "Traceback" not in err, err
     assert err.strip().splitlines()[-1] == "lrp-studio: interrupted"
     assert not (out / "atlas.json").exists()
+
+
+def test_a_graph_network_gets_an_atlas_of_its_convolutions(tmp_path, monkeypatch):
+    monkeypatch.setenv("LRP_STUDIO_CACHE_DIR", str(tmp_path / "cache"))
+    data = load_mnist_subset("test")
+    np.savez(tmp_path / "tiny.npz", x=data.x[:24], y=data.y[:24])
+    assert main(["atlas", "--model", "resnet", "--dataset", str(tmp_path / "tiny.npz"), "--top", "3",
+                 "--chunk-size", "10", "--out", str(tmp_path / "r")]) == 0
+    document = json.loads((tmp_path / "r" / "atlas.json").read_text())
+    assert [(l["name"], len(l["units"])) for l in document["layers"]] == [
+        ("conv2d 16", 16), ("conv2d 16", 16), ("conv2d 16", 16), ("conv2d 32", 32), ("conv2d 32", 32),
+        ("conv2d 32", 32)]
+    assert all(len(u["top_relevance"]) == 3 for l in document["layers"] for u in l["units"])
