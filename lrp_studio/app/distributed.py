@@ -24,8 +24,8 @@ from lrp_studio.errors import LRPStudioError, ParameterError
 from lrp_studio.io.atomic import atomic_write
 from lrp_studio.io.cache import array_digest, cache_dir
 
-__all__ = ["ClusterError", "Inputs", "chunk_ranges", "dask_client", "inputs_file", "inputs_path", "read_rows",
-           "run_chunks"]
+__all__ = ["ClusterError", "Inputs", "chunk_ranges", "dask_client", "inputs_file", "inputs_path", "read_indices",
+           "read_rows", "run_chunks"]
 
 #: Samples per chunk (the unit of work of a worker); fixed, so results do not depend on the worker count.
 CHUNK = 256
@@ -71,6 +71,12 @@ def read_rows(path: str, start: int, stop: int) -> np.ndarray:
     """Rows start..stop-1 of a ``.npy`` file, read memory-mapped (only those rows are loaded)."""
     rows = np.load(path, mmap_mode="r", allow_pickle=False)
     return np.array(rows[start:stop], dtype=np.float32)
+
+
+def read_indices(path: str, indices: np.ndarray) -> np.ndarray:
+    """The rows ``indices`` (any order) of a ``.npy`` file, read memory-mapped (only those rows are loaded)."""
+    rows = np.load(path, mmap_mode="r", allow_pickle=False)
+    return np.array(rows[np.asarray(indices, dtype=np.int64)], dtype=np.float32)
 
 
 def chunk_ranges(n: int, chunk: int = CHUNK) -> list[tuple[int, int]]:

@@ -14,6 +14,7 @@ from tqdm import tqdm
 
 from lrp_studio.app.atlas import iter_atlas, save_atlas
 from lrp_studio.app.distributed import CHUNK, dask_client, inputs_file
+from lrp_studio.cli.cluster import add_cluster
 from lrp_studio.cli.options import (
     CLIError,
     Parser,
@@ -33,16 +34,6 @@ from lrp_studio.backend import to_numpy
 from lrp_studio.errors import ParameterError
 from lrp_studio.lrp import BASELINES, default_method
 from lrp_studio.zoo import load_any_model
-
-
-def add_cluster(parser: argparse.ArgumentParser) -> None:
-    """``--workers`` and ``--scheduler``: where dataset-wide work runs (:mod:`lrp_studio.app.distributed`)."""
-    group = parser.add_argument_group("where the work runs (Dask)")
-    group.add_argument("--workers", type=int, default=1, metavar="N",
-                       help="start a local Dask cluster of N worker processes (default 1: no cluster, this process)")
-    group.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                       help="use a running Dask cluster, e.g. tcp://10.0.0.5:8786 (workers must see the model "
-                            "and cache files: set LRP_STUDIO_CACHE_DIR to a shared folder)")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> Parser:
