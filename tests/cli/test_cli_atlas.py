@@ -123,3 +123,17 @@ def test_a_graph_network_gets_an_atlas_of_its_convolutions(tmp_path, monkeypatch
         ("conv2d 16", 16), ("conv2d 16", 16), ("conv2d 16", 16), ("conv2d 32", 32), ("conv2d 32", 32),
         ("conv2d 32", 32)]
     assert all(len(u["top_relevance"]) == 3 for l in document["layers"] for u in l["units"])
+
+
+def test_scheduler_address_of_a_running_cluster_gives_the_same_atlas(small_set, tmp_path):
+    """--scheduler connects to a cluster that outlives the command (here one started by the test)."""
+    import logging
+
+    from distributed import LocalCluster
+
+    assert _atlas(small_set, tmp_path / "here") == 0
+    with LocalCluster(n_workers=2, processes=True, threads_per_worker=1, host="127.0.0.1", dashboard_address=":0",
+                      scheduler_kwargs={"dashboard": False}, silence_logs=logging.ERROR) as cluster:
+        assert _atlas(small_set, tmp_path / "remote", "--scheduler", cluster.scheduler_address) == 0
+        assert len(cluster.scheduler.workers) == 2  # still running: the command only disconnected
+    assert (tmp_path / "here" / "atlas.json").read_bytes() == (tmp_path / "remote" / "atlas.json").read_bytes()
