@@ -89,7 +89,8 @@ def test_every_readme_block_runs_in_an_empty_folder(tmp_path):
     work.mkdir()
     bin_dir = _shims(tmp_path / "bin")
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}", "PYTHONPATH": str(ROOT),
-           "QT_QPA_PLATFORM": "offscreen", "LRP_STUDIO_BACKEND": "numpy", "MPLBACKEND": "Agg"}
+           "QT_QPA_PLATFORM": "offscreen", "LRP_STUDIO_BACKEND": "numpy", "MPLBACKEND": "Agg",
+           "LRP_STUDIO_CACHE_DIR": str(tmp_path / "cache")}  # the atlas's memory-mapped inputs, not in ~/.cache
     ran = 0
     for number, (language, code) in enumerate(readme_blocks()):
         reason = next((why for fragment, why in SKIPPED.items() if fragment in code), None)

@@ -27,6 +27,7 @@ after that chunk (``relevance.npy`` and ``index.csv`` then hold the samples done
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +35,9 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from lrp_studio.app.distributed import chunk_ranges, inputs_file, read_indices, run_chunks
 from lrp_studio.app.fitting import check_fits
+from lrp_studio.backend import to_numpy
 from lrp_studio.data import Dataset
 from lrp_studio.errors import DataError, ParameterError
 from lrp_studio.io.export import save_relevance_npy, save_table_csv
@@ -170,7 +173,8 @@ def _check_request(net: Network, data: Dataset, indices: np.ndarray, target: Any
 def export_batch(net: Network, data: Dataset, indices: Sequence[int] | np.ndarray, out_dir: str | Path, *,
                  method: Any = None, target: Any = None, bias: bool | None = None,
                  params: Mapping[str, Any] | None = None, image: ImageOptions = ImageOptions(),
-                 batch_size: int = 256, progress: ProgressFn | None = None, start: Any = None) -> ExportResult:
+                 batch_size: int = 256, progress: ProgressFn | None = None, start: Any = None,
+                 client: Any = None) -> ExportResult:
     """Explain ``data.x[indices]`` in chunks and write the heatmaps, ``relevance.npy`` and ``index.csv``.
 
     Parameters
@@ -198,6 +202,10 @@ def export_batch(net: Network, data: Dataset, indices: Sequence[int] | np.ndarra
         ``progress(done, total)`` after each chunk; returning False cancels after that chunk.
     start : optional
         The start relevance, as in :func:`lrp_studio.explain` (a per-sample vector has one row per index).
+    client : distributed.Client, optional
+        Explain the chunks on this Dask cluster (:mod:`lrp_studio.app.distributed`): workers read their rows
+        from a memory-mapped copy of the inputs and write the PNGs into ``out_dir``, which they must see;
+        the relevance comes back with each chunk. None (default): in this process.
 
     Returns
     -------
@@ -222,25 +230,21 @@ def export_batch(net: Network, data: Dataset, indices: Sequence[int] | np.ndarra
     relevance = np.zeros((chosen.size,) + shape, dtype=np.float32)
     rows: list[tuple[Any, ...]] = []
     result = ExportResult(folder, chosen)
-    outputs = output_classes(net.classes, net.n_classes)
-    for start in range(0, chosen.size, int(batch_size)):
+    if client is not None:  # the same chunks on a Dask cluster: workers read their rows memory-mapped
+        done, rows, result.cancelled = _export_on_cluster(client, net, data, chosen, folder, method, target, bias,
+                                                          params, image, int(batch_size), output_start, progress)
+        relevance[: len(rows)] = done
+        chosen = np.array([row[0] for row in rows], dtype=np.int64)
+        result.pngs = [folder / row[-1] for row in rows]
+    for start in range(0, chosen.size if client is None else 0, int(batch_size)):
         chunk = chosen[start : start + int(batch_size)]
-        try:
-            exp = explain(net, data.x[chunk], target=_chunk_targets(target, start, start + chunk.size),
-                          method=method, bias=bias, keep_layers=False,
-                          start=_rows(output_start, start, start + chunk.size), **dict(params or {}))
-        except NonFiniteError as error:  # name the samples by dataset index; earlier chunks' PNGs stay
-            raise error.at([f"{data.name} index {i}" for i in chunk],
-                           "relevance.npy and index.csv were not written") from None
-        relevance[start : start + chunk.size] = exp.relevance.reshape((chunk.size,) + shape)
-        predictions = outputs.predicted(exp.logits)
-        for offset, index in enumerate(chunk):
-            label = data.classes[int(data.y[index])] if int(data.y[index]) < len(data.classes) else "?"
-            predicted = outputs.names[int(predictions[offset])]
-            name = png_name(int(index), label, predicted)
-            write_heatmap(folder / name, exp.relevance[offset], data.x[index], image, data.input_range)
-            rows.append((int(index), label, predicted, outputs.target_name(int(exp.targets[offset])), name))
-            result.pngs.append(folder / name)
+        chunk_relevance, chunk_rows = explain_chunk_files(
+            net, data.x[chunk], chunk, [_label(data, int(i)) for i in chunk],
+            _chunk_targets(target, start, start + chunk.size), _rows(output_start, start, start + chunk.size), folder,
+            method, bias, params, image, data.input_range, data.name)
+        relevance[start : start + chunk.size] = chunk_relevance
+        rows.extend(chunk_rows)
+        result.pngs.extend(folder / row[-1] for row in chunk_rows)
         if progress is not None and progress(start + chunk.size, chosen.size) is False:
             result.cancelled = start + chunk.size < chosen.size
             break
@@ -250,6 +254,91 @@ def export_batch(net: Network, data: Dataset, indices: Sequence[int] | np.ndarra
     save_relevance_npy(folder / "relevance.npy", relevance[:done])
     save_table_csv(folder / "index.csv", INDEX_COLUMNS, rows)
     return result
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What every worker needs once (scattered): the indices, their labels, targets and start relevance."""
+
+    indices: np.ndarray
+    labels: list[str]
+    target: Any
+    start: Any
+    data_name: str
+    input_range: tuple[float, float] | None
+
+
+def _cluster_chunk(begin: int, end: int, position: int, path: str, folder: Path, method: Any, bias: bool | None,
+                   params: Mapping[str, Any] | None, image: ImageOptions, *, net: Network,
+                   plan: _Plan) -> tuple[int, np.ndarray, list[tuple[Any, ...]]]:
+    """One worker task: positions begin..end-1 of the plan, rows read from the memory-mapped inputs copy."""
+    chunk = plan.indices[begin:end]
+    x = read_indices(path, chunk)
+    try:
+        relevance, rows = explain_chunk_files(net, x, chunk, plan.labels[begin:end],
+                                              _chunk_targets(plan.target, begin, end), _rows(plan.start, begin, end),
+                                              folder, method, bias, params, image, plan.input_range, plan.data_name)
+    except NonFiniteError as error:  # a plain DataError travels back through Dask (pickled by its message)
+        raise DataError(str(error)) from None
+    return begin, relevance, rows
+
+
+def _export_on_cluster(client: Any, net: Network, data: Dataset, chosen: np.ndarray, folder: Path, method: Any,
+                       target: Any, bias: bool | None, params: Mapping[str, Any] | None, image: ImageOptions,
+                       batch_size: int, start: Any, progress: ProgressFn | None
+                       ) -> tuple[np.ndarray, list[tuple[Any, ...]], bool]:
+    """The chunks of ``chosen`` on the cluster: (relevance of the done samples, their rows in order, cancelled)."""
+    inputs = inputs_file(to_numpy(net.prepare_input(data.x)))
+    plan = _Plan(chosen, [_label(data, int(i)) for i in chosen], target, start, data.name, data.input_range)
+    parts: dict[int, tuple[int, np.ndarray, list[tuple[Any, ...]]]] = {}
+    work = run_chunks(_cluster_chunk, chunk_ranges(chosen.size, batch_size), inputs.path, folder, method, bias,
+                      dict(params or {}), image, client=client, shared={"net": net, "plan": plan})
+    cancelled = False
+    with contextlib.closing(work):
+        for position, part in work:
+            parts[position] = part
+            done = sum(len(p[2]) for p in parts.values())
+            if progress is not None and progress(done, chosen.size) is False:
+                cancelled = done < chosen.size
+                break
+    ordered = [parts[p] for p in sorted(parts)]
+    rows = [row for part in ordered for row in part[2]]
+    shape = (0,) + tuple(net.input_shape)
+    relevance = np.concatenate([part[1] for part in ordered]) if ordered else np.zeros(shape, np.float32)
+    return relevance, rows, cancelled
+
+
+def _label(data: Dataset, index: int) -> str:
+    """The class name of sample ``index`` (``"?"`` for a label outside the class list)."""
+    return data.classes[int(data.y[index])] if int(data.y[index]) < len(data.classes) else "?"
+
+
+def explain_chunk_files(net: Network, x: Any, chunk: np.ndarray, labels: Sequence[str], target: Any, start: Any,
+                        folder: Path, method: Any, bias: bool | None, params: Mapping[str, Any] | None,
+                        image: ImageOptions, input_range: tuple[float, float] | None,
+                        data_name: str) -> tuple[np.ndarray, list[tuple[Any, ...]]]:
+    """Explain one chunk ``x`` (dataset indices ``chunk``), write its PNGs; returns its relevance and index rows.
+
+    Raises
+    ------
+    NonFiniteError
+        Naming the samples by dataset index (the PNGs of earlier chunks stay).
+    """
+    outputs = output_classes(net.classes, net.n_classes)
+    try:
+        exp = explain(net, x, target=target, method=method, bias=bias, keep_layers=False, start=start,
+                      **dict(params or {}))
+    except NonFiniteError as error:  # name the samples by dataset index; earlier chunks' PNGs stay
+        raise error.at([f"{data_name} index {i}" for i in chunk],
+                       "relevance.npy and index.csv were not written") from None
+    predictions = outputs.predicted(exp.logits)
+    rows = []
+    for offset, index in enumerate(chunk):
+        predicted = outputs.names[int(predictions[offset])]
+        name = png_name(int(index), labels[offset], predicted)
+        write_heatmap(folder / name, exp.relevance[offset], x[offset], image, input_range)
+        rows.append((int(index), labels[offset], predicted, outputs.target_name(int(exp.targets[offset])), name))
+    return exp.relevance.reshape((len(chunk),) + tuple(net.input_shape)), rows
 
 
 def _rows(start: Any, begin: int, end: int) -> Any:

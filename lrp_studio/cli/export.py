@@ -12,6 +12,8 @@ import numpy as np
 from tqdm import tqdm
 
 from lrp_studio.app.batch_export import export_batch
+from lrp_studio.app.distributed import dask_client
+from lrp_studio.cli.cluster import add_cluster
 from lrp_studio.cli.explain import image_options
 from lrp_studio.cli.options import (
     Parser,
@@ -60,6 +62,7 @@ def add_parser(sub: argparse._SubParsersAction) -> Parser:
     add_method_flags(parser, single=True, legacy=True)
     add_image(parser, upscale=8, legacy_scale=True)
     parser.add_argument("--out-dir", required=True, help="folder for the PNGs, relevance.npy and index.csv")
+    add_cluster(parser)
     return parser
 
 
@@ -119,14 +122,15 @@ def run(args: argparse.Namespace) -> int:
     target = resolve_target(args.target, net.classes, data.y[indices])
     if start.vector is not None and start.vector.ndim == 2 and start.vector.shape[0] != indices.size:
         raise DataError(f"--start vector: {start.vector.shape[0]} rows for {indices.size} selected samples")
-    with tqdm(total=indices.size, unit="sample", desc="explaining", disable=None) as bar:
+    with dask_client(args.workers, args.scheduler) as client, \
+            tqdm(total=indices.size, unit="sample", desc="explaining", disable=None) as bar:
         def progress(done: int, total: int) -> bool:
             bar.update(done - bar.n)
             return True
 
         result = export_batch(net, data, indices, args.out_dir, method=method, target=target, bias=bias,
                               params=params, image=image, batch_size=args.batch_size, progress=progress,
-                              start=start)
+                              start=start, client=client)
     print(f"wrote {len(result.pngs)} heatmaps, relevance.npy {result.relevance_shape} and index.csv to "
           f"{result.out_dir}")
     return 0

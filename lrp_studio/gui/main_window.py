@@ -30,6 +30,7 @@ from lrp_studio.gui.playground import install_playground_dock
 from lrp_studio.gui.compare_view import install_compare_dock
 from lrp_studio.gui.faithfulness_view import install_faithfulness_dock
 from lrp_studio.gui.neuron_perturbation import install_neuron_perturbation
+from lrp_studio.gui.atlas_gallery import install_atlas_gallery
 from lrp_studio.gui.session import SessionActionsMixin
 from lrp_studio.gui.unsaved import UnsavedWorkMixin
 from lrp_studio.gui.state import CUSTOM_INDEX, AppState, compute_explanation, method_names
@@ -128,6 +129,7 @@ class MainWindow(UnsavedWorkMixin, SessionActionsMixin, FileActionsMixin, QMainW
         install_compare_dock(self)      # "Compare methods", tabbed behind the conservation plot
         install_faithfulness_dock(self)  # "Faithfulness" (MoRF curves, AOPC), tabbed there too
         install_neuron_perturbation(self)  # unit set to its layer mean, under the inspector
+        install_atlas_gallery(self)  # the selected unit's top references over the dataset, at the inspector's end
         self._build_status_bar()
         self._build_menus()
         self._connect()

@@ -10,13 +10,10 @@ of polling the output folder (where the hidden temp files matched too).
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 import textwrap
-import time
 from pathlib import Path
 
+from interrupting import interrupt_when
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,27 +46,17 @@ CHILD = textwrap.dedent("""
 def test_ctrl_c_inside_an_atomic_write_of_an_export_exits_cleanly(tmp_path):
     out_dir, marker = tmp_path / "maps", tmp_path / "inside-critical-section"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    process = subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(marker), "export", "--model", "mlp", "--dataset", "mnist:test",
-         "--indices", "0:50", "--batch-size", "8", "--out-dir", str(out_dir)],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # and a default disposition to start with
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while not marker.exists() and process.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert marker.exists(), process.communicate(timeout=30)
-        temp = Path(marker.read_text())
-        assert temp.exists() and temp.name.startswith(".") and ".tmp" in temp.name
-        process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
-    err = err.decode(errors="replace")
-    assert process.returncode == 130, err
+    seen: list[Path] = []
+
+    def temp_file_is_complete() -> None:
+        seen.append(Path(marker.read_text()))
+        assert seen[0].exists() and seen[0].name.startswith(".") and ".tmp" in seen[0].name
+
+    returncode, err = interrupt_when(CHILD, marker, ["export", "--model", "mlp", "--dataset", "mnist:test",
+                                                     "--indices", "0:50", "--batch-size", "8", "--out-dir",
+                                                     str(out_dir)], env, tmp_path, before=temp_file_is_complete)
+    temp = seen[0]
+    assert returncode == 130, err
     assert "Traceback" not in err
     assert err.strip().splitlines()[-1] == "lrp-studio: interrupted"
     assert not temp.exists()
