@@ -173,6 +173,14 @@ class Ledger:
                    f"dropped {self.total('dropped', sample):.4g}")
         return out
 
+    def waterfall_lines(self, sample: int = 0) -> list[str]:
+        """The :meth:`waterfall` as text: each step's change and the running total, logit to input."""
+        steps = self.waterfall(sample)
+        lines = [f"waterfall: {steps[0][0]} {steps[0][1]:.6g}"]
+        lines += [f"  {name[:24]:<24} {change:+11.4g} -> {running:.6g}" for name, change, running in steps[1:-1]]
+        lines.append(f"  = input total {steps[-1][1]:.6g}")
+        return lines
+
     def total(self, what: str, sample: int = 0) -> float:
         """Sum over layers of ``"bias"``, ``"stabiliser"``, ``"dropped"`` or ``"absorbed"`` (one sample)."""
         return float(sum(float(getattr(row, what)[sample]) for row in self.layers))
