@@ -67,3 +67,28 @@ def test_unknown_metric_is_one_line(capsys, metric):
     assert code == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "metric" in lines[0] and "Traceback" not in err
+
+
+def test_tune_prints_the_table_and_the_best_setting(capsys, tmp_path):
+    out_csv = tmp_path / "t.csv"
+    code, out, err = run(capsys, "tune", "--model", "cnn", "--composite", "epsilon-gamma-box", "--samples", "4",
+                         "--grid", "gamma=0,1;epsilon=1e-6", "--csv", str(out_csv))
+    assert code == 0, err
+    assert "gamma: conv2d (layer 3)" in out and "default" in out and "best: " in out
+    best = float(out.split("best: ")[1].split("AOPC ")[1].split()[0])
+    default = float(out.split("vs default ")[1].split()[0])
+    assert best >= default
+    assert len(out_csv.read_text().splitlines()) == 4  # header + gamma 0, 0.25, 1
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--grid", "alpha=1,2"], "alpha"),
+    (["--grid", "gamma=x"], "--grid"),
+    (["--composite", "gradient"], "--composite"),
+    (["--samples", "0"], "--samples"),
+])
+def test_tune_bad_input_is_one_line(capsys, argv, message):
+    code, out, err = run(capsys, "tune", "--model", "cnn", *argv)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and "Traceback" not in err
