@@ -29,6 +29,7 @@ from lrp_studio.gui.canvas import install_canvas_dock
 from lrp_studio.gui.playground import install_playground_dock
 from lrp_studio.gui.compare_view import install_compare_dock
 from lrp_studio.gui.faithfulness_view import install_faithfulness_dock
+from lrp_studio.gui.ledger_view import install_ledger_dock
 from lrp_studio.gui.neuron_perturbation import install_neuron_perturbation
 from lrp_studio.gui.session import SessionActionsMixin
 from lrp_studio.gui.unsaved import UnsavedWorkMixin
@@ -127,6 +128,7 @@ class MainWindow(UnsavedWorkMixin, SessionActionsMixin, FileActionsMixin, QMainW
         install_playground_dock(self)   # "2-D playground", tabbed behind the heatmap
         install_compare_dock(self)      # "Compare methods", tabbed behind the conservation plot
         install_faithfulness_dock(self)  # "Faithfulness" (MoRF curves, AOPC), tabbed there too
+        install_ledger_dock(self)  # "Relevance ledger" (waterfall + table), tabbed there too
         install_neuron_perturbation(self)  # unit set to its layer mean, under the inspector
         self._build_status_bar()
         self._build_menus()

@@ -183,11 +183,11 @@ def _mean(values: np.ndarray) -> float:
     return float(finite.mean()) if finite.size else float("nan")
 
 
-def sanity_scores(net: Network, x: Any, targets: np.ndarray, methods: Sequence[Any],
-                  metrics: Sequence[str] = SANITY_METRICS, method_params: dict[str, dict[str, Any]] | None = None,
-                  seed: int = 0, batch_size: int = 50,
-                  progress: Callable[[str], None] | None = None) -> dict[str, SanityScore]:
-    """The sanity figures of every method on one batch.
+def iter_sanity(net: Network, x: Any, targets: np.ndarray, methods: Sequence[Any],
+                metrics: Sequence[str] = SANITY_METRICS, method_params: dict[str, dict[str, Any]] | None = None,
+                seed: int = 0, batch_size: int = 50,
+                progress: Callable[[str], None] | None = None) -> Iterator[SanityScore]:
+    """The sanity figures of one method after another (a generator: the GUI's worker stops between methods).
 
     Parameters
     ----------
@@ -199,54 +199,56 @@ def sanity_scores(net: Network, x: Any, targets: np.ndarray, methods: Sequence[A
     metrics : subset of :data:`SANITY_METRICS`
     method_params : dict method -> keywords of :func:`lrp_studio.explain`
     seed : int
-        Seeds the randomised weights and the random classes.
+        Seeds the randomised weights (the same cascade for every method) and the random classes.
     batch_size : int
     progress : callable, optional
-        Called with a short text before each step (GUI and CLI progress).
+        Called with a short text before each step (CLI progress).
 
-    Returns
-    -------
-    dict method -> SanityScore
+    Yields
+    ------
+    SanityScore
     """
     params = method_params or {}
     xb = np.asarray(to_numpy(net.prepare_input(x)), dtype=np.float32)
     targets = np.asarray(targets, dtype=np.int64)
-
-    def maps(model: Network, method: Any, which: np.ndarray) -> np.ndarray:
-        return explain_in_batches(model, xb, which, method, batch_size, **params.get(str(method), {}))
-
-    original = {}
-    scores = {str(m): SanityScore(str(m)) for m in methods}
     for method in methods:
+        name = str(method)
+
+        def maps(model: Network, which: np.ndarray) -> np.ndarray:
+            return explain_in_batches(model, xb, which, method, batch_size, **params.get(name, {}))
+
         if progress:
-            progress(f"{method}: original maps")
-        original[str(method)] = maps(net, method, targets)
-        score = scores[str(method)]
+            progress(f"{name}: original maps")
+        score, base = SanityScore(name), maps(net, targets)
         if "sparseness" in metrics:
-            score.sparseness = _mean(gini(original[str(method)]))
+            score.sparseness = _mean(gini(base))
         if "complexity" in metrics:
-            score.complexity = _mean(complexity(original[str(method)]))
+            score.complexity = _mean(complexity(base))
         if "random-logit" in metrics:
-            other = maps(net, method, random_other_classes(targets, net.n_classes, seed))
-            score.logit_spearman = _mean(spearman(original[str(method)], other))
-            score.logit_ssim = _mean(ssim(original[str(method)], other))
-    if "randomisation" in metrics:
-        last: dict[str, np.ndarray] = {}
-        for layer, model in cascade(net, seed):
-            for method in methods:
+            other = maps(net, random_other_classes(targets, net.n_classes, seed))
+            score.logit_spearman, score.logit_ssim = _mean(spearman(base, other)), _mean(ssim(base, other))
+        if "randomisation" in metrics:
+            randomised = base
+            for layer, model in cascade(net, seed):
                 if progress:
-                    progress(f"{method}: randomised down to {layer}")
-                randomised = maps(model, method, targets)
-                score, base = scores[str(method)], original[str(method)]
+                    progress(f"{name}: randomised down to {layer}")
+                randomised = maps(model, targets)
                 score.layers.append(layer)
                 score.spearman.append(_mean(spearman(base, randomised)))
                 score.ssim.append(_mean(ssim(base, randomised)))
-                last[str(method)] = randomised
-        for name, randomised in last.items():
-            before = discrete_entropy(original[name])
+            before = discrete_entropy(base)
             with np.errstate(divide="ignore", invalid="ignore"):
-                scores[name].emprt = _mean((discrete_entropy(randomised) - before) / before)
-    return scores
+                score.emprt = _mean((discrete_entropy(randomised) - before) / before)
+        yield score
+
+
+def sanity_scores(net: Network, x: Any, targets: np.ndarray, methods: Sequence[Any],
+                  metrics: Sequence[str] = SANITY_METRICS, method_params: dict[str, dict[str, Any]] | None = None,
+                  seed: int = 0, batch_size: int = 50,
+                  progress: Callable[[str], None] | None = None) -> dict[str, SanityScore]:
+    """:func:`iter_sanity` as a dict method -> SanityScore (same arguments)."""
+    return {s.method: s for s in iter_sanity(net, x, targets, methods, metrics, method_params, seed, batch_size,
+                                             progress)}
 
 
 def rankings(scores: dict[str, SanityScore], aopc: dict[str, float] | None = None) -> dict[str, list[str]]:
