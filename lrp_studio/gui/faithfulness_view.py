@@ -19,7 +19,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtWidgets import (
     QListView, QSizePolicy, QButtonGroup, QComboBox, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QProgressBar,
-    QPushButton, QRadioButton, QSpinBox, QVBoxLayout, QWidget,
+    QPushButton, QRadioButton, QSpinBox, QTabWidget, QVBoxLayout, QWidget,
 )
 
 from superqt.utils import GeneratorWorker
@@ -27,6 +27,7 @@ from superqt.utils import GeneratorWorker
 from lrp_studio.gui.controller import Controller, error_message
 from lrp_studio.gui.dock_tabs import give_room, tabify_when_shown
 from lrp_studio.gui.heatmap_widget import style_plot
+from lrp_studio.gui.sanity_tabs import add_sanity_tabs
 from lrp_studio.gui.scrolling import scrolled
 from lrp_studio.gui.state import AppState, default_params, explain_kwargs
 from lrp_studio.lrp import COMPOSITES, METHODS, default_method
@@ -322,8 +323,12 @@ def install_faithfulness_dock(window: Any) -> FaithfulnessView:
     """Add the "Faithfulness" dock, tabbed behind the conservation plot."""
     view = FaithfulnessView(window.state, window.controller)
     scroll = scrolled(view, "faithfulnessScroll")
-    dock = window._dock("faithfulness", "Faithfulness", scroll, Qt.DockWidgetArea.BottomDockWidgetArea,
-                        "Region perturbation: MoRF curves and AOPC of the chosen methods.")
+    tabs = QTabWidget()
+    tabs.setObjectName("faithfulnessTabs")
+    tabs.addTab(scroll, "AOPC")
+    add_sanity_tabs(window, tabs, view)  # "Sanity" and "Tune" (gui/sanity_view.py, gui/tune_view.py)
+    dock = window._dock("faithfulness", "Faithfulness", tabs, Qt.DockWidgetArea.BottomDockWidgetArea,
+                        "Region perturbation (AOPC), sanity checks and rule tuning of the chosen methods.")
     front = window.docks.get("conservation")
     if front is not None:
         tabify_when_shown(window, front, dock)
