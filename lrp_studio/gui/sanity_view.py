@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QBrush
 from PySide6.QtWidgets import (
     QHBoxLayout, QHeaderView, QLabel, QListView, QListWidget, QListWidgetItem, QSpinBox, QSplitter, QTableWidget,
     QTableWidgetItem, QVBoxLayout, QWidget,
@@ -78,8 +79,9 @@ class SanityView(BackgroundRunView):
         self.method_list.setWrapping(True)
         self.method_list.setResizeMode(QListView.ResizeMode.Adjust)
         self.method_list.setGridSize(QSize(150, 20))
+        self.method_list.setMinimumWidth(0)
         self.method_list.setMinimumHeight(48)
-        self.method_list.setMaximumHeight(90)
+        self.method_list.setMaximumHeight(70)
         self.count_spin = QSpinBox()
         self.count_spin.setRange(2, 5000)
         self.count_spin.setValue(20)
@@ -91,6 +93,7 @@ class SanityView(BackgroundRunView):
         for c, tip in enumerate(TIPS):
             self.table.horizontalHeaderItem(c).setToolTip(tip)
         self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)  # compact rows
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.plot = pg.PlotWidget(background="w")
@@ -99,14 +102,13 @@ class SanityView(BackgroundRunView):
         item = self.plot.getPlotItem()
         style_plot(item)
         item.setLabel("left", "SSIM to the original")
-        item.setLabel("bottom", "randomised down to (output first)")
+        item.setLabel("bottom", "layers randomised (from the output)")
         item.showGrid(x=False, y=True, alpha=0.25)
-        self.legend = item.addLegend(offset=(-10, 10), labelTextColor="#222", brush=pg.mkBrush(255, 255, 255, 220))
         self.curves: dict[str, pg.PlotDataItem] = {}
         self.status.setText("Model parameter randomisation (Adebayo et al. 2018), eMPRT (Hedstr\u00f6m et al. 2023), "
                             "random logit (Sixt et al. 2020), Gini, entropy. Press Run.")
         row = QHBoxLayout()
-        row.addWidget(QLabel("N balanced:"))
+        row.addWidget(QLabel("N:"))
         row.addWidget(self.count_spin)
         row.addWidget(self.run_button)
         row.addWidget(self.cancel_button)
@@ -114,7 +116,8 @@ class SanityView(BackgroundRunView):
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(self.table)
         split.addWidget(self.plot)
-        split.setSizes([500, 400])
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 2)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.method_list)
@@ -146,7 +149,6 @@ class SanityView(BackgroundRunView):
         for curve in self.curves.values():
             self.plot.removeItem(curve)
         self.curves = {}
-        self.legend.clear()
         self._methods, self._scope = methods, scope
         self.status.setText(f"Sanity checks of {len(methods)} methods on {scope}\u2026")
         self.start(len(methods), iter_sanity, state.net.copy(), x, targets, methods,
@@ -165,17 +167,21 @@ class SanityView(BackgroundRunView):
                   score.sparseness, score.complexity]
         r = self.table.rowCount()
         self.table.insertRow(r)
-        self.table.setItem(r, 0, QTableWidgetItem(score.method))
+        name = QTableWidgetItem(score.method)
+        name.setToolTip("randomised in this order: " + ", ".join(score.layers))
+        self.table.setItem(r, 0, name)
         for c, value in enumerate(values, start=1):
             item = QTableWidgetItem("\u2013" if not np.isfinite(value) else f"{value:.3f}")
             item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             self.table.setItem(r, c, item)
         colour = PALETTE[self._methods.index(score.method) % len(PALETTE)]
         xs = np.arange(len(score.ssim) + 1, dtype=np.float64)
+        name.setForeground(QBrush(pg.mkColor(colour)))  # the curve's colour (no legend over the curves)
         self.curves[score.method] = self.plot.plot(xs, [1.0, *score.ssim], pen=pg.mkPen(colour, width=2), symbol="o",
                                                    symbolSize=6, symbolBrush=colour, name=score.method)
-        ticks = ["original", *[name.replace(" (layer ", " ").replace(")", "") for name in score.layers]]
-        self.plot.getPlotItem().getAxis("bottom").setTicks([list(enumerate(ticks))])
+        self.plot.getPlotItem().getAxis("bottom").setTicks([[(i, str(i)) for i in range(len(xs))]])
+        self.plot.setToolTip("SSIM to the original map after randomising 0, 1, ... layers: "
+                             + " \u2192 ".join(score.layers))
 
     def on_end(self, outcome: str) -> None:
         if outcome == "done":

@@ -3,7 +3,7 @@
 Runs :func:`lrp_studio.lrp.tuning.iter_tune` (one grid point at a time, cancellable) on N class-balanced
 samples of the open dataset for the chosen composite or rule, fills a table (parameters, AOPC ± sem, Gini,
 random-logit SSIM; default and best marked) and plots AOPC against the last parameter, one curve per value
-of the others. "Apply best" (or "Apply selected") sets the method and its parameters in the explanation panel.
+of the others (default in bold, best highlighted). "Apply best" (or "Apply row") sets the method and its parameters in the explanation panel.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
-    QComboBox, QHBoxLayout, QHeaderView, QLabel, QPushButton, QSpinBox, QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout,
+    QComboBox, QHBoxLayout, QHeaderView, QLabel, QPushButton, QSizePolicy, QSpinBox, QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout,
     QWidget,
 )
 
@@ -48,13 +48,16 @@ class TuneView(BackgroundRunView):
         self.apply_button.setObjectName("tuneApply")
         self.apply_button.setToolTip("Use the best setting (highest AOPC) in the explanation panel")
         self.apply_button.setEnabled(False)
-        self.apply_selected_button = QPushButton("Apply selected")
+        self.apply_selected_button = QPushButton("Apply row")
+        self.apply_selected_button.setToolTip("Use the selected row's setting in the explanation panel")
         self.apply_selected_button.setEnabled(False)
         self.groups_label = QLabel("")
         self.groups_label.setWordWrap(True)
+        self.groups_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.table = QTableWidget(0, 0)
         self.table.setObjectName("tuneTable")
         self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)  # compact rows
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
@@ -66,17 +69,19 @@ class TuneView(BackgroundRunView):
         style_plot(item)
         item.setLabel("left", "AOPC")
         item.showGrid(x=False, y=True, alpha=0.25)
-        self.legend = item.addLegend(offset=(-10, 10), labelTextColor="#222", brush=pg.mkBrush(255, 255, 255, 220))
         self.status.setText("Sweep a method's parameters per layer group, scored by AOPC (2x2 regions, 50 steps, "
                             "uniform noise). Press Run.")
-        row = QHBoxLayout()
+        self.method_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.method_combo.setMinimumContentsLength(12)
+        row = QHBoxLayout()  # three short rows: the tab fits a narrow dock (1280 x 800 window) without scrolling
         row.addWidget(QLabel("Method:"))
-        row.addWidget(self.method_combo)
-        row.addWidget(QLabel("N balanced:"))
+        row.addWidget(self.method_combo, 1)
+        row.addWidget(QLabel("N:"))
         row.addWidget(self.count_spin)
-        row.addWidget(self.run_button)
-        row.addWidget(self.cancel_button)
-        row.addWidget(self.progress, 1)
+        run_row = QHBoxLayout()
+        run_row.addWidget(self.run_button)
+        run_row.addWidget(self.cancel_button)
+        run_row.addWidget(self.progress, 1)
         apply_row = QHBoxLayout()
         apply_row.addWidget(self.groups_label, 1)
         apply_row.addWidget(self.apply_selected_button)
@@ -84,10 +89,12 @@ class TuneView(BackgroundRunView):
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(self.table)
         split.addWidget(self.plot)
-        split.setSizes([500, 400])
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 2)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(row)
+        layout.addLayout(run_row)
         layout.addLayout(apply_row)
         layout.addWidget(split, 1)
         layout.addWidget(self.status)
@@ -134,10 +141,10 @@ class TuneView(BackgroundRunView):
         self.table.setColumnCount(len(names) + 4)
         self.table.setHorizontalHeaderLabels([*names, "AOPC", "\u00b1 sem", "Gini", "logit SSIM"])
         self.plot.clear()
-        self.legend.clear()
         self.apply_button.setEnabled(False)
         self.apply_selected_button.setEnabled(False)
         self.groups_label.setText("; ".join(f"<b>{n}</b>: {', '.join(layers)}" for n, layers in groups.items()))
+        self.groups_label.setToolTip(self.groups_label.text())
         self.status.setText(f"Sweeping {len(grid_points(grid))} settings of {method} on {scope}\u2026")
         self.start(len(grid_points(grid)), iter_tune, state.net.copy(), x, targets, method, grid)
 
@@ -150,8 +157,13 @@ class TuneView(BackgroundRunView):
         values = [*(row.params[n] for n in names), row.aopc, row.aopc_sem, row.gini, row.logit_ssim]
         for c, value in enumerate(values):
             text = f"{value:.4g}" if c < len(names) else f"{value:.4f}" if c == len(names) else f"{value:.3f}"
-            item = QTableWidgetItem(text + ("  (default)" if c == 0 and row.default else ""))
+            item = QTableWidgetItem(text)
             item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            if row.default:  # the method's default setting in bold
+                font = item.font()
+                font.setBold(True)
+                item.setFont(font)
+                item.setToolTip("the method's default setting")
             self.table.setItem(r, c, item)
         self._mark_best()
         self._draw()
@@ -163,22 +175,25 @@ class TuneView(BackgroundRunView):
                 self.table.item(r, c).setBackground(BEST_BRUSH if row is best else QBrush())
 
     def _draw(self) -> None:
-        """AOPC against the last parameter's values (as positions), one curve per setting of the others."""
+        """AOPC against the last parameter's values (as positions), one curve per setting of the others, coloured
+        like the first column of their rows."""
         names = list(self.result.groups)
         last = names[-1]
         values = sorted({row.params[last] for row in self.result.rows})
         self.plot.clear()
-        self.legend.clear()
         curves: dict[tuple, list[tuple[int, float]]] = {}
         for row in self.result.rows:
             key = tuple(row.params[n] for n in names[:-1])
             curves.setdefault(key, []).append((values.index(row.params[last]), row.aopc))
-        for i, (key, points) in enumerate(curves.items()):
-            xs, ys = zip(*sorted(points))
-            label = ", ".join(f"{n}={v:g}" for n, v in zip(names[:-1], key)) or self.result.method
+        keys = list(curves)
+        for i, key in enumerate(keys):
+            xs, ys = zip(*sorted(curves[key]))
             colour = PALETTE[i % len(PALETTE)]
             self.plot.plot(list(xs), list(ys), pen=pg.mkPen(colour, width=2), symbol="o", symbolSize=6,
-                           symbolBrush=colour, name=label)
+                           symbolBrush=colour)
+        for r, row in enumerate(self.result.rows):  # the table's first column has its curve's colour (no legend)
+            key = tuple(row.params[n] for n in names[:-1])
+            self.table.item(r, 0).setForeground(QBrush(pg.mkColor(PALETTE[keys.index(key) % len(PALETTE)])))
         axis = self.plot.getPlotItem().getAxis("bottom")
         axis.setTicks([[(i, f"{v:g}") for i, v in enumerate(values)]])
         self.plot.getPlotItem().setLabel("bottom", last)
