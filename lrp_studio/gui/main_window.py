@@ -29,6 +29,7 @@ from lrp_studio.gui.canvas import install_canvas_dock
 from lrp_studio.gui.playground import install_playground_dock
 from lrp_studio.gui.compare_view import install_compare_dock
 from lrp_studio.gui.faithfulness_view import install_faithfulness_dock
+from lrp_studio.gui.formula_numbers import install_formula_numbers
 from lrp_studio.gui.ledger_view import install_ledger_dock
 from lrp_studio.gui.neuron_perturbation import install_neuron_perturbation
 from lrp_studio.gui.session import SessionActionsMixin
@@ -118,6 +119,7 @@ class MainWindow(UnsavedWorkMixin, SessionActionsMixin, FileActionsMixin, QMainW
         self.output_bars = OutputBars(self.state)
         self.conservation_plot = ConservationPlot(self.state)
         self.inspector = NeuronInspector()
+        install_formula_numbers(self.inspector, self.state)  # a message row's formula with the sample's numbers
         self.training_panel = TrainingPanel(self.state, self.controller)
         # long status texts inside these views must not dictate the window's minimum width
         self.graph.setMinimumSize(320, 240)
