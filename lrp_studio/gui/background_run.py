@@ -10,11 +10,67 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QLabel, QProgressBar, QPushButton, QSizePolicy, QWidget
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QHeaderView, QLabel, QListView, QListWidget, QListWidgetItem, QProgressBar, QPushButton, QSizePolicy, QTableWidget,
+    QWidget,
+)
 from superqt.utils import GeneratorWorker
 
 from lrp_studio.gui.controller import Controller, error_message
+from lrp_studio.gui.heatmap_widget import style_plot
+
+
+def result_table(name: str, columns: int = 0) -> QTableWidget:
+    """A read-only table with compact rows and columns sized to their contents."""
+    table = QTableWidget(0, columns)
+    table.setObjectName(name)
+    table.verticalHeader().setVisible(False)
+    table.verticalHeader().setDefaultSectionSize(table.fontMetrics().height() + 8)  # compact rows
+    table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+    table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    return table
+
+
+def result_plot(name: str, left: str) -> pg.PlotWidget:
+    """A white plot in the app's style with a horizontal grid and the y-axis label ``left``."""
+    plot = pg.PlotWidget(background="w")
+    plot.setObjectName(name)
+    plot.setMinimumHeight(120)
+    item = plot.getPlotItem()
+    style_plot(item)
+    item.setLabel("left", left)
+    item.showGrid(x=False, y=True, alpha=0.25)
+    return plot
+
+
+class MethodChecklist(QListWidget):
+    """Every method as a check box in a wrapping grid (the Faithfulness dock's method choice)."""
+
+    def __init__(self, methods: list[str], checked: tuple[str, ...], name: str, max_height: int = 110) -> None:
+        super().__init__()
+        self.setObjectName(name)
+        for method in methods:
+            item = QListWidgetItem(method)
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(Qt.CheckState.Checked if method in checked else Qt.CheckState.Unchecked)
+            self.addItem(item)
+        self.setFlow(QListView.Flow.LeftToRight)
+        self.setWrapping(True)
+        self.setResizeMode(QListView.ResizeMode.Adjust)
+        self.setGridSize(pg.QtCore.QSize(150, 20))
+        self.setMinimumWidth(0)
+        self.setMinimumHeight(48)
+        self.setMaximumHeight(max_height)
+
+    def checked_methods(self) -> list[str]:
+        return [self.item(i).text() for i in range(self.count()) if self.item(i).checkState() == Qt.CheckState.Checked]
+
+    def set_methods(self, methods: list[str]) -> None:
+        for i in range(self.count()):
+            item = self.item(i)
+            item.setCheckState(Qt.CheckState.Checked if item.text() in methods else Qt.CheckState.Unchecked)
 
 
 class BackgroundRunView(QWidget):

@@ -18,8 +18,9 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont, QFontMetrics
-from PySide6.QtWidgets import QHeaderView, QLabel, QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHeaderView, QLabel, QSplitter, QTableWidgetItem, QVBoxLayout, QWidget
 
+from lrp_studio.gui.background_run import result_table
 from lrp_studio.gui.dock_tabs import give_room, tabify_when_shown
 from lrp_studio.gui.heatmap_widget import style_plot
 from lrp_studio.gui.state import AppState, method_params
@@ -57,14 +58,9 @@ class LedgerView(QWidget):
         self._label_font = QFont(self.font())
         self._label_font.setPointSizeF(max(6.5, self.font().pointSizeF() * 0.8))
         self.labels: list[pg.TextItem] = []
-        self.table = QTableWidget(0, len(COLUMNS))
-        self.table.setObjectName("ledgerTable")
+        self.table = result_table("ledgerTable", len(COLUMNS))
         self.table.setHorizontalHeaderLabels(list(COLUMNS))
-        self.table.verticalHeader().setVisible(False)
-        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)  # compact rows
-        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)  # the rule: elided when narrow, full in its tooltip
         header.setStretchLastSection(False)
         header.setMinimumSectionSize(40)

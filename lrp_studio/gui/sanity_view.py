@@ -13,16 +13,12 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QSize, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush
-from PySide6.QtWidgets import (
-    QHBoxLayout, QHeaderView, QLabel, QListView, QListWidget, QListWidgetItem, QSpinBox, QSplitter, QTableWidget,
-    QTableWidgetItem, QVBoxLayout, QWidget,
-)
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QSpinBox, QSplitter, QTableWidgetItem, QVBoxLayout, QWidget
 
-from lrp_studio.gui.background_run import BackgroundRunView
+from lrp_studio.gui.background_run import BackgroundRunView, MethodChecklist, result_plot, result_table
 from lrp_studio.gui.controller import Controller
-from lrp_studio.gui.heatmap_widget import style_plot
 from lrp_studio.gui.state import AppState, default_params, explain_kwargs
 from lrp_studio.lrp import METHODS
 from lrp_studio.lrp.sample_selection import select_samples
@@ -68,42 +64,18 @@ class SanityView(BackgroundRunView):
         self.setObjectName("sanityView")
         self.state, self.aopc_source = state, aopc_source
         self.scores: dict[str, SanityScore] = {}
-        self.method_list = QListWidget()
-        self.method_list.setObjectName("sanityMethods")
-        for method in METHODS:
-            item = QListWidgetItem(method)
-            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-            item.setCheckState(Qt.CheckState.Checked if method in DEFAULT_SANITY_METHODS else Qt.CheckState.Unchecked)
-            self.method_list.addItem(item)
-        self.method_list.setFlow(QListView.Flow.LeftToRight)
-        self.method_list.setWrapping(True)
-        self.method_list.setResizeMode(QListView.ResizeMode.Adjust)
-        self.method_list.setGridSize(QSize(150, 20))
-        self.method_list.setMinimumWidth(0)
-        self.method_list.setMinimumHeight(48)
-        self.method_list.setMaximumHeight(70)
+        self.method_list = MethodChecklist(list(METHODS), DEFAULT_SANITY_METHODS, "sanityMethods", max_height=70)
         self.count_spin = QSpinBox()
         self.count_spin.setRange(2, 5000)
         self.count_spin.setValue(20)
         self.count_spin.setToolTip("N class-balanced samples of the open dataset (sample seed 0)")
         self.run_button.setObjectName("sanityRun")
-        self.table = QTableWidget(0, len(COLUMNS))
-        self.table.setObjectName("sanityTable")
+        self.table = result_table("sanityTable", len(COLUMNS))
         self.table.setHorizontalHeaderLabels(list(COLUMNS))
         for c, tip in enumerate(TIPS):
             self.table.horizontalHeaderItem(c).setToolTip(tip)
-        self.table.verticalHeader().setVisible(False)
-        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)  # compact rows
-        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.plot = pg.PlotWidget(background="w")
-        self.plot.setObjectName("sanityPlot")
-        self.plot.setMinimumHeight(120)
-        item = self.plot.getPlotItem()
-        style_plot(item)
-        item.setLabel("left", "SSIM to the original")
-        item.setLabel("bottom", "layers randomised (from the output)")
-        item.showGrid(x=False, y=True, alpha=0.25)
+        self.plot = result_plot("sanityPlot", "SSIM to the original")
+        self.plot.getPlotItem().setLabel("bottom", "layers randomised (from the output)")
         self.curves: dict[str, pg.PlotDataItem] = {}
         self.status.setText("Model parameter randomisation (Adebayo et al. 2018), eMPRT (Hedstr\u00f6m et al. 2023), "
                             "random logit (Sixt et al. 2020), Gini, entropy. Press Run.")
@@ -126,13 +98,10 @@ class SanityView(BackgroundRunView):
         layout.addWidget(self.status)
 
     def checked_methods(self) -> list[str]:
-        return [self.method_list.item(i).text() for i in range(self.method_list.count())
-                if self.method_list.item(i).checkState() == Qt.CheckState.Checked]
+        return self.method_list.checked_methods()
 
     def set_methods(self, methods: list[str]) -> None:
-        for i in range(self.method_list.count()):
-            item = self.method_list.item(i)
-            item.setCheckState(Qt.CheckState.Checked if item.text() in methods else Qt.CheckState.Unchecked)
+        self.method_list.set_methods(methods)
 
     def run(self) -> None:
         state = self.state

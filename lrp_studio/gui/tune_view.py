@@ -12,14 +12,13 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
-    QComboBox, QHBoxLayout, QHeaderView, QLabel, QPushButton, QSizePolicy, QSpinBox, QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout,
+    QComboBox, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QSpinBox, QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout,
     QWidget,
 )
 
 from lrp_studio.errors import ParameterError
-from lrp_studio.gui.background_run import BackgroundRunView
+from lrp_studio.gui.background_run import BackgroundRunView, result_plot, result_table
 from lrp_studio.gui.controller import Controller
-from lrp_studio.gui.heatmap_widget import style_plot
 from lrp_studio.gui.sanity_view import balanced_batch
 from lrp_studio.gui.state import AppState
 from lrp_studio.lrp import COMPOSITES, RULES
@@ -54,21 +53,10 @@ class TuneView(BackgroundRunView):
         self.groups_label = QLabel("")
         self.groups_label.setWordWrap(True)
         self.groups_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self.table = QTableWidget(0, 0)
-        self.table.setObjectName("tuneTable")
-        self.table.verticalHeader().setVisible(False)
-        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)  # compact rows
-        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.table = result_table("tuneTable")
         self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.plot = pg.PlotWidget(background="w")
-        self.plot.setObjectName("tunePlot")
-        self.plot.setMinimumHeight(120)
-        item = self.plot.getPlotItem()
-        style_plot(item)
-        item.setLabel("left", "AOPC")
-        item.showGrid(x=False, y=True, alpha=0.25)
+        self.plot = result_plot("tunePlot", "AOPC")
         self.status.setText("Sweep a method's parameters per layer group, scored by AOPC (2x2 regions, 50 steps, "
                             "uniform noise). Press Run.")
         self.method_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
