@@ -13,8 +13,8 @@ from typing import Any, Callable
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QHeaderView, QLabel, QListView, QListWidget, QListWidgetItem, QProgressBar, QPushButton, QSizePolicy, QTableWidget,
-    QWidget,
+    QHeaderView, QLabel, QListView, QListWidget, QListWidgetItem, QProgressBar, QPushButton, QSizePolicy, QSplitter,
+    QTableWidget, QWidget,
 )
 from superqt.utils import GeneratorWorker
 
@@ -43,6 +43,16 @@ def result_plot(name: str, left: str) -> pg.PlotWidget:
     item.setLabel("left", left)
     item.showGrid(x=False, y=True, alpha=0.25)
     return plot
+
+
+def table_and_plot(table: QTableWidget, plot: pg.PlotWidget) -> QSplitter:
+    """The table left (3 parts of the width), the plot right (2 parts), in a splitter."""
+    split = QSplitter(Qt.Orientation.Horizontal)
+    split.addWidget(table)
+    split.addWidget(plot)
+    split.setStretchFactor(0, 3)
+    split.setStretchFactor(1, 2)
+    return split
 
 
 class MethodChecklist(QListWidget):

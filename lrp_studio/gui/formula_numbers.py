@@ -8,7 +8,6 @@ value (:func:`lrp_studio.lrp.connection.connection_formula`).
 
 from __future__ import annotations
 
-from html import escape
 from typing import Any
 
 import numpy as np
@@ -23,21 +22,8 @@ from lrp_studio.lrp.explain import resolve_rules
 
 
 def formula_html(formula: ConnectionFormula, rule_formula: str) -> str:
-    """The rule's formula (HTML) and the numbers of one connection."""
-    rows = [f"<b>{escape(formula.rule)}</b>: {rule_formula}",
-            f"x<sub>j</sub> = {formula.x_j:.5g}, w<sub>jk</sub> = {formula.w_jk:.5g}, "
-            f"z<sub>k</sub> = {formula.z_k:.5g}, R<sub>k</sub> = {formula.R_k:.5g}"]
-    for d in formula.denominators:
-        label = f" ({escape(d.label)})" if d.label else ""
-        rows.append(f"D<sub>k</sub>{label} = {d.raw:.5g} (bias part {d.bias:.4g}), stab(D<sub>k</sub>) = "
-                    f"{d.stabilised:.6g}, dividing R = {d.relevance:.5g}")
-    for t in formula.terms:
-        coef = "" if t.coef == 1.0 else f"{t.coef:g} &middot; "
-        den = f"stab(D<sub>k</sub>{' ' + escape(t.den_label) if t.den_label else ''})"
-        rows.append(f"{coef}{escape(t.u_label)} &middot; {escape(t.w_label)} / {den} &middot; R<sub>k</sub> = "
-                    f"{coef}{t.u:.5g} &middot; {t.w:.5g} / {t.den:.6g} &middot; {t.r:.5g} = <b>{t.value:.5g}</b>")
-    rows.append(f"R<sub>j&larr;k</sub> = <b>{formula.message:.6g}</b>")
-    return "<br>".join(rows)
+    """The rule's formula (HTML) above the numbers of one connection."""
+    return "<br>".join([rule_formula, *formula.lines(html=True)])
 
 
 class FormulaNumbers(QtWidgets.QLabel):

@@ -15,9 +15,9 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QSpinBox, QSplitter, QTableWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QSpinBox, QTableWidgetItem, QVBoxLayout, QWidget
 
-from lrp_studio.gui.background_run import BackgroundRunView, MethodChecklist, result_plot, result_table
+from lrp_studio.gui.background_run import BackgroundRunView, MethodChecklist, result_plot, result_table, table_and_plot
 from lrp_studio.gui.controller import Controller
 from lrp_studio.gui.state import AppState, default_params, explain_kwargs
 from lrp_studio.lrp import METHODS
@@ -85,11 +85,7 @@ class SanityView(BackgroundRunView):
         row.addWidget(self.run_button)
         row.addWidget(self.cancel_button)
         row.addWidget(self.progress, 1)
-        split = QSplitter(Qt.Orientation.Horizontal)
-        split.addWidget(self.table)
-        split.addWidget(self.plot)
-        split.setStretchFactor(0, 3)
-        split.setStretchFactor(1, 2)
+        split = table_and_plot(self.table, self.plot)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.method_list)

@@ -12,12 +12,12 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
-    QComboBox, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QSpinBox, QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout,
+    QComboBox, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QSpinBox, QTableWidget, QTableWidgetItem, QVBoxLayout,
     QWidget,
 )
 
 from lrp_studio.errors import ParameterError
-from lrp_studio.gui.background_run import BackgroundRunView, result_plot, result_table
+from lrp_studio.gui.background_run import BackgroundRunView, result_plot, result_table, table_and_plot
 from lrp_studio.gui.controller import Controller
 from lrp_studio.gui.sanity_view import balanced_batch
 from lrp_studio.gui.state import AppState
@@ -74,11 +74,7 @@ class TuneView(BackgroundRunView):
         apply_row.addWidget(self.groups_label, 1)
         apply_row.addWidget(self.apply_selected_button)
         apply_row.addWidget(self.apply_button)
-        split = QSplitter(Qt.Orientation.Horizontal)
-        split.addWidget(self.table)
-        split.addWidget(self.plot)
-        split.setStretchFactor(0, 3)
-        split.setStretchFactor(1, 2)
+        split = table_and_plot(self.table, self.plot)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(row)

@@ -10,6 +10,7 @@ examples, and checks that the factors multiply to the message of :func:`lrp_stud
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from html import escape as _escape
 from typing import Any
 
 import numpy as np
@@ -89,20 +90,23 @@ class ConnectionFormula:
     denominators: list[DenominatorValues] = field(default_factory=list)
     message: float = 0.0
 
-    def lines(self) -> list[str]:
-        """Plain-text lines: the values, each denominator, each term, the message."""
-        out = [f"layer {self.layer}, {self.rule}: x_j = {self.x_j:.6g}, w_jk = {self.w_jk:.6g}, "
-               f"z_k = {self.z_k:.6g}, R_k = {self.R_k:.6g}"]
+    def lines(self, html: bool = False) -> list[str]:
+        """Lines: the values, each denominator, each term, the message (plain text, or HTML with ``html``)."""
+        sub = (lambda v, i: f"{v}<sub>{i}</sub>") if html else (lambda v, i: f"{v}_{i}")
+        esc = _escape if html else str
+        times, bold = (" &middot; ", lambda v: f"<b>{v}</b>") if html else (" x ", str)
+        out = [f"{bold(esc(self.rule))} (layer {self.layer}): {sub('x', 'j')} = {self.x_j:.6g}, "
+               f"{sub('w', 'jk')} = {self.w_jk:.6g}, {sub('z', 'k')} = {self.z_k:.6g}, {sub('R', 'k')} = {self.R_k:.6g}"]
         for d in self.denominators:
-            name = f"D_k ({d.label})" if d.label else "D_k"
-            out.append(f"{name} = {d.raw:.6g} (bias part {d.bias:.6g}); stab(D_k) = {d.stabilised:.6g}; "
+            name = sub("D", "k") + (f" ({esc(d.label)})" if d.label else "")
+            out.append(f"{name} = {d.raw:.6g} (bias part {d.bias:.6g}); stab({sub('D', 'k')}) = {d.stabilised:.6g}; "
                        f"relevance divided {d.relevance:.6g}")
         for t in self.terms:
-            coef = "" if t.coef == 1.0 else f"{t.coef:g} x "
-            den = f"stab(D_k{' ' + t.den_label if t.den_label else ''})"
-            out.append(f"{coef}{t.u_label} {t.w_label} / {den} x R_k = {coef}{t.u:.6g} x {t.w:.6g} / {t.den:.6g} x "
-                       f"{t.r:.6g} = {t.value:.6g}")
-        out.append(f"R_(j<-k) = {self.message:.6g}")
+            coef = "" if t.coef == 1.0 else f"{t.coef:g}{times}"
+            den = f"stab({sub('D', 'k')}{' ' + esc(t.den_label) if t.den_label else ''})"
+            out.append(f"{coef}{esc(t.u_label)}{times}{esc(t.w_label)} / {den}{times}{sub('R', 'k')} = {coef}{t.u:.6g}"
+                       f"{times}{t.w:.6g} / {t.den:.6g}{times}{t.r:.6g} = {bold(f'{t.value:.6g}')}")
+        out.append(f"{sub('R', 'j&larr;k' if html else '(j<-k)')} = {bold(f'{self.message:.6g}')}")
         return out
 
 

@@ -28,7 +28,7 @@ def test_output_neuron_row_shows_the_numbers_of_the_table_message(window):
     hand = formula.x_j * formula.w_jk / (formula.z_k + 0.25 * (1 if formula.z_k >= 0 else -1)) * formula.R_k
     assert formula.message == pytest.approx(hand, rel=1e-5)
     text = view.text()
-    assert "epsilon(epsilon=0.25)" in text and f"{formula.x_j:.5g}" in text and "R<sub>j&larr;k</sub>" in text
+    assert "epsilon(epsilon=0.25)" in text and f"{formula.x_j:.6g}" in text and "R<sub>j&larr;k</sub>" in text
 
 
 def test_gamma_dense_layer_of_the_cnn_has_two_denominators(make_window):
