@@ -55,7 +55,9 @@ def add_parser(sub: argparse._SubParsersAction) -> Parser:
     parser.add_argument("--out", default=None, metavar="PNG", help="write the heatmap PNG here")
     parser.add_argument("--npy", default=None, help="write the input relevance as .npy")
     parser.add_argument("--csv", default=None, help="write the input relevance as .csv")
-    parser.add_argument("--layers", action="store_true", help="print relevance per layer (conservation table)")
+    parser.add_argument("--layers", action="store_true",
+                        help="print relevance per layer (conservation table) and the relevance ledger: per layer what "
+                             "came in, what biases and stabilisers absorbed, what went down")
     return parser
 
 
