@@ -40,6 +40,9 @@ SUBSTITUTIONS = {
     "lrp-studio bench                             # timing table": "lrp-studio bench --help  # timing table",
     "--indices 0:200 --method epsilon-gamma-box": "--indices 0:16 --method epsilon-gamma-box",
     "--n-samples 200 --out report.json": "--n-samples 4 --perturbation-steps 3 --out report.json",
+    "--metric aopc,randomisation,random-logit,sparseness,complexity --n-samples 100":
+        "--metric aopc,randomisation,random-logit,sparseness,complexity --n-samples 4 --methods lrp0,gradient",
+    "--composite epsilon-gamma-box --samples 100": "--composite epsilon-gamma-box --samples 4 --grid 'gamma=0,1;epsilon=1e-6'",
     # "your model": a small torch.nn.Sequential stands in for it (torch is installed here)
     "import torch\nmodel.eval()": "import torch\nmodel = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 5), torch.nn.ReLU(), "
                                   "torch.nn.MaxPool2d(2), torch.nn.Flatten(), torch.nn.Linear(4 * 12 * 12, 10))\n"

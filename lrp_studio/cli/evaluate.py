@@ -16,7 +16,9 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from lrp_studio.cli.evaluate_metrics import add_metric_flag, run_metrics
 from lrp_studio.cli.options import (
+    CLIError,
     Parser,
     add_deprecated,
     add_method_flags,
@@ -113,7 +115,9 @@ def add_parser(sub: argparse._SubParsersAction) -> Parser:
                         help="method for the paired comparison column (default gradient; 'none' to leave out)")
     parser.add_argument("--batch-size", type=int, default=50, help="samples explained at a time (default 50)")
     add_method_flags(parser, single=False)
-    parser.add_argument("--out", required=True, metavar="JSON", help="write the report here")
+    parser.add_argument("--out", default=None, metavar="JSON",
+                        help="write the report here (required for --metric aopc, optional otherwise)")
+    add_metric_flag(parser)
     parser.add_argument("--plot", default=None, metavar="PNG",
                         help="write the curve plot here (default: the report's path with .png)")
     return parser
@@ -163,8 +167,34 @@ def format_table(scores: dict[str, MethodScore], reference: str | None) -> list[
     return lines
 
 
+def protocol_settings(args: argparse.Namespace, settings_by_method: dict) -> EvaluationSettings:
+    """The perturbation protocol of the command line options (checked)."""
+    settings = EvaluationSettings(region=args.region, steps=args.perturbation_steps, per_step=args.per_step,
+                                  baseline=args.baseline, output=args.output, seed=args.seed,
+                                  blur_sigma=args.blur_sigma, batch_size=args.batch_size,
+                                  method_params=method_params(settings_by_method))
+    settings.check()
+    return settings
+
+
+def aopc_by_method(args: argparse.Namespace) -> Any:
+    """``(net, x, targets, methods, settings_by_method) -> {method: AOPC}`` with the options' protocol."""
+    def scores(net: Any, x: Any, targets: Any, methods: list, settings_by_method: dict) -> dict[str, float]:
+        settings = protocol_settings(args, settings_by_method)
+        return {s.method: s.aopc for s in iter_evaluation(net, x, targets, methods, settings, include_random=False)}
+    return scores
+
+
 def run(args: argparse.Namespace) -> int:
-    """Score the methods by region perturbation; print the table; write the JSON report and the plot."""
+    """Score the methods by region perturbation; print the table; write the JSON report and the plot.
+
+    With ``--metric`` other than ``aopc`` alone: the sanity-check table of :mod:`lrp_studio.cli.evaluate_metrics`.
+    """
+    if args.metric != ("aopc",):
+        _check(args, args.n_samples)
+        return run_metrics(args, aopc_by_method(args))
+    if args.out is None:
+        raise CLIError("--out JSON is required for --metric aopc (where the report is written)")
     methods = parse_methods(args.methods)
     if RANDOM in methods:
         raise ParameterError("--methods: 'random' is always added as the reference; leave it out")
@@ -189,11 +219,7 @@ def run(args: argparse.Namespace) -> int:
     if target is None:  # the predicted class's output unit (a one-output model: its logit z)
         target = 0 if outputs.binary else predicted
     targets = np.broadcast_to(np.asarray(target, dtype=np.int64), (n,)).copy()
-    settings = EvaluationSettings(region=args.region, steps=args.perturbation_steps, per_step=args.per_step,
-                                  baseline=args.baseline, output=args.output, seed=args.seed,
-                                  blur_sigma=args.blur_sigma, batch_size=args.batch_size,
-                                  method_params=method_params(settings_by_method))
-    settings.check()
+    settings = protocol_settings(args, settings_by_method)
     _, n_regions = region_cells(net.input_shape, args.region)
     per_step = resolve_per_step(n_regions, args.perturbation_steps, args.per_step)
 

@@ -31,6 +31,7 @@ from lrp_studio.cli.options import (
 from lrp_studio.errors import DataError
 from lrp_studio.io import load_input_npy, save_relevance_csv, save_relevance_npy
 from lrp_studio.lrp import BASELINES, default_method, explain, flat_on_dense_input, method_info, resolve_rules
+from lrp_studio.lrp.ledger import explain_ledger
 from lrp_studio.lrp.metrics import ConservationReport, bias_summary, merge_lines
 from lrp_studio.lrp.outputs import output_classes
 from lrp_studio.nn import Network
@@ -54,7 +55,9 @@ def add_parser(sub: argparse._SubParsersAction) -> Parser:
     parser.add_argument("--out", default=None, metavar="PNG", help="write the heatmap PNG here")
     parser.add_argument("--npy", default=None, help="write the input relevance as .npy")
     parser.add_argument("--csv", default=None, help="write the input relevance as .csv")
-    parser.add_argument("--layers", action="store_true", help="print relevance per layer (conservation table)")
+    parser.add_argument("--layers", action="store_true",
+                        help="print relevance per layer (conservation table) and the relevance ledger: per layer what "
+                             "came in, what biases and stabilisers absorbed, what went down")
     return parser
 
 
@@ -125,6 +128,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {stage_name:<16} sum R = {total: .6g}")
         for line in merge_lines(net, report.merge_shares(0)):
             print(f"  {line}")
+        if method_info(method).kind != "baseline":
+            print("relevance ledger (what each layer received, absorbed in biases / stabilisers, and sent down):")
+            ledger = explain_ledger(net, x[:1], target, method, bias=bias, start=start, **params)
+            print("\n".join(f"  {line}" for line in ledger.lines(0) + ledger.waterfall_lines(0)))
     if args.out:
         write_heatmap(args.out, exp.relevance[0], x[0], image_options(args), net.input_range)
         print(f"wrote {args.out}")

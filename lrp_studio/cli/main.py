@@ -11,7 +11,7 @@ import sys
 from types import ModuleType
 from typing import Sequence
 
-from lrp_studio.cli import atlas, bench, compare, evaluate, explain, export, gui, import_model, train
+from lrp_studio.cli import atlas, bench, compare, evaluate, explain, export, gui, import_model, train, tune
 from lrp_studio.cli.options import PROG, Parser, add_backend, refuse_both_spellings
 from lrp_studio import __version__
 from lrp_studio.errors import LRPStudioError
@@ -19,7 +19,7 @@ from lrp_studio.errors import LRPStudioError
 #: Sub-command name -> module with ``add_parser(subparsers)`` and ``run(args) -> int``.
 SUBCOMMANDS: dict[str, ModuleType] = {
     "gui": gui, "train": train, "explain": explain, "export": export, "bench": bench, "import": import_model,
-    "compare": compare, "evaluate": evaluate, "atlas": atlas,
+    "compare": compare, "evaluate": evaluate, "atlas": atlas, "tune": tune,
 }
 
 

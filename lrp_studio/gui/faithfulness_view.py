@@ -16,17 +16,19 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QListView, QSizePolicy, QButtonGroup, QComboBox, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QProgressBar,
-    QPushButton, QRadioButton, QSpinBox, QVBoxLayout, QWidget,
+    QSizePolicy, QButtonGroup, QComboBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QRadioButton, QSpinBox,
+    QTabWidget, QVBoxLayout, QWidget,
 )
 
 from superqt.utils import GeneratorWorker
 
+from lrp_studio.gui.background_run import MethodChecklist
 from lrp_studio.gui.controller import Controller, error_message
 from lrp_studio.gui.dock_tabs import give_room, tabify_when_shown
 from lrp_studio.gui.heatmap_widget import style_plot
+from lrp_studio.gui.sanity_tabs import add_sanity_tabs
 from lrp_studio.gui.scrolling import scrolled
 from lrp_studio.gui.state import AppState, default_params, explain_kwargs
 from lrp_studio.lrp import COMPOSITES, METHODS, default_method
@@ -59,13 +61,7 @@ class FaithfulnessView(QWidget):
         self._outcome = "done"
         self._methods: list[str] = []
 
-        self.method_list = QListWidget()
-        self.method_list.setObjectName("faithfulnessMethods")
-        for method in METHODS:
-            item = QListWidgetItem(method)
-            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-            item.setCheckState(Qt.CheckState.Checked if method in DEFAULT_METHODS else Qt.CheckState.Unchecked)
-            self.method_list.addItem(item)
+        self.method_list = MethodChecklist(list(METHODS), DEFAULT_METHODS, "faithfulnessMethods")
         self.sample_radio = QRadioButton("current sample")
         self.batch_radio = QRadioButton("N balanced")
         self.batch_radio.setToolTip("N samples taking the classes in turn, each class's samples in a seeded "
@@ -97,13 +93,6 @@ class FaithfulnessView(QWidget):
         self.status.setWordWrap(False)  # word wrap would make the scroll area size the view by height-for-width
 
         # methods as a wrapping grid of check boxes on top, the options in two rows, the plot below
-        self.method_list.setFlow(QListView.Flow.LeftToRight)
-        self.method_list.setWrapping(True)
-        self.method_list.setResizeMode(QListView.ResizeMode.Adjust)
-        self.method_list.setGridSize(QSize(150, 20))
-        self.method_list.setMinimumWidth(0)
-        self.method_list.setMinimumHeight(48)
-        self.method_list.setMaximumHeight(110)
         scope = QHBoxLayout()
         scope.addWidget(QLabel("Scope:"))
         scope.addWidget(self.sample_radio)
@@ -146,13 +135,10 @@ class FaithfulnessView(QWidget):
 
     # ------------------------------------------------------------------ public
     def checked_methods(self) -> list[str]:
-        return [self.method_list.item(i).text() for i in range(self.method_list.count())
-                if self.method_list.item(i).checkState() == Qt.CheckState.Checked]
+        return self.method_list.checked_methods()
 
     def set_methods(self, methods: list[str]) -> None:
-        for i in range(self.method_list.count()):
-            item = self.method_list.item(i)
-            item.setCheckState(Qt.CheckState.Checked if item.text() in methods else Qt.CheckState.Unchecked)
+        self.method_list.set_methods(methods)
 
     def set_scope(self, batch: int | None, first: bool = False) -> None:
         """None: the current sample; an int: ``batch`` class-balanced samples (``first``: the first ``batch``)."""
@@ -322,8 +308,12 @@ def install_faithfulness_dock(window: Any) -> FaithfulnessView:
     """Add the "Faithfulness" dock, tabbed behind the conservation plot."""
     view = FaithfulnessView(window.state, window.controller)
     scroll = scrolled(view, "faithfulnessScroll")
-    dock = window._dock("faithfulness", "Faithfulness", scroll, Qt.DockWidgetArea.BottomDockWidgetArea,
-                        "Region perturbation: MoRF curves and AOPC of the chosen methods.")
+    tabs = QTabWidget()
+    tabs.setObjectName("faithfulnessTabs")
+    tabs.addTab(scroll, "AOPC")
+    add_sanity_tabs(window, tabs, view)  # "Sanity" and "Tune" (gui/sanity_view.py, gui/tune_view.py)
+    dock = window._dock("faithfulness", "Faithfulness", tabs, Qt.DockWidgetArea.BottomDockWidgetArea,
+                        "Region perturbation (AOPC), sanity checks and rule tuning of the chosen methods.")
     front = window.docks.get("conservation")
     if front is not None:
         tabify_when_shown(window, front, dock)

@@ -335,6 +335,7 @@ class NeuronInspector(QtWidgets.QWidget):
 
     def _show_contributions(self, net, exp, stage: int, unit: int, is_map: bool) -> None:
         self._contributions = []
+        self.message_source = None  # (dense layer, output unit) of the rows, for the formula with numbers
         self._table.setRowCount(0)
         layer_index = self._producing_layer(net, stage)
         if layer_index is None:
@@ -350,6 +351,8 @@ class NeuronInspector(QtWidgets.QWidget):
         if not is_map and len(out_shape) == 3:  # a flattened stage above a conv layer
             column = unit // (out_shape[1] * out_shape[2])
         incoming = messages[:, column]
+        if net.layers[layer_index].type_name == "dense":
+            self.message_source = (layer_index, column)
         order = np.argsort(-np.abs(incoming), kind="stable")[:TOP_CONTRIBUTIONS]
         order = order[np.abs(incoming[order]) > 0]
         total = float(incoming.sum())

@@ -29,6 +29,8 @@ from lrp_studio.gui.canvas import install_canvas_dock
 from lrp_studio.gui.playground import install_playground_dock
 from lrp_studio.gui.compare_view import install_compare_dock
 from lrp_studio.gui.faithfulness_view import install_faithfulness_dock
+from lrp_studio.gui.formula_numbers import install_formula_numbers
+from lrp_studio.gui.ledger_view import install_ledger_dock
 from lrp_studio.gui.neuron_perturbation import install_neuron_perturbation
 from lrp_studio.gui.atlas_gallery import install_atlas_gallery
 from lrp_studio.gui.session import SessionActionsMixin
@@ -118,6 +120,7 @@ class MainWindow(UnsavedWorkMixin, SessionActionsMixin, FileActionsMixin, QMainW
         self.output_bars = OutputBars(self.state)
         self.conservation_plot = ConservationPlot(self.state)
         self.inspector = NeuronInspector()
+        install_formula_numbers(self.inspector, self.state)  # a message row's formula with the sample's numbers
         self.training_panel = TrainingPanel(self.state, self.controller)
         # long status texts inside these views must not dictate the window's minimum width
         self.graph.setMinimumSize(320, 240)
@@ -128,6 +131,7 @@ class MainWindow(UnsavedWorkMixin, SessionActionsMixin, FileActionsMixin, QMainW
         install_playground_dock(self)   # "2-D playground", tabbed behind the heatmap
         install_compare_dock(self)      # "Compare methods", tabbed behind the conservation plot
         install_faithfulness_dock(self)  # "Faithfulness" (MoRF curves, AOPC), tabbed there too
+        install_ledger_dock(self)  # "Relevance ledger" (waterfall + table), tabbed there too
         install_neuron_perturbation(self)  # unit set to its layer mean, under the inspector
         install_atlas_gallery(self)  # the selected unit's top references over the dataset, at the inspector's end
         self._build_status_bar()

@@ -405,6 +405,11 @@ class EvaluationSettings:
         region_cells((1,), self.region)
         resolve_per_step(1, self.steps, self.per_step)
 
+    def protocol(self) -> dict[str, Any]:
+        """The keywords of :func:`perturbation_curve` (all but ``order``)."""
+        return dict(region=self.region, steps=self.steps, per_step=self.per_step, baseline=self.baseline,
+                    output=self.output, blur_sigma=self.blur_sigma, seed=self.seed)
+
 
 def explain_in_batches(net: Network, x: np.ndarray, targets: np.ndarray, method: Any, batch_size: int = 50,
                        **params: Any) -> np.ndarray:
@@ -439,9 +444,7 @@ def iter_evaluation(net: Network, x: Any, targets: Any = None, methods: Sequence
         targets = np.asarray(net.predict(xb).argmax(axis=1), dtype=np.int64)
     flat = np.asarray(targets).reshape(-1) if np.ndim(targets) else targets
     targets = check_targets(flat, xb.shape[0], net.n_classes)  # whole: messages name the sample, not a chunk
-    protocol = dict(region=settings.region, steps=settings.steps, per_step=settings.per_step,
-                    baseline=settings.baseline, output=settings.output, blur_sigma=settings.blur_sigma,
-                    seed=settings.seed)  # one seed for every row: the same noise and tie keys
+    protocol = settings.protocol()  # one seed for every row: the same noise and tie keys
     for method in [*methods, *([RANDOM] if include_random else [])]:
         started = time.perf_counter()
         name = method if isinstance(method, str) else "custom"

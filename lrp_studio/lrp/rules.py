@@ -78,6 +78,9 @@ class LayerContext:
         The layer's output x W^T + b from the forward pass.
     bias : bool
         Whether the bias takes part in the denominators.
+    record : list of Denominator or None
+        When a list, every rule appends each denominator it divides by (the relevance ledger,
+        :mod:`lrp_studio.lrp.ledger`); None (default) records nothing.
     """
 
     layer: Any
@@ -85,6 +88,7 @@ class LayerContext:
     cols: Array
     z: Array
     bias: bool = True
+    record: list | None = None
 
     @property
     def weight(self) -> Array:
@@ -122,6 +126,39 @@ class LayerContext:
         if self.cols is self.x:
             return InputSplit(pos, pos, neg, neg)
         return InputSplit(pos, xp.maximum(self.cols, 0), neg, xp.minimum(self.cols, 0))
+
+
+class Denominator(NamedTuple):
+    """One denominator of a rule, as the relevance ledger reads it.
+
+    The rule divides ``relevance`` by ``stabilize(raw, eps)`` and gives the quotient ``scaled``
+    to its terms; ``bias`` is the bias part of ``raw`` (broadcastable to it, or None). With the
+    terms' coefficient ``coef`` this denominator received ``coef * sum(relevance)``, sent
+    ``coef * sum(scaled * (raw - bias))`` down and absorbed ``coef * sum(scaled * bias)`` in the
+    bias and ``coef * sum(scaled * (stab(raw) - raw))`` in the stabiliser.
+    """
+
+    label: str
+    coef: float
+    relevance: Array
+    raw: Array
+    bias: Array | None
+    scaled: Array
+    eps: float = DEFAULT_STABILIZER
+
+
+def divide(ctx: LayerContext, relevance: Array, raw: Array, bias: Array | None = None, coef: float = 1.0,
+           label: str = "", eps: float = DEFAULT_STABILIZER) -> Array:
+    """``relevance / stabilize(raw, eps)``, recorded in ``ctx.record`` as a :class:`Denominator` when it is a list.
+
+    ``bias`` is the layer bias (O,) as it enters ``raw`` (None: no bias term); it is shaped like one
+    output sample for the ledger.
+    """
+    scaled = relevance / stabilize(raw, eps)
+    if ctx.record is not None:
+        shaped = None if bias is None else bias.reshape((1, -1) + (1,) * (raw.ndim - 2))
+        ctx.record.append(Denominator(label, coef, relevance, raw, shaped, scaled, eps))
+    return scaled
 
 
 def _pos(a: Array | None) -> Array | None:
@@ -215,7 +252,7 @@ class Epsilon(Rule):
 
     def terms(self, ctx: LayerContext, relevance: Array) -> list[Term]:
         z = ctx.z if ctx.bias else ctx.out(ctx.cols, ctx.weight)
-        return [Term(1.0, ctx.x, ctx.weight, relevance / stabilize(z, self.epsilon))]
+        return [Term(1.0, ctx.x, ctx.weight, divide(ctx, relevance, z, ctx.b, eps=self.epsilon))]
 
 
 class LRP0(Epsilon):
@@ -252,7 +289,7 @@ class ZPlus(Rule):
         w_pos = _pos(ctx.weight)
         w_neg = None if u.neg is None else _neg(ctx.weight)
         z = _add(ctx.out(u.pos_cols, w_pos, _pos(ctx.b)), None if u.neg is None else ctx.out(u.neg_cols, w_neg))
-        s = relevance / stabilize(z)
+        s = divide(ctx, relevance, z, _pos(ctx.b))
         terms = [Term(1.0, u.pos, w_pos, s)]
         if u.neg is not None:
             terms.append(Term(1.0, u.neg, w_neg, s))
@@ -288,13 +325,13 @@ class AlphaBeta(Rule):
         w_pos, w_neg = _pos(ctx.weight), _neg(ctx.weight)
         has_neg = u.neg is not None
         p = _add(ctx.out(u.pos_cols, w_pos, _pos(ctx.b)), ctx.out(u.neg_cols, w_neg) if has_neg else None)
-        s_pos = relevance / stabilize(p)
+        s_pos = divide(ctx, relevance, p, _pos(ctx.b), self.alpha, "positive")
         terms = [Term(self.alpha, u.pos, w_pos, s_pos)]
         if has_neg:
             terms.append(Term(self.alpha, u.neg, w_neg, s_pos))
         if self.beta:
             n = _add(ctx.out(u.pos_cols, w_neg, _neg(ctx.b)), ctx.out(u.neg_cols, w_pos) if has_neg else None)
-            s_neg = relevance / stabilize(n)
+            s_neg = divide(ctx, relevance, n, _neg(ctx.b), -self.beta, "negative")
             terms.append(Term(-self.beta, u.pos, w_neg, s_neg))
             if has_neg:
                 terms.append(Term(-self.beta, u.neg, w_pos, s_neg))
@@ -335,7 +372,8 @@ class Gamma(Rule):
         r_neg = xp_of(z).where(z < 0, relevance, zero)
         den_pos = _add(ctx.out(u.pos_cols, w_up, b_up), ctx.out(u.neg_cols, w_down) if has_neg else None)
         den_neg = _add(ctx.out(u.pos_cols, w_down, b_down), ctx.out(u.neg_cols, w_up) if has_neg else None)
-        s_pos, s_neg = r_pos / stabilize(den_pos), r_neg / stabilize(den_neg)
+        s_pos = divide(ctx, r_pos, den_pos, b_up, label="z > 0")
+        s_neg = divide(ctx, r_neg, den_neg, b_down, label="z < 0")
         terms = [Term(1.0, u.pos, w_up, s_pos), Term(1.0, u.pos, w_down, s_neg)]
         if has_neg:
             terms += [Term(1.0, u.neg, w_down, s_pos), Term(1.0, u.neg, w_up, s_neg)]
@@ -355,7 +393,7 @@ class WSquare(Rule):
     def terms(self, ctx: LayerContext, relevance: Array) -> list[Term]:
         w2 = ctx.weight * ctx.weight
         b2 = None if ctx.b is None else ctx.b * ctx.b
-        return [Term(1.0, None, w2, relevance / stabilize(ctx.out_one(None, w2, b2)))]
+        return [Term(1.0, None, w2, divide(ctx, relevance, ctx.out_one(None, w2, b2), b2))]
 
 
 class Flat(Rule):
@@ -370,7 +408,7 @@ class Flat(Rule):
 
     def terms(self, ctx: LayerContext, relevance: Array) -> list[Term]:
         w1 = xp_of(ctx.weight).ones_like(ctx.weight)
-        return [Term(1.0, None, w1, relevance / stabilize(ctx.out_one(None, w1)))]
+        return [Term(1.0, None, w1, divide(ctx, relevance, ctx.out_one(None, w1)))]
 
     def __call__(self, ctx: LayerContext, relevance: Array) -> Array:
         """The terms' numbers without their matrix products.
@@ -429,7 +467,7 @@ class ZBox(Rule):
         z = ctx.out(ctx.cols, w)
         for inputs, weight in bound_terms:  # the bounds' products do not depend on the sample
             z = z - ctx.out_one(inputs, weight)
-        s = relevance / stabilize(z)
+        s = divide(ctx, relevance, z)
         return [Term(1.0, ctx.x, w, s)] + [Term(-1.0, inputs, weight, s) for inputs, weight in bound_terms]
 
 
