@@ -141,7 +141,8 @@ def _layer_name(module: str) -> str:
     parts = module.split(".")
     if len(parts) == 1:
         return "lrp_studio"
-    return "cli" if parts[1].startswith("cli") else parts[1]
+    # lrp_studio/__main__.py (python -m lrp_studio) is the command line's entry point
+    return "cli" if parts[1].startswith("cli") or parts[1] == "__main__" else parts[1]
 
 
 def _rank(name: str) -> int:
