@@ -12,6 +12,7 @@ from lrp_studio.app.batch_export import ImageOptions, write_heatmap
 from lrp_studio.cli.options import (
     Parser,
     add_image,
+    add_input,
     add_method_flags,
     add_dataset,
     add_model,
@@ -29,8 +30,9 @@ from lrp_studio.cli.options import (
     resolve_target,
 )
 from lrp_studio.errors import DataError
-from lrp_studio.io import load_input_npy, save_relevance_csv, save_relevance_npy
+from lrp_studio.io import load_input, save_relevance_csv, save_relevance_npy
 from lrp_studio.lrp import BASELINES, default_method, explain, flat_on_dense_input, method_info, resolve_rules
+from lrp_studio.lrp.input_check import range_warning
 from lrp_studio.lrp.metrics import ConservationReport, bias_summary, merge_lines
 from lrp_studio.lrp.outputs import output_classes
 from lrp_studio.nn import Network
@@ -46,7 +48,7 @@ def add_parser(sub: argparse._SubParsersAction) -> Parser:
     add_model(parser)
     add_dataset(parser, "mnist")
     parser.add_argument("--index", type=int, default=0, help="sample index in the dataset, 0..N-1 (default 0)")
-    parser.add_argument("--input", default=None, metavar="FILE.npy", help="explain this array instead of a dataset sample")
+    add_input(parser)
     add_target(parser, batch=False)
     add_start(parser)
     add_method_flags(parser, single=True, legacy=True)
@@ -68,7 +70,10 @@ def image_options(args: argparse.Namespace) -> ImageOptions:
 def _sample(args: argparse.Namespace, net: Network) -> tuple[np.ndarray, np.ndarray | None, str]:
     """The sample (1, *input_shape), its label (1,) or None, and where it came from."""
     if args.input:
-        x = load_input_npy(args.input, net.input_shape)
+        loaded = load_input(args.input, net.input_shape, net.input_range, args.polarity, args.framing)
+        for note in loaded.notes:
+            print(f"note: {note}", file=sys.stderr)
+        x = loaded.x
         if x.shape[0] != 1:
             raise DataError(f"{args.input}: holds {x.shape[0]} samples; explain takes one (use export for many)")
         return x, None, f"input {args.input}"
@@ -77,6 +82,13 @@ def _sample(args: argparse.Namespace, net: Network) -> tuple[np.ndarray, np.ndar
     label = int(data.y[index])
     name = data.classes[label] if label < len(data.classes) else str(label)
     return data.x[index : index + 1], data.y[index : index + 1], f"{data.name} sample {args.index} (label {name})"
+
+
+def _given_bounds(params: dict[str, Any]) -> tuple[Any, Any] | None:
+    """The z-box bounds the user gave (``--low``/``--high``), both or neither; None when not given."""
+    if params.get("low") is None or params.get("high") is None:
+        return None
+    return params["low"], params["high"]
 
 
 def _flat_note(net: Network, method: Any, params: dict[str, Any]) -> None:
@@ -104,6 +116,9 @@ def run(args: argparse.Namespace) -> int:
     x, labels, origin = _sample(args, net)
     target = resolve_target(args.target, net.classes, labels)
     start = resolve_start(args.start, net.classes, method)
+    warning = range_warning(x, net.input_range, _given_bounds(params))
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
     exp = explain(net, x, target=target, method=method, bias=bias, keep_layers=False, start=start, **params)
     _flat_note(net, method, params)
     logits = np.asarray(exp.logits[0])

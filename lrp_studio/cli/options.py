@@ -145,6 +145,20 @@ def add_dataset(parser: argparse.ArgumentParser, default: str | None, default_te
     parser.add_argument(flag, default=default, metavar="DATA", help=f"{what}{DATASET_HELP} (default: {shown})")
 
 
+def add_input(parser: argparse.ArgumentParser) -> None:
+    """``--input FILE`` (an image or a ``.npy`` array) with the image conversion options."""
+    parser.add_argument("--input", default=None, metavar="FILE",
+                        help="explain this file instead of a dataset sample: an image (PNG, JPEG, BMP, TIFF; "
+                             "converted to the model's input) or a .npy array")
+    parser.add_argument("--polarity", choices=("auto", "invert", "keep"), default="auto",
+                        help="images on one-channel models: auto inverts dark ink on a light background "
+                             "(MNIST is light on dark); invert or keep force it (default auto)")
+    parser.add_argument("--framing", choices=("auto", "digit", "pad"), default="auto",
+                        help="digit: crop the ink, fit it into 20/28 of the frame, centre by centre of mass "
+                             "(MNIST); pad: fit the whole image, aspect kept, pad with the border colour "
+                             "(default: digit for one channel, pad for colour)")
+
+
 def add_target(parser: argparse.ArgumentParser | argparse._ArgumentGroup, batch: bool) -> None:
     """``--target``: the class whose output is explained (the same vocabulary in every sub-command)."""
     each = "each sample's" if batch else "the sample's"
