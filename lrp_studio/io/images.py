@@ -51,6 +51,9 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 #: Share of the frame the ink's longer side fills in ``"digit"`` framing (MNIST: 20 of 28 pixels).
 DIGIT_BOX = 20 / 28
 
+#: In ``"digit"`` framing, levels below this share of the ink's peak (above the paper) become black.
+PAPER_LEVEL = 0.2
+
 _FRAMINGS = ("auto", "digit", "pad")
 _POLARITIES = ("auto", "invert", "keep")
 
@@ -90,6 +93,7 @@ def read_image(path: PathLike, mode: str = "RGB", max_pixels: int = MAX_IMAGE_PI
         raise DataError(f"{target}: is a directory, not an image file")
     if not target.exists():
         raise DataError(f"{target}: file not found")
+    limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, max_pixels  # Pillow checks it in Image.open
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
@@ -104,12 +108,15 @@ def read_image(path: PathLike, mode: str = "RGB", max_pixels: int = MAX_IMAGE_PI
             raise
         except UnidentifiedImageError:
             raise DataError(f"{target}: not a PNG, JPEG, BMP or TIFF image (other files are never opened)") from None
-        except (Image.DecompressionBombWarning, Image.DecompressionBombError) as error:
-            raise DataError(f"{target}: refused as a possible decompression bomb ({error})") from None
+        except (Image.DecompressionBombWarning, Image.DecompressionBombError):
+            raise DataError(f"{target}: refused as a possible decompression bomb: more than {max_pixels:,} "
+                            "pixels (refused before decoding)") from None
         except OSError as error:
             raise DataError(f"{target}: damaged or truncated image ({describe_os_error(error)})") from None
         except (ValueError, SyntaxError, EOFError, MemoryError) as error:  # Pillow's parsers raise these too
             raise DataError(f"{target}: damaged image ({type(error).__name__}: {str(error)[:120]})") from None
+        finally:
+            Image.MAX_IMAGE_PIXELS = limit
 
 
 def _converted(image: "object", mode: str) -> "object":
@@ -161,19 +168,23 @@ def _fit_size(width: int, height: int, box_w: int, box_h: int) -> tuple[int, int
 def _frame_digit(ink: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
     """MNIST framing of a grey image with light ink on black (0..255 floats) -> (out_h, out_w) floats.
 
-    Subtracts the background (the border's median) and stretches the ink to 0..255, crops the ink's
-    bounding box (pixels above 1/4 of the maximum), resizes it with Lanczos to fit
+    Subtracts the background (the border's median), sets everything below ``PAPER_LEVEL`` of the
+    ink's peak to black (paper shading and noise; MNIST's background is exactly 0) and stretches the
+    rest to 0..255, crops the ink's bounding box (pixels whose 3x3 median is above 1/4 of the peak), resizes it with Lanczos to fit
     ``DIGIT_BOX`` of the frame keeping the aspect ratio, and places it so that its centre of mass
     lands on the frame's centre (clipped so that the box stays inside the frame).
     """
     from PIL import Image
 
-    ink = np.clip(ink - _border_level(ink), 0, None)  # paper (the border's median) -> black, as in MNIST
-    peak = float(ink.max())
+    from PIL import ImageFilter
+
+    ink = np.clip(ink - _border_level(ink), 0, None)
+    smooth = np.asarray(Image.fromarray(ink.astype(np.float32), mode="F").filter(ImageFilter.MedianFilter(3)))
+    peak = float(smooth.max())  # the 3x3 median drops isolated paper noise from the peak and the box
     if peak <= 0:
         return np.zeros((out_h, out_w), dtype=np.float64)
-    ink = ink * (255.0 / peak)  # contrast stretch: the darkest ink -> full intensity
-    rows, cols = np.nonzero(ink > peak / 4)
+    ink = np.clip((ink - PAPER_LEVEL * peak) / ((1 - PAPER_LEVEL) * peak), 0, 1) * 255.0
+    rows, cols = np.nonzero(smooth > peak / 4)
     crop = ink[rows.min(): rows.max() + 1, cols.min(): cols.max() + 1]
     w, h = _fit_size(crop.shape[1], crop.shape[0], max(1, round(out_w * DIGIT_BOX)), max(1, round(out_h * DIGIT_BOX)))
     small = np.asarray(Image.fromarray(crop.astype(np.float32), mode="F").resize((w, h), Image.Resampling.LANCZOS),
