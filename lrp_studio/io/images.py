@@ -98,14 +98,8 @@ def read_image(path: PathLike, mode: str = "RGB", max_pixels: int = MAX_IMAGE_PI
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
             with Image.open(target, formats=list(IMAGE_FORMATS)) as image:
-                width, height = image.size
-                if width * height > max_pixels:
-                    raise DataError(f"{target}: image of {width}x{height} pixels exceeds the limit of "
-                                    f"{max_pixels:,} pixels (refused before decoding)")
-                image.load()
+                image.load()  # Image.open read only the header and checked width x height against the limit
                 return np.asarray(_converted(image, mode))
-        except DataError:
-            raise
         except UnidentifiedImageError:
             raise DataError(f"{target}: not a PNG, JPEG, BMP or TIFF image (other files are never opened)") from None
         except (Image.DecompressionBombWarning, Image.DecompressionBombError):

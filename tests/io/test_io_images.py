@@ -89,6 +89,13 @@ def test_colour_model_gets_three_channels_letterboxed_in_its_range():
     assert np.allclose(x[:, :4], x[:, :1, :1], atol=1e-6)  # rows 0..3: letterbox padding (16x8 image at rows 4..11)
 
 
+def test_colour_file_on_a_grey_model_uses_the_601_luma():
+    pixels = np.zeros((8, 8, 3), dtype=np.uint8)
+    pixels[:] = (200, 100, 50)
+    x = image_to_input(pixels, (1, 8, 8), (0.0, 1.0), polarity="keep", framing="pad").x
+    np.testing.assert_allclose(x, (0.299 * 200 + 0.587 * 100 + 0.114 * 50) / 255, atol=1e-5)
+
+
 def test_value_range_maps_255_onto_the_models_range():
     pixels = np.full((28, 28), 255, dtype=np.uint8)
     pixels[:, :14] = 0
