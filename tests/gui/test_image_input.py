@@ -1,0 +1,79 @@
+"""File > Open image and drag-and-drop of image files: the photo becomes the explained custom input."""
+
+import numpy as np
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QApplication
+
+from lrp_studio.gui import dialogs
+from lrp_studio.gui.image_input import open_image
+from lrp_studio.gui.state import CUSTOM_INDEX
+from lrp_studio.io import load_input
+from lrp_studio.lrp import explain
+from lrp_studio.zoo import load_any_model
+from tools.make_digit_photo import digit_photo
+
+
+def _cnn_window(make_window):
+    return make_window(load_any_model("cnn"), model_name="cnn_mnist.npz")
+
+
+def test_open_image_explains_the_photo_as_its_digit(qtbot, make_window, tmp_path, monkeypatch):
+    window = _cnn_window(make_window)
+    photo = tmp_path / "three.png"
+    digit_photo(3, 400, 300).save(photo)
+    monkeypatch.setattr(dialogs, "get_open_path", lambda parent, title, filters: str(photo))
+    window.open_image_action.trigger()
+    assert window.wait_idle(30)
+    state = window.state
+    assert state.custom_input is not None and state.explained_index == CUSTOM_INDEX
+    expected_x = load_input(photo, state.net.input_shape, state.net.input_range).x
+    np.testing.assert_allclose(state.custom_input[None], expected_x)
+    assert int(np.argmax(state.explanation.logits[0])) == 3
+    expected = explain(state.net, expected_x, **state.explain_arguments())
+    np.testing.assert_allclose(state.explanation.relevance[0], expected.relevance[0], rtol=1e-4, atol=1e-6)
+    assert "inverted" in window.statusBar().currentMessage()
+
+
+def _drop(window, path):
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    centre = window.rect().center()
+    enter = QDragEnterEvent(centre, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(window, enter)
+    drop = QDropEvent(QPointF(centre), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                      Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(window, drop)
+    return enter, drop
+
+
+def test_dropping_a_light_on_dark_jpeg_explains_it(qtbot, make_window, tmp_path):
+    window = _cnn_window(make_window)
+    photo = tmp_path / "seven.jpg"
+    digit_photo(7, 300, 300, seed=2, light_on_dark=True).save(photo, quality=80)
+    enter, drop = _drop(window, photo)
+    assert enter.isAccepted() and drop.isAccepted()
+    assert window.wait_idle(30)
+    assert window.state.explained_index == CUSTOM_INDEX
+    assert int(np.argmax(window.state.explanation.logits[0])) == 7
+    assert "inverted" not in window.statusBar().currentMessage()
+
+
+def test_a_broken_image_is_one_error_dialog_and_the_input_stays(qtbot, make_window, tmp_path, error_dialogs):
+    window = _cnn_window(make_window)
+    before = window.state.explained_index
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 20)
+    assert not open_image(window, str(bad))
+    assert error_dialogs and error_dialogs[-1][0] == "Cannot open image" and "broken.png" in error_dialogs[-1][1]
+    assert "\n" not in error_dialogs[-1][1]
+    assert window.state.custom_input is None and window.state.explained_index == before
+
+
+def test_non_image_drops_are_ignored(qtbot, make_window, tmp_path):
+    window = _cnn_window(make_window)
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    enter, _ = _drop(window, text)
+    assert not enter.isAccepted()
+    assert window.state.custom_input is None
