@@ -111,3 +111,4 @@ class Normalize(Layer):
 
     def spec(self) -> dict[str, Any]:
         return {"type": self.type_name, "mean": list(self.mean), "std": list(self.std)}
+
