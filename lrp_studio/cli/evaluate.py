@@ -31,6 +31,7 @@ from lrp_studio.cli.options import (
     parse_methods,
     resolve_target,
 )
+from lrp_studio.cli.evaluate_localisation import METRIC_HELP, localisation_section, parse_metrics
 from lrp_studio.errors import DataError, ParameterError
 from lrp_studio.io import atomic_write
 from lrp_studio.lrp.faithfulness import (
@@ -78,6 +79,7 @@ def add_parser(sub: argparse._SubParsersAction) -> Parser:
                             epilog=method_table(), formatter_class=argparse.RawDescriptionHelpFormatter)
     add_model(parser)
     add_dataset(parser, "mnist:test")
+    parser.add_argument("--metric", default="aopc", help=METRIC_HELP)
     parser.add_argument("--methods", default=DEFAULT_METHODS,
                         help=f"comma-separated method names or 'all' (default {DEFAULT_METHODS})")
     parser.add_argument("--n-samples", type=int, default=100, metavar="N",
@@ -165,6 +167,7 @@ def format_table(scores: dict[str, MethodScore], reference: str | None) -> list[
 
 def run(args: argparse.Namespace) -> int:
     """Score the methods by region perturbation; print the table; write the JSON report and the plot."""
+    metrics = parse_metrics(args.metric)
     methods = parse_methods(args.methods)
     if RANDOM in methods:
         raise ParameterError("--methods: 'random' is always added as the reference; leave it out")
@@ -189,6 +192,17 @@ def run(args: argparse.Namespace) -> int:
     if target is None:  # the predicted class's output unit (a one-output model: its logit z)
         target = 0 if outputs.binary else predicted
     targets = np.broadcast_to(np.asarray(target, dtype=np.int64), (n,)).copy()
+    local = None
+    if "localisation" in metrics:
+        local = localisation_section(net, data, selection.indices, targets, methods,
+                                     method_params(settings_by_method), args.batch_size)
+        print("\n".join(local.lines))
+        if "aopc" not in metrics:
+            atomic_write(out, lambda temp: Path(temp).write_text(json.dumps(
+                {"model": str(args.model), "dataset": data.name, "samples": int(n), "selection": selection.as_dict(),
+                 "target": args.target or "predicted", "localisation": local.report}, indent=1), encoding="utf-8"))
+            print(f"wrote {out}")
+            return 0
     settings = EvaluationSettings(region=args.region, steps=args.perturbation_steps, per_step=args.per_step,
                                   baseline=args.baseline, output=args.output, seed=args.seed,
                                   blur_sigma=args.blur_sigma, batch_size=args.batch_size,
@@ -234,6 +248,7 @@ def run(args: argparse.Namespace) -> int:
         "reference": reference,
         "methods": {name: score.as_dict() for name, score in scores.items()},
         "seconds": elapsed,
+        **({"localisation": local.report} if local is not None else {}),
     }
     if reference is not None:
         for name, score in scores.items():

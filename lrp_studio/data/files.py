@@ -5,7 +5,9 @@ Dataset specs (CLI ``--data``, GUI "open dataset"):
 - ``"mnist"`` (or ``"mnist:all"``), ``"mnist:train"``, ``"mnist:test"``: the bundled subset;
 - ``"toy:moons"`` or bare ``"moons"`` (any name in :data:`TOY_NAMES`): a 2-D toy set;
 - a path to a ``.npz`` or ``.csv`` file;
-- an IDX pair ``"images.idx[.gz],labels.idx[.gz]"``.
+- an IDX pair ``"images.idx[.gz],labels.idx[.gz]"``;
+- ``"toy:shapes"`` / ``"toy:shapes:test"``: RGB shapes with ground-truth masks (:mod:`lrp_studio.data.shapes`);
+- an image folder ``"folder"`` or ``"folder@WxH"``, one sub-folder per class (:mod:`lrp_studio.data.folders`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from lrp_studio.io.npy_header import read_npy_header
 from lrp_studio.data.dataset import Dataset, rounded_range
 from lrp_studio.data.idx import load_idx_dataset
 from lrp_studio.data.mnist import load_mnist_subset
+from lrp_studio.data.folders import load_image_folder, split_size_spec
+from lrp_studio.data.shapes import load_shapes
 from lrp_studio.data.toy import TOY_NAMES, make_toy
 from lrp_studio.errors import DataError
 
@@ -308,7 +312,9 @@ def load_dataset(spec: str) -> Dataset:
     ----------
     spec : str
         ``"mnist"``, ``"mnist:train"``, ``"mnist:test"``, ``"toy:<name>"``, ``"<toy name>"``,
-        ``"path.npz"``, ``"path.csv"`` or ``"images.idx[.gz],labels.idx[.gz]"``.
+        ``"path.npz"``, ``"path.csv"``, ``"images.idx[.gz],labels.idx[.gz]"``, ``"toy:shapes"`` /
+        ``"toy:shapes:test"`` (:mod:`lrp_studio.data.shapes`), or an image folder ``"folder"`` /
+        ``"folder@WxH"`` with one sub-folder per class (:mod:`lrp_studio.data.folders`).
 
     Returns
     -------
@@ -323,6 +329,8 @@ def load_dataset(spec: str) -> Dataset:
     lowered = spec.lower()
     if lowered in ("mnist", "mnist:all", "mnist:train", "mnist:test"):
         return load_mnist_subset(lowered.partition(":")[2] or "all")
+    if lowered == "toy:shapes" or lowered.startswith("toy:shapes:"):
+        return load_shapes(lowered[len("toy:shapes:"):])
     if lowered.startswith("toy:"):
         return make_toy(lowered[4:])
     if lowered in TOY_NAMES:
@@ -332,6 +340,8 @@ def load_dataset(spec: str) -> Dataset:
         if len(parts) != 2 or not all(parts):
             raise DataError(f"{spec}: an IDX pair must be given as 'images.idx,labels.idx'")
         return load_idx_dataset(parts[0], parts[1])
+    if Path(split_size_spec(spec)[0]).is_dir():
+        return load_image_folder(spec)
     return _load_path(Path(spec))
 
 

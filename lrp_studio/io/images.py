@@ -35,8 +35,8 @@ import numpy as np
 from lrp_studio.errors import DataError
 from lrp_studio.io.atomic import PathLike, describe_os_error
 
-__all__ = ["IMAGE_SUFFIXES", "MAX_IMAGE_PIXELS", "ImageInput", "image_to_input", "is_image_file", "load_input_image",
-           "read_image"]
+__all__ = ["IMAGE_SUFFIXES", "MAX_IMAGE_PIXELS", "ImageInput", "image_header", "image_to_input", "is_image_file",
+           "load_input_image", "read_image"]
 
 #: Largest image accepted, in pixels (width x height), checked from the header before decoding:
 #: 40 megapixels, i.e. at most 120 MB of RGB pixels are ever allocated for one decoded image.
@@ -111,6 +111,30 @@ def read_image(path: PathLike, mode: str = "RGB", max_pixels: int = MAX_IMAGE_PI
             raise DataError(f"{target}: damaged image ({type(error).__name__}: {str(error)[:120]})") from None
         finally:
             Image.MAX_IMAGE_PIXELS = limit
+
+
+def image_header(path: PathLike) -> tuple[int, int, bool]:
+    """(width, height, is grey) of an image file from its header only (nothing decoded).
+
+    Raises
+    ------
+    DataError
+        As :func:`read_image` for files that are not one of the four formats.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    target = Path(os.fspath(path))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # read_image refuses it when decoding
+            with Image.open(target, formats=list(IMAGE_FORMATS)) as image:
+                return image.size[0], image.size[1], image.mode in ("1", "L", "LA", "I", "I;16", "I;16B", "F")
+    except UnidentifiedImageError:
+        raise DataError(f"{target}: not a PNG, JPEG, BMP or TIFF image (other files are never opened)") from None
+    except Image.DecompressionBombError:
+        raise DataError(f"{target}: refused as a possible decompression bomb") from None
+    except OSError as error:
+        raise DataError(f"{target}: cannot read the image ({describe_os_error(error)})") from None
 
 
 def _converted(image: "object", mode: str) -> "object":
