@@ -24,8 +24,8 @@ __all__ = ["SHAPE_CLASSES", "SHAPES_SPLITS", "load_shapes", "make_shapes", "shap
 
 SHAPE_CLASSES = ["circle", "square", "triangle", "cross"]
 
-#: ``toy:shapes`` (training, 2,000 images, seed 0) and ``toy:shapes:test`` (held out, 500, seed 1).
-SHAPES_SPLITS = {"": (2000, 0), "train": (2000, 0), "test": (500, 1)}
+#: ``toy:shapes`` (training, 6,000 images, seed 0) and ``toy:shapes:test`` (held out, 500, seed 1).
+SHAPES_SPLITS = {"": (6000, 0), "train": (6000, 0), "test": (500, 1)}
 
 SIDE = 32
 
@@ -105,7 +105,7 @@ def make_shapes(n_samples: int = 2000, seed: int = 0, name: str = "toy:shapes") 
 
 
 def load_shapes(split: str = "") -> Dataset:
-    """``toy:shapes`` (2,000 training images) or ``toy:shapes:test`` (500 held out, another seed)."""
+    """``toy:shapes`` (6,000 training images) or ``toy:shapes:test`` (500 held out, another seed)."""
     if split not in SHAPES_SPLITS:
         raise DataError(f"toy:shapes:{split}: unknown split; use toy:shapes or toy:shapes:test")
     n, seed = SHAPES_SPLITS[split]
