@@ -77,3 +77,14 @@ def test_non_image_drops_are_ignored(qtbot, make_window, tmp_path):
     enter, _ = _drop(window, text)
     assert not enter.isAccepted()
     assert window.state.custom_input is None
+
+
+def test_bundled_shapes_model_opens_with_its_dataset_and_explains_rgb(qtbot, make_window, error_dialogs):
+    window = make_window()
+    window.findChild(type(window.open_image_action), "bundledModel_shapes").trigger()
+    assert window.wait_idle(60)
+    assert not error_dialogs
+    state = window.state
+    assert state.dataset.name == "toy:shapes:test" and state.net.layers[0].type_name == "normalize"
+    assert state.explanation.relevance.shape == (1, 3, 32, 32)
+    assert int(np.argmax(state.explanation.logits[0])) == int(state.dataset.y[0])
