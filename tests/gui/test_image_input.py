@@ -88,3 +88,15 @@ def test_bundled_shapes_model_opens_with_its_dataset_and_explains_rgb(qtbot, mak
     assert state.dataset.name == "toy:shapes:test" and state.net.layers[0].type_name == "normalize"
     assert state.explanation.relevance.shape == (1, 3, 32, 32)
     assert int(np.argmax(state.explanation.logits[0])) == int(state.dataset.y[0])
+
+
+def test_opening_a_0_255_dataset_warns_in_the_status_bar(qtbot, make_window, tmp_path):
+    from lrp_studio.data import load_mnist_subset
+
+    window = make_window()
+    data = load_mnist_subset("test")
+    np.savez(tmp_path / "pixels.npz", x=(data.x[::50] * 255).astype(np.float32), y=data.y[::50])  # all ten classes
+    assert window.open_dataset(str(tmp_path / "pixels.npz"))
+    message = window.statusBar().currentMessage()
+    assert "warning: input values span 0..255 but the model's input range is [0, 1]" in message
+    assert "divide by 255" in message
