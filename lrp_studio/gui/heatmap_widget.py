@@ -39,6 +39,14 @@ def as_image(values: np.ndarray) -> np.ndarray:
     return array
 
 
+def display_input(values: np.ndarray) -> np.ndarray:
+    """One input sample as the picture shown: (H, W, 3) for colour (3, H, W), else :func:`as_image`."""
+    array = np.asarray(values, dtype=np.float32)
+    if array.ndim == 3 and array.shape[0] == 3:
+        return np.ascontiguousarray(np.moveaxis(array, 0, -1))
+    return as_image(array)
+
+
 def pg_colormap(name: str) -> pg.ColorMap:
     lut = get_colormap(name)
     return pg.ColorMap(np.linspace(0.0, 1.0, len(lut)), lut)
@@ -137,9 +145,10 @@ class HeatmapView(QWidget):
         relevance2d = as_image(exp.relevance[0])
         self.vmax = float(np.max(np.abs(relevance2d))) or 1.0
         rgba = heatmap_rgba(relevance2d, cmap=self.colormap, vmax=self.vmax)
-        input2d = as_image(image)
-        if self.overlay_enabled and input2d.shape == relevance2d.shape:
-            rgba = overlay(rgba, input2d, alpha=0.65, input_range=self.state.dataset.input_range)
+        input2d = display_input(image)
+        if self.overlay_enabled and input2d.shape[:2] == relevance2d.shape:  # colour inputs: over the colour image
+            picture = image if input2d.ndim == 3 else input2d
+            rgba = overlay(rgba, np.asarray(picture), alpha=0.65, input_range=self.state.dataset.input_range)
         self.rgba = rgba
         self.heat_item.setImage(rgba, autoLevels=False, levels=(0, 255))
         self._label_colorbar(self.vmax)
@@ -190,7 +199,7 @@ class HeatmapView(QWidget):
 
     def _show_input(self, *_: object) -> None:
         if len(self.state.dataset):
-            self._set_input_image(as_image(self.state.sample()))
+            self._set_input_image(display_input(self.state.sample()))
 
     def _colormap_changed(self) -> None:
         name = self.colormap

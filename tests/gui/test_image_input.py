@@ -100,3 +100,22 @@ def test_opening_a_0_255_dataset_warns_in_the_status_bar(qtbot, make_window, tmp
     message = window.statusBar().currentMessage()
     assert "warning: input values span 0..255 but the model's input range is [0, 1]" in message
     assert "divide by 255" in message
+
+
+def test_colour_inputs_are_shown_in_colour(qtbot, make_window):
+    from lrp_studio.data import load_dataset
+    from lrp_studio.gui.sample_browser import thumbnail
+
+    data = load_dataset("toy:shapes:test")
+    window = make_window(load_any_model("shapes"), data, model_name="shapes")
+    assert window.wait_idle(60)
+    shown = window.heatmap.input_item.image
+    np.testing.assert_allclose(shown, np.moveaxis(data.x[0], 0, -1))
+    window.heatmap.set_overlay(True)
+    assert window.wait_idle(30)
+    rgba = window.heatmap.rgba  # the heatmap blended over the colour image: channels differ where the image does
+    assert rgba.shape == (32, 32, 4) and np.abs(rgba[..., 0].astype(int) - rgba[..., 2]).max() > 20
+    image = thumbnail(data.x[0], data.input_range, size=32).toImage()
+    colour = image.pixelColor(2, 2)
+    expected = np.clip(data.x[0][:, 2, 2] * 255, 0, 255).astype(np.uint8)
+    assert abs(colour.red() - int(expected[0])) <= 1 and abs(colour.blue() - int(expected[2])) <= 1
