@@ -16,7 +16,7 @@ image on both, which the reports give as the reference ``uniform``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -24,7 +24,7 @@ from lrp_studio.errors import DataError
 from lrp_studio.lrp.faithfulness import explain_in_batches
 from lrp_studio.nn.network import Network
 
-__all__ = ["LocalisationScore", "evaluate_localisation", "pooled_heatmaps", "relevance_mass_accuracy",
+__all__ = ["LocalisationScore", "evaluate_localisation", "iter_localisation", "pooled_heatmaps", "relevance_mass_accuracy",
            "relevance_rank_accuracy"]
 
 
@@ -118,6 +118,20 @@ class LocalisationScore:
         return {"mass_accuracy": float(self.mass.mean()), "mass_sem": self._sem(self.mass),
                 "rank_accuracy": float(self.rank.mean()), "rank_sem": self._sem(self.rank),
                 "per_sample_mass": [float(v) for v in self.mass], "per_sample_rank": [float(v) for v in self.rank]}
+
+
+def iter_localisation(net: Network, x: np.ndarray, masks: np.ndarray, targets: np.ndarray | None,
+                      methods: Sequence[Any], method_params: Mapping[str, Mapping[str, Any]] | None = None,
+                      batch_size: int = 50) -> Iterator[LocalisationScore]:
+    """:func:`evaluate_localisation` one method at a time (a generator the GUI runs in a worker, cancellable
+    between methods); ``targets`` None explains each sample's predicted class. ``uniform`` comes last."""
+    x = np.asarray(x, dtype=np.float32)
+    if targets is None:
+        targets = np.asarray(net.predict(x).argmax(axis=1), dtype=np.int64)
+    for method in methods:
+        yield evaluate_localisation(net, x, masks, targets, [method], method_params, batch_size)[str(method)]
+    share = np.asarray(masks).reshape(len(masks), -1).mean(axis=1)
+    yield LocalisationScore("uniform", share, share)
 
 
 def evaluate_localisation(net: Network, x: np.ndarray, masks: np.ndarray, targets: np.ndarray,

@@ -119,3 +119,39 @@ def test_colour_inputs_are_shown_in_colour(qtbot, make_window):
     colour = image.pixelColor(2, 2)
     expected = np.clip(data.x[0][:, 2, 2] * 255, 0, 255).astype(np.uint8)
     assert abs(colour.red() - int(expected[0])) <= 1 and abs(colour.blue() - int(expected[2])) <= 1
+
+
+def test_faithfulness_dock_reports_localisation_on_toy_shapes(qtbot, make_window):
+    from lrp_studio.data import load_dataset
+    from lrp_studio.lrp.localisation import evaluate_localisation
+    from lrp_studio.lrp.sample_selection import select_samples
+
+    data = load_dataset("toy:shapes:test")
+    window = make_window(load_any_model("shapes"), data, model_name="shapes")
+    view = window.faithfulness_view
+    view.set_methods(["epsilon-plus", "gradient"])
+    view.set_scope(6, first=True)
+    view.run()
+    with qtbot.waitSignal(view.runFinished, timeout=120_000):
+        pass
+    qtbot.waitUntil(lambda: "uniform" in view.localisation_label.text(), timeout=60_000)
+    text = view.localisation_label.text()
+    indices = select_samples(data.y, 6, "first").indices
+    net = window.state.net
+    x = data.x[indices]
+    expected = evaluate_localisation(net, x, data.masks[indices], net.predict(x).argmax(axis=1),
+                                     ["epsilon-plus", "gradient"])  # the dock's default parameters
+    for name in ("epsilon-plus", "gradient", "uniform"):
+        score = expected[name]
+        assert f"<td>{name}</td><td align='right'>{score.mass.mean():.3f}</td>" in text
+        assert f"<td align='right'>{score.rank.mean():.3f}</td>" in text
+
+
+def test_no_localisation_without_masks(qtbot, window):
+    view = window.faithfulness_view
+    view.set_methods(["gradient"])
+    view.set_scope(None)
+    view.run()
+    with qtbot.waitSignal(view.runFinished, timeout=60_000):
+        pass
+    assert getattr(view, "localisation_label", None) is None
