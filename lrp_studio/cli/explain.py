@@ -36,6 +36,7 @@ from lrp_studio.lrp.input_check import range_warning
 from lrp_studio.lrp.metrics import ConservationReport, bias_summary, merge_lines
 from lrp_studio.lrp.outputs import output_classes
 from lrp_studio.nn import Network
+from lrp_studio.viz.bars import save_relevance_bars
 from lrp_studio.zoo import load_any_model
 
 
@@ -67,8 +68,8 @@ def image_options(args: argparse.Namespace) -> ImageOptions:
     return options
 
 
-def _sample(args: argparse.Namespace, net: Network) -> tuple[np.ndarray, np.ndarray | None, str]:
-    """The sample (1, *input_shape), its label (1,) or None, and where it came from."""
+def _sample(args: argparse.Namespace, net: Network) -> tuple[np.ndarray, np.ndarray | None, str, list[str] | None]:
+    """The sample (1, *input_shape), its label (1,) or None, where it came from, and its feature names."""
     if args.input:
         loaded = load_input(args.input, net.input_shape, net.input_range, args.polarity, args.framing)
         for note in loaded.notes:
@@ -76,12 +77,13 @@ def _sample(args: argparse.Namespace, net: Network) -> tuple[np.ndarray, np.ndar
         x = loaded.x
         if x.shape[0] != 1:
             raise DataError(f"{args.input}: holds {x.shape[0]} samples; explain takes one (use export for many)")
-        return x, None, f"input {args.input}"
+        return x, None, f"input {args.input}", None
     data = load_fitting(args.dataset, net)
     index = check_index(args.index, data)
     label = int(data.y[index])
     name = data.classes[label] if label < len(data.classes) else str(label)
-    return data.x[index : index + 1], data.y[index : index + 1], f"{data.name} sample {args.index} (label {name})"
+    return (data.x[index : index + 1], data.y[index : index + 1], f"{data.name} sample {args.index} (label {name})",
+            data.features)
 
 
 def _given_bounds(params: dict[str, Any]) -> tuple[Any, Any] | None:
@@ -113,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
     net = load_any_model(args.model)
     method = method_from(args) or default_method(net)
     params, bias = checked_params(method, given_params(args), args.no_bias)
-    x, labels, origin = _sample(args, net)
+    x, labels, origin, features = _sample(args, net)
     target = resolve_target(args.target, net.classes, labels)
     start = resolve_start(args.start, net.classes, method)
     warning = range_warning(x, net.input_range, _given_bounds(params))
@@ -141,7 +143,11 @@ def run(args: argparse.Namespace) -> int:
         for line in merge_lines(net, report.merge_shares(0)):
             print(f"  {line}")
     if args.out:
-        write_heatmap(args.out, exp.relevance[0], x[0], image_options(args), net.input_range)
+        if len(net.input_shape) == 1:  # tabular: a bar chart per feature, not a 1 x F image
+            save_relevance_bars(args.out, np.asarray(exp.relevance[0]), features,
+                                title=f"{method_label(method)}: relevance per feature, target {outputs.names[t]}")
+        else:
+            write_heatmap(args.out, exp.relevance[0], x[0], image_options(args), net.input_range)
         print(f"wrote {args.out}")
     if args.npy:
         save_relevance_npy(args.npy, exp.relevance[0])

@@ -30,6 +30,8 @@ class Dataset:
     masks : numpy.ndarray, shape (N, H, W), bool, optional
         Ground-truth masks of image datasets (``toy:shapes``: the shape's pixels), for the
         localisation metrics (:mod:`lrp_studio.lrp.localisation`); None when unknown.
+    features : list of str, optional
+        Names of the F features of tabular (N, F) data (a CSV header); None when unknown.
 
     Raises
     ------
@@ -43,6 +45,7 @@ class Dataset:
     classes: list[str]
     input_range: tuple[float, float] = (0.0, 1.0)
     masks: np.ndarray | None = None
+    features: list[str] | None = None
 
     def __post_init__(self) -> None:
         x = np.asarray(self.x)
@@ -75,6 +78,10 @@ class Dataset:
                 raise DataError(f"{self.name}: masks must be (N, H, W) = {(x.shape[0],) + x.shape[2:]}, "
                                 f"got {masks.shape}")
             object.__setattr__(self, "masks", masks)
+        if self.features is not None:
+            if x.ndim != 2 or len(self.features) != x.shape[1]:
+                raise DataError(f"{self.name}: {len(self.features)} feature names for samples of shape {x.shape[1:]}")
+            object.__setattr__(self, "features", [str(f) for f in self.features])
 
     def __len__(self) -> int:
         """Number of samples N."""
@@ -116,6 +123,7 @@ class Dataset:
             classes=list(self.classes),
             input_range=self.input_range,
             masks=None if self.masks is None else self.masks[indices],
+            features=self.features,
         )
 
 

@@ -134,7 +134,8 @@ def load_csv_dataset(path: str | os.PathLike[str]) -> Dataset:
         raise DataError(f"{path.name}: line {row} contains NaN or infinite values")
     y = _labels_to_int(path.name, table[:, label_column])
     x = np.delete(table, label_column, axis=1).astype(np.float32)
-    return Dataset(name=path.name, x=x, y=y, classes=_class_names(y), input_range=rounded_range(x))
+    features = [name for j, name in enumerate(header) if j != label_column] if has_header else None
+    return Dataset(name=path.name, x=x, y=y, classes=_class_names(y), input_range=rounded_range(x), features=features)
 
 
 def _read_numeric_table(path: Path, delimiter: str, skip_rows: int) -> np.ndarray:
