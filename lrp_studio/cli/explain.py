@@ -118,10 +118,10 @@ def run(args: argparse.Namespace) -> int:
     x, labels, origin, features = _sample(args, net)
     target = resolve_target(args.target, net.classes, labels)
     start = resolve_start(args.start, net.classes, method)
-    warning = range_warning(x, net.input_range, _given_bounds(params))
+    exp = explain(net, x, target=target, method=method, bias=bias, keep_layers=False, start=start, **params)
+    warning = range_warning(x, net.input_range, _given_bounds(params))  # after explain: a bad flag is the one line
     if warning:
         print(f"warning: {warning}", file=sys.stderr)
-    exp = explain(net, x, target=target, method=method, bias=bias, keep_layers=False, start=start, **params)
     _flat_note(net, method, params)
     logits = np.asarray(exp.logits[0])
     outputs = output_classes(net.classes, net.n_classes)

@@ -341,8 +341,9 @@ def load_dataset(spec: str) -> Dataset:
         if len(parts) != 2 or not all(parts):
             raise DataError(f"{spec}: an IDX pair must be given as 'images.idx,labels.idx'")
         return load_idx_dataset(parts[0], parts[1])
-    if Path(split_size_spec(spec)[0]).is_dir():
-        return load_image_folder(spec)
+    folder = Path(split_size_spec(spec)[0])
+    if folder.is_dir() and folder.suffix.lower() not in (".npz", ".csv", ".txt", ".tsv", ".idx", ".gz"):
+        return load_image_folder(spec)  # a folder named like a data file is refused as "not a regular file"
     return _load_path(Path(spec))
 
 
