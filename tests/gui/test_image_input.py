@@ -155,3 +155,24 @@ def test_no_localisation_without_masks(qtbot, window):
     with qtbot.waitSignal(view.runFinished, timeout=60_000):
         pass
     assert getattr(view, "localisation_label", None) is None
+
+
+def test_input_normalisation_action_sets_replaces_and_removes(qtbot, make_window, error_dialogs):
+    from lrp_studio.gui.normalization_action import set_input_normalization
+
+    window = _cnn_window(make_window)
+    plain = window.state.net
+    x = window.state.dataset.x[:3]
+    assert set_input_normalization(window, "0.1307 / 0.3081")
+    assert window.wait_idle(30)
+    net = window.state.net
+    assert net.layers[0].type_name == "normalize" and window.state.model_dirty
+    np.testing.assert_allclose(net.predict(x), plain.predict((x - 0.1307) / 0.3081), rtol=1e-5, atol=1e-5)
+    assert set_input_normalization(window, "0.5 / 0.25")  # replaces, never stacks
+    assert [l.type_name for l in window.state.net.layers][:2] == ["normalize", "conv2d"]
+    assert set_input_normalization(window, "")
+    assert window.wait_idle(30)
+    np.testing.assert_allclose(window.state.net.predict(x), plain.predict(x), rtol=1e-6)
+    for bad in ("0.5", "0.5,0.5 / 0.2,0.2", "a / b"):
+        assert not set_input_normalization(window, bad)
+    assert len(error_dialogs) == 3 and all("\n" not in message for _, message in error_dialogs)
