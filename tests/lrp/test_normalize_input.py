@@ -123,3 +123,32 @@ def test_bad_normalisation_entries_are_refused_with_one_line(tmp_path, entry, me
     with pytest.raises(ModelFileError, match=message) as error:
         load_model(tmp_path / "bad.npz")
     assert "\n" not in str(error.value)
+
+
+def test_agrees_with_zennit_epsilon_gamma_box_on_the_normalised_tensor():
+    """Zennit's usual set-up: the normalisation outside the model, ZBox given the normalised bounds."""
+    torch = pytest.importorskip("torch")
+    zennit_composites = pytest.importorskip("zennit.composites")
+
+    plain, normed = _pair()
+    x = _x().astype(np.float64)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(4, 4, 3, padding=1),
+                                torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(144, 3)).double()
+    with torch.no_grad():
+        for j, module in ((0, model[0]), (2, model[2]), (5, model[5])):
+            module.weight.copy_(torch.from_numpy(np.asarray(plain.layers[j].params["weight"], dtype=np.float64)))
+            module.bias.copy_(torch.from_numpy(np.asarray(plain.layers[j].params["bias"], dtype=np.float64)))
+    mean = torch.tensor(MEAN, dtype=torch.float64)[:, None, None]
+    std = torch.tensor(STD, dtype=torch.float64)[:, None, None]
+    z = ((torch.from_numpy(x) - mean) / std).requires_grad_(True)
+    low = ((0 - mean) / std).expand(3, 6, 6).expand(len(x), 3, 6, 6)
+    high = ((1 - mean) / std).expand(3, 6, 6).expand(len(x), 3, 6, 6)
+    composite = zennit_composites.EpsilonGammaBox(low=low, high=high, epsilon=1e-6, gamma=0.25)
+    with composite.context(model) as modified:
+        out = modified(z)
+        target = out.argmax(dim=1)
+        start = torch.zeros_like(out).scatter(1, target[:, None], out.gather(1, target[:, None]))
+        (grad,) = torch.autograd.grad(out, z, start)
+    ours = explain(normed, x.astype(np.float32), target=target.numpy(), method="epsilon-gamma-box").relevance
+    reference = grad.numpy()
+    assert np.abs(ours - reference).max() <= 5e-5 * np.abs(reference).max()
