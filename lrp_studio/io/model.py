@@ -10,6 +10,10 @@ The format (DESIGN.md 3.1; README "Model file format")::
     "{name}.bias"     its bias (out,)
     "{name}.running_mean", "{name}.running_var"   a batchnorm node's running statistics (C,)
 
+A ``{"type": "normalize", "mean": [...], "std": [...]}`` node (version 2, no arrays; lists of one
+finite number per input channel, std > 0) is an input normalisation the network applies first
+(:mod:`lrp_studio.nn.preprocessing`).
+
 A node's name is its entry's ``"name"`` (version 2), by default its index i, so in version 1 (and
 for unnamed nodes) the keys are ``"{i}.weight"`` and a ``torch.nn.Sequential`` state_dict maps onto
 it key for key. Version 2 entries may carry ``"name"`` and ``"inputs"`` (a list of earlier node
