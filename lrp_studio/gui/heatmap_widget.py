@@ -6,12 +6,15 @@ scaling: zero relevance is the colour map's centre and +-max|R| its ends.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from lrp_studio.gui.state import AppState
+from lrp_studio.gui.feature_bars import show_feature_bars
 from lrp_studio.viz import COLORMAPS, DIVERGING, get_colormap, heatmap_rgba, overlay, relevance_to_2d
 
 COLORMAP_LABELS = {"bwr": "blue-white-red", "seismic": "seismic", "coldnhot": "cold-n-hot", "cbsafe": "colour-blind safe",
@@ -142,6 +145,12 @@ class HeatmapView(QWidget):
         if exp is None or index is None or index >= len(self.state.dataset) or (index < 0 and self.state.custom_input is None):
             return
         image = self.state.input_at(index)  # a custom (drawn) input has index CUSTOM_INDEX
+        if not show_feature_bars(self, exp.relevance[0]):  # named tabular features: a bar chart instead
+            self._draw_maps(exp, image)
+        self._caption(exp, index)
+
+    def _draw_maps(self, exp: Any, image: np.ndarray) -> None:
+        """The input and relevance images, with the colour bar (and the overlay when ticked)."""
         relevance2d = as_image(exp.relevance[0])
         self.vmax = float(np.max(np.abs(relevance2d))) or 1.0
         rgba = heatmap_rgba(relevance2d, cmap=self.colormap, vmax=self.vmax)
@@ -153,6 +162,8 @@ class HeatmapView(QWidget):
         self.heat_item.setImage(rgba, autoLevels=False, levels=(0, 255))
         self._label_colorbar(self.vmax)
         self._set_input_image(input2d)
+
+    def _caption(self, exp: Any, index: int) -> None:
         target = int(exp.targets[0])
         classes = self.state.net.classes
         predicted = int(self.state.predicted_class(exp.logits[0]))

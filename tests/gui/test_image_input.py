@@ -176,3 +176,27 @@ def test_input_normalisation_action_sets_replaces_and_removes(qtbot, make_window
     for bad in ("0.5", "0.5,0.5 / 0.2,0.2", "a / b"):
         assert not set_input_normalization(window, bad)
     assert len(error_dialogs) == 3 and all("\n" not in message for _, message in error_dialogs)
+
+
+def test_named_tabular_features_show_as_bars_in_the_heatmap_pane(qtbot, make_window, tmp_path):
+    from lrp_studio.data import load_dataset
+    from lrp_studio.nn.network import mlp
+
+    rng = np.random.default_rng(0)
+    x = rng.random((60, 3))
+    path = tmp_path / "table.csv"
+    path.write_text("age,income,debt,label\n" + "".join(
+        ",".join(f"{v:.4f}" for v in row) + f",{int(row[0] > 0.5)}\n" for row in x))
+    data = load_dataset(str(path))
+    window = make_window(mlp([3, 8, 2], input_range=data.input_range), data, model_name="tab")
+    assert window.wait_idle(30)
+    pane = window.heatmap
+    assert pane.feature_bars.isVisible() and not pane.canvas.isVisible()
+    relevance = np.asarray(window.state.explanation.relevance[0], dtype=np.float64)
+    order = np.argsort(-np.abs(relevance), kind="stable")
+    assert [name for name, _ in pane.feature_bars.rows] == [data.features[i] for i in order]
+    np.testing.assert_allclose(pane.feature_bars.bars.opts["width"], np.abs(relevance[order]))
+
+
+def test_images_keep_the_image_plots(qtbot, window):
+    assert window.heatmap.canvas.isVisible() and getattr(window.heatmap, "feature_bars", None) is None
