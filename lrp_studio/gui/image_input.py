@@ -46,6 +46,14 @@ def open_image(window: Any, path: str | None = None) -> bool:
     return True
 
 
+def open_image_folder(window: Any, folder: str | None = None) -> bool:
+    """Open an image folder (one sub-folder per class) as the dataset, asking for it when None."""
+    folder = folder or dialogs.get_directory(window, "Open image folder (one sub-folder per class)")
+    if not folder:
+        return False
+    return bool(window.open_dataset(folder))
+
+
 def _dropped_image(event: Any) -> str | None:
     """The local image file a drag carries (the first URL), or None."""
     mime = event.mimeData()

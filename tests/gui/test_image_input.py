@@ -200,3 +200,24 @@ def test_named_tabular_features_show_as_bars_in_the_heatmap_pane(qtbot, make_win
 
 def test_images_keep_the_image_plots(qtbot, window):
     assert window.heatmap.canvas.isVisible() and getattr(window.heatmap, "feature_bars", None) is None
+
+
+def test_open_image_folder_as_dataset(qtbot, make_window, tmp_path, monkeypatch):
+    from lrp_studio.data import load_dataset
+
+    data = load_dataset("toy:shapes:test")
+    root = tmp_path / "photos"
+    for i in range(8):
+        folder = root / data.classes[data.y[i]]
+        folder.mkdir(parents=True, exist_ok=True)
+        from PIL import Image
+
+        Image.fromarray((data.x[i].transpose(1, 2, 0) * 255).round().astype(np.uint8)).save(folder / f"{i}.png")
+    window = make_window(load_any_model("shapes"), data, model_name="shapes")
+    monkeypatch.setattr(dialogs, "get_directory", lambda parent, title: str(root))
+    action = next(a for a in window.menuBar().actions()[0].menu().actions() if a.text().startswith("Open image &folder"))
+    action.trigger()
+    assert window.wait_idle(30)
+    assert window.state.dataset.name == "photos" and len(window.state.dataset) == 8
+    assert window.state.dataset.x.shape == (8, 3, 32, 32)
+    assert window.state.net.layers[0].type_name == "normalize"  # the model fits: kept
