@@ -55,6 +55,9 @@ def add_parser(sub: argparse._SubParsersAction) -> Parser:
     add_method_flags(parser, single=True, legacy=True)
     add_image(parser, upscale=8, legacy_scale=True)
     parser.add_argument("--out", default=None, metavar="PNG", help="write the heatmap PNG here")
+    parser.add_argument("--per-channel", action="store_true",
+                        help="colour inputs: also write one heatmap per input channel next to --out "
+                             "(NAME_c0.png, NAME_c1.png, ...); --out alone draws the channel sum")
     parser.add_argument("--npy", default=None, help="write the input relevance as .npy")
     parser.add_argument("--csv", default=None, help="write the input relevance as .csv")
     parser.add_argument("--layers", action="store_true", help="print relevance per layer (conservation table)")
@@ -84,6 +87,17 @@ def _sample(args: argparse.Namespace, net: Network) -> tuple[np.ndarray, np.ndar
     name = data.classes[label] if label < len(data.classes) else str(label)
     return (data.x[index : index + 1], data.y[index : index + 1], f"{data.name} sample {args.index} (label {name})",
             data.features)
+
+
+def _write_channels(args: argparse.Namespace, relevance: np.ndarray, x: np.ndarray, net: Network) -> None:
+    """``--per-channel``: one heatmap PNG per input channel, ``NAME_c{k}.png`` beside ``--out``."""
+    if relevance.ndim != 3:
+        raise DataError(f"--per-channel needs image inputs (C, H, W); this model's input is {net.input_shape}")
+    stem, _, suffix = args.out.rpartition(".")
+    for c in range(relevance.shape[0]):
+        path = f"{stem}_c{c}.{suffix}" if stem else f"{args.out}_c{c}.png"
+        write_heatmap(path, relevance[c : c + 1], x[c : c + 1], image_options(args), net.input_range)
+        print(f"wrote {path}")
 
 
 def _given_bounds(params: dict[str, Any]) -> tuple[Any, Any] | None:
@@ -149,6 +163,8 @@ def run(args: argparse.Namespace) -> int:
         else:
             write_heatmap(args.out, exp.relevance[0], x[0], image_options(args), net.input_range)
         print(f"wrote {args.out}")
+        if args.per_channel:
+            _write_channels(args, np.asarray(exp.relevance[0]), x[0], net)
     if args.npy:
         save_relevance_npy(args.npy, exp.relevance[0])
         print(f"wrote {args.npy}")

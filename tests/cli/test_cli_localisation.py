@@ -39,3 +39,24 @@ def test_bad_metric_requests_are_one_line_errors(capsys, tmp_path, argv, message
                  "--out", str(tmp_path / "r.json"), *argv])
     _, err = capsys.readouterr()
     assert code != 0 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_per_channel_heatmaps_of_a_colour_input(capsys, tmp_path):
+    out, npy = tmp_path / "h.png", tmp_path / "r.npy"
+    code = main(["explain", "--model", "shapes", "--dataset", "toy:shapes:test", "--index", "2", "--method",
+                 "epsilon-plus", "--out", str(out), "--npy", str(npy), "--per-channel", "--upscale", "1"])
+    printed, err = capsys.readouterr()
+    assert code == 0, err
+    relevance = np.load(npy)
+    assert relevance.shape == (3, 32, 32)
+    from PIL import Image
+
+    for c in range(3):
+        assert f"wrote {tmp_path / f'h_c{c}.png'}" in printed
+        assert Image.open(tmp_path / f"h_c{c}.png").size == (32, 32)
+    # each channel's picture follows its own relevance: the reddest pixel of channel c is its largest R
+    for c in range(3):
+        pixels = np.asarray(Image.open(tmp_path / f"h_c{c}.png").convert("RGB")).astype(int)
+        redness = pixels[..., 0] - pixels[..., 2]
+        assert np.unravel_index(redness.argmax(), redness.shape) == np.unravel_index(relevance[c].argmax(), (32, 32))
+
