@@ -128,8 +128,9 @@ MODEL_HELP = ("a bundled model: mlp (784-300-100-10 MLP), cnn (conv5x5(16)-pool-
 #: What ``--dataset`` accepts (every sub-command that takes data).
 DATASET_HELP = ("mnist (the 5,000 bundled MNIST images), mnist:train (their 4,000 training split), mnist:test "
                 "(the 1,000 held out), toy:NAME (a 2-D set: moons, circles, xor, spiral, gaussians), a .npz file "
-                "(arrays x, y) or .csv file (features..., label), or an IDX pair "
-                "images.idx.gz,labels.idx.gz (e.g. the full MNIST)")
+                "(arrays x, y) or .csv file (features..., label), an IDX pair "
+                "images.idx.gz,labels.idx.gz (e.g. the full MNIST), toy:shapes / toy:shapes:test (RGB shapes "
+                "with ground-truth masks), or an image folder FOLDER[@WxH] with one sub-folder per class")
 
 
 def add_model(parser: argparse.ArgumentParser, default: str | None = "mlp", default_text: str | None = None) -> None:
