@@ -18,17 +18,20 @@ from lrp_studio.lrp.params import did_you_mean
 from lrp_studio.nn import Network
 from lrp_studio.nn.builders import architecture_layers
 
-__all__ = ["BUNDLED_MODELS", "build_architecture", "bundled_model_path", "load_any_model", "load_model"]
+__all__ = ["BUNDLED_DATASETS", "BUNDLED_MODELS", "build_architecture", "bundled_model_path", "load_any_model", "load_model"]
 
 #: Bundled model name -> its file in resources/ (README "Bundled data and models").
-BUNDLED_MODELS = {"mlp": "mlp_mnist.npz", "cnn": "cnn_mnist.npz", "resnet": "resnet.npz"}
+BUNDLED_MODELS = {"mlp": "mlp_mnist.npz", "cnn": "cnn_mnist.npz", "resnet": "resnet.npz", "shapes": "cnn_shapes.npz"}
+
+#: The dataset a bundled model was made for, when it is not MNIST (the app opens it with the model).
+BUNDLED_DATASETS = {"shapes": "toy:shapes:test"}
 
 # What ``lrp-studio`` flags supply each piece of information a file may lack.
 _CLI_FLAGS = {"input_shape": "--input-shape C,H,W", "arch": "--arch SPEC"}
 
 
 def bundled_model_path(name: str) -> Path:
-    """The file of a bundled model (``"mlp"``, ``"cnn"`` or ``"resnet"``).
+    """The file of a bundled model (``"mlp"``, ``"cnn"``, ``"resnet"`` or ``"shapes"``, the toy:shapes CNN).
 
     Raises
     ------

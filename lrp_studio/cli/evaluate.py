@@ -33,6 +33,7 @@ from lrp_studio.cli.options import (
     parse_methods,
     resolve_target,
 )
+from lrp_studio.cli.evaluate_localisation import localisation_section
 from lrp_studio.errors import DataError, ParameterError
 from lrp_studio.io import atomic_write
 from lrp_studio.lrp.faithfulness import (
@@ -116,7 +117,7 @@ def add_parser(sub: argparse._SubParsersAction) -> Parser:
     parser.add_argument("--batch-size", type=int, default=50, help="samples explained at a time (default 50)")
     add_method_flags(parser, single=False)
     parser.add_argument("--out", default=None, metavar="JSON",
-                        help="write the report here (required for --metric aopc, optional otherwise)")
+                        help="write the report here (required for --metric aopc and localisation, optional otherwise)")
     add_metric_flag(parser)
     parser.add_argument("--plot", default=None, metavar="PNG",
                         help="write the curve plot here (default: the report's path with .png)")
@@ -188,13 +189,18 @@ def aopc_by_method(args: argparse.Namespace) -> Any:
 def run(args: argparse.Namespace) -> int:
     """Score the methods by region perturbation; print the table; write the JSON report and the plot.
 
-    With ``--metric`` other than ``aopc`` alone: the sanity-check table of :mod:`lrp_studio.cli.evaluate_metrics`.
+    ``--metric`` with ``localisation``: also the relevance mass / rank accuracy inside the dataset's masks
+    (:mod:`lrp_studio.cli.evaluate_localisation`); with a sanity check (randomisation, random-logit, sparseness,
+    complexity): the sanity-check table of :mod:`lrp_studio.cli.evaluate_metrics` instead.
     """
-    if args.metric != ("aopc",):
+    metrics = args.metric
+    if any(name not in ("aopc", "localisation") for name in metrics):
+        if "localisation" in metrics:
+            raise CLIError("--metric: run localisation (with or without aopc) apart from the sanity checks")
         _check(args, args.n_samples)
         return run_metrics(args, aopc_by_method(args))
     if args.out is None:
-        raise CLIError("--out JSON is required for --metric aopc (where the report is written)")
+        raise CLIError(f"--out JSON is required for --metric {','.join(metrics)} (where the report is written)")
     methods = parse_methods(args.methods)
     if RANDOM in methods:
         raise ParameterError("--methods: 'random' is always added as the reference; leave it out")
@@ -219,6 +225,17 @@ def run(args: argparse.Namespace) -> int:
     if target is None:  # the predicted class's output unit (a one-output model: its logit z)
         target = 0 if outputs.binary else predicted
     targets = np.broadcast_to(np.asarray(target, dtype=np.int64), (n,)).copy()
+    local = None
+    if "localisation" in metrics:
+        local = localisation_section(net, data, selection.indices, targets, methods,
+                                     method_params(settings_by_method), args.batch_size)
+        print("\n".join(local.lines))
+        if "aopc" not in metrics:
+            atomic_write(out, lambda temp: Path(temp).write_text(json.dumps(
+                {"model": str(args.model), "dataset": data.name, "samples": int(n), "selection": selection.as_dict(),
+                 "target": args.target or "predicted", "localisation": local.report}, indent=1), encoding="utf-8"))
+            print(f"wrote {out}")
+            return 0
     settings = protocol_settings(args, settings_by_method)
     _, n_regions = region_cells(net.input_shape, args.region)
     per_step = resolve_per_step(n_regions, args.perturbation_steps, args.per_step)
@@ -260,6 +277,7 @@ def run(args: argparse.Namespace) -> int:
         "reference": reference,
         "methods": {name: score.as_dict() for name, score in scores.items()},
         "seconds": elapsed,
+        **({"localisation": local.report} if local is not None else {}),
     }
     if reference is not None:
         for name, score in scores.items():

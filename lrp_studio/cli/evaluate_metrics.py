@@ -30,12 +30,15 @@ METRICS: dict[str, str] = {
     "random-logit": "similarity of a random other class's map (Sixt et al. 2020); lower = more class-specific",
     "sparseness": "Gini index of |R| (Chalasani et al. 2020)",
     "complexity": "entropy of |R| / sum |R| (Bhatt et al. 2020)",
+    "localisation": "relevance mass and rank accuracy inside the dataset's ground-truth masks (Arras et al. 2022; "
+                    "needs masks, e.g. toy:shapes)",
 }
 
 
 def parse_metrics(text: str) -> tuple[str, ...]:
     """A comma list of :data:`METRICS` names (argparse ``type``); an unknown name is one clear error."""
-    names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
+    names = tuple(dict.fromkeys(n.strip().lower().replace("localization", "localisation")
+                                for n in text.split(",") if n.strip()))
     unknown = [n for n in names if n not in METRICS]
     if not names or unknown:
         raise argparse.ArgumentTypeError(f"unknown metric {', '.join(unknown) or repr(text)}; choose from "

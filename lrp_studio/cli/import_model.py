@@ -36,6 +36,11 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                         help="one sample's shape, e.g. 1,28,28 or 784 (needed when the file does not fix it)")
     parser.add_argument("--input-range", default=None, metavar="LOW,HIGH",
                         help="value range of the inputs, e.g. 0,1 (used by the zbox rule)")
+    parser.add_argument("--mean", default=None, metavar="M1,M2,...",
+                        help="input normalisation the model was trained with: per-channel mean in input units "
+                             "(with --std), e.g. 0.485,0.456,0.406; stored as the model's first node")
+    parser.add_argument("--std", default=None, metavar="S1,S2,...",
+                        help="per-channel standard deviation of the normalisation (with --mean), e.g. 0.229,0.224,0.225")
     parser.add_argument("--classes", default=None, metavar="A,B,...",
                         help="class names, comma-separated or a JSON list (default: from the file, else 0..N-1)")
     parser.add_argument("--out", required=True, metavar="MODEL.npz", help="model file to write (.npz)")
@@ -46,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
     """Import ``args.source``, save it to ``args.out`` and print a summary."""
     check_output_file(args.out, "--out")
     try:
-        net, notes = import_model_with_notes(args.source, args.input_shape, args.input_range, args.classes, args.arch)
+        net, notes = import_model_with_notes(args.source, args.input_shape, args.input_range, args.classes, args.arch,
+                                             args.mean, args.std)
     except MissingModelInfo as missing:
         raise ImportCommandError(missing.with_hint(_FLAGS.get(missing.what, f"give {missing.what}"))) from None
     path = save_model(net, args.out)

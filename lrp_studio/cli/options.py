@@ -128,8 +128,9 @@ MODEL_HELP = ("a bundled model: mlp (784-300-100-10 MLP), cnn (conv5x5(16)-pool-
 #: What ``--dataset`` accepts (every sub-command that takes data).
 DATASET_HELP = ("mnist (the 5,000 bundled MNIST images), mnist:train (their 4,000 training split), mnist:test "
                 "(the 1,000 held out), toy:NAME (a 2-D set: moons, circles, xor, spiral, gaussians), a .npz file "
-                "(arrays x, y) or .csv file (features..., label), or an IDX pair "
-                "images.idx.gz,labels.idx.gz (e.g. the full MNIST)")
+                "(arrays x, y) or .csv file (features..., label), an IDX pair "
+                "images.idx.gz,labels.idx.gz (e.g. the full MNIST), toy:shapes / toy:shapes:test (RGB shapes "
+                "with ground-truth masks), or an image folder FOLDER[@WxH] with one sub-folder per class")
 
 
 def add_model(parser: argparse.ArgumentParser, default: str | None = "mlp", default_text: str | None = None) -> None:
@@ -143,6 +144,20 @@ def add_dataset(parser: argparse.ArgumentParser, default: str | None, default_te
     """``--dataset`` (or another data option such as ``--validation``): a spec of :data:`DATASET_HELP`."""
     shown = default_text or default
     parser.add_argument(flag, default=default, metavar="DATA", help=f"{what}{DATASET_HELP} (default: {shown})")
+
+
+def add_input(parser: argparse.ArgumentParser) -> None:
+    """``--input FILE`` (an image or a ``.npy`` array) with the image conversion options."""
+    parser.add_argument("--input", default=None, metavar="FILE",
+                        help="explain this file instead of a dataset sample: an image (PNG, JPEG, BMP, TIFF; "
+                             "converted to the model's input) or a .npy array")
+    parser.add_argument("--polarity", choices=("auto", "invert", "keep"), default="auto",
+                        help="images on one-channel models: auto inverts dark ink on a light background "
+                             "(MNIST is light on dark); invert or keep force it (default auto)")
+    parser.add_argument("--framing", choices=("auto", "digit", "pad"), default="auto",
+                        help="digit: crop the ink, fit it into 20/28 of the frame, centre by centre of mass "
+                             "(MNIST); pad: fit the whole image, aspect kept, pad with the border colour "
+                             "(default: digit for one channel, pad for colour)")
 
 
 def add_target(parser: argparse.ArgumentParser | argparse._ArgumentGroup, batch: bool) -> None:

@@ -27,7 +27,9 @@ from lrp_studio.data import load_dataset
 from lrp_studio.data.augment import random_shift
 from lrp_studio.errors import ParameterError, TrainingDiverged
 from lrp_studio.io import save_model
+from lrp_studio.io.import_common import parse_channel_values
 from lrp_studio.nn import Progress, evaluate, train
+from lrp_studio.nn.builders import with_normalization
 from lrp_studio.nn.training import every_k_batches
 from lrp_studio.zoo import build_architecture
 
@@ -61,6 +63,11 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--shift", type=int, default=0, metavar="PIXELS",
                         help="augment: translate the training images of every epoch by random offsets of up to "
                              "this many pixels (zero fill; each epoch a fresh optimizer state; default 0: none)")
+    parser.add_argument("--mean", default=None, metavar="M1,M2,...|auto",
+                        help="normalise the inputs as the network's first node: per-channel mean in input units "
+                             "(with --std), or 'auto' for the training data's per-channel mean and std")
+    parser.add_argument("--std", default=None, metavar="S1,S2,...|auto",
+                        help="per-channel standard deviation of the normalisation (with --mean)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the initial weights and the shuffling (default 0)")
     parser.add_argument("--out", required=True, help="model file to write (.npz)")
     parser.add_argument("--record", default=None, metavar="FILE",
@@ -97,6 +104,23 @@ def _epochs(args: argparse.Namespace) -> list[tuple[int, float, int]]:
     return split
 
 
+def _normalized(net: Any, data: Any, mean: str | None, std: str | None) -> Any:
+    """``net`` with a normalize node in front (``--mean/--std``; ``auto``: the data's per-channel statistics)."""
+    if mean is None and std is None:
+        return net
+    if mean is None or std is None:
+        raise ParameterError("--mean and --std go together (one value per channel each, or 'auto')")
+    axes = (0, 2, 3) if data.x.ndim == 4 else (0,)
+    mean_values = (data.x.mean(axis=axes, dtype=np.float64).tolist() if mean == "auto"
+                   else parse_channel_values(mean, "--mean"))
+    std_values = (data.x.std(axis=axes, dtype=np.float64).clip(1e-6).tolist() if std == "auto"
+                  else parse_channel_values(std, "--std"))
+    net = with_normalization(net, mean_values, std_values)
+    print(f"input normalisation (x - mean) / std: mean {[round(v, 4) for v in mean_values]}, "
+          f"std {[round(v, 4) for v in std_values]}")
+    return net
+
+
 def run(args: argparse.Namespace) -> int:
     """Train per the arguments, print per-epoch metrics and the final test accuracy, save the model."""
     if not args.out.endswith(".npz"):
@@ -117,6 +141,7 @@ def run(args: argparse.Namespace) -> int:
     net = build_architecture(args.arch, input_shape=data.x.shape[1:], n_classes=n_outputs,
                              classes=(["1"] if n_outputs == 1 else list(data.classes)),
                              input_range=data.input_range, seed=args.seed)
+    net = _normalized(net, data, args.mean, args.std)
     print(f"training {net} on {data.name} ({len(data)} samples), loss {loss}, {args.optimizer} lr {args.lr}"
           + (f", x {args.decay:g} from epoch {args.decay_at}" if args.decay_at is not None else "")
           + (f", random shifts of up to {args.shift} px" if args.shift else ""))

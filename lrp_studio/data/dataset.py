@@ -27,6 +27,11 @@ class Dataset:
         Class names; ``classes[k]`` names label ``k``.
     input_range : tuple of float
         ``(low, high)`` bounds of the input values (used by z-box rules and smoothgrad noise).
+    masks : numpy.ndarray, shape (N, H, W), bool, optional
+        Ground-truth masks of image datasets (``toy:shapes``: the shape's pixels), for the
+        localisation metrics (:mod:`lrp_studio.lrp.localisation`); None when unknown.
+    features : list of str, optional
+        Names of the F features of tabular (N, F) data (a CSV header); None when unknown.
 
     Raises
     ------
@@ -39,6 +44,8 @@ class Dataset:
     y: np.ndarray
     classes: list[str]
     input_range: tuple[float, float] = (0.0, 1.0)
+    masks: np.ndarray | None = None
+    features: list[str] | None = None
 
     def __post_init__(self) -> None:
         x = np.asarray(self.x)
@@ -65,6 +72,16 @@ class Dataset:
         object.__setattr__(self, "y", y)
         object.__setattr__(self, "classes", [str(c) for c in self.classes])
         object.__setattr__(self, "input_range", (low, high))
+        if self.masks is not None:
+            masks = np.asarray(self.masks).astype(bool, copy=False)
+            if x.ndim != 4 or masks.shape != (x.shape[0],) + x.shape[2:]:
+                raise DataError(f"{self.name}: masks must be (N, H, W) = {(x.shape[0],) + x.shape[2:]}, "
+                                f"got {masks.shape}")
+            object.__setattr__(self, "masks", masks)
+        if self.features is not None:
+            if x.ndim != 2 or len(self.features) != x.shape[1]:
+                raise DataError(f"{self.name}: {len(self.features)} feature names for samples of shape {x.shape[1:]}")
+            object.__setattr__(self, "features", [str(f) for f in self.features])
 
     def __len__(self) -> int:
         """Number of samples N."""
@@ -105,6 +122,8 @@ class Dataset:
             y=self.y[indices],
             classes=list(self.classes),
             input_range=self.input_range,
+            masks=None if self.masks is None else self.masks[indices],
+            features=self.features,
         )
 
 

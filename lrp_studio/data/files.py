@@ -5,7 +5,9 @@ Dataset specs (CLI ``--data``, GUI "open dataset"):
 - ``"mnist"`` (or ``"mnist:all"``), ``"mnist:train"``, ``"mnist:test"``: the bundled subset;
 - ``"toy:moons"`` or bare ``"moons"`` (any name in :data:`TOY_NAMES`): a 2-D toy set;
 - a path to a ``.npz`` or ``.csv`` file;
-- an IDX pair ``"images.idx[.gz],labels.idx[.gz]"``.
+- an IDX pair ``"images.idx[.gz],labels.idx[.gz]"``;
+- ``"toy:shapes"`` / ``"toy:shapes:test"``: RGB shapes with ground-truth masks (:mod:`lrp_studio.data.shapes`);
+- an image folder ``"folder"`` or ``"folder@WxH"``, one sub-folder per class (:mod:`lrp_studio.data.folders`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from lrp_studio.io.npy_header import read_npy_header
 from lrp_studio.data.dataset import Dataset, rounded_range
 from lrp_studio.data.idx import load_idx_dataset
 from lrp_studio.data.mnist import load_mnist_subset
+from lrp_studio.data.folders import load_image_folder, split_size_spec
+from lrp_studio.data.shapes import load_shapes
 from lrp_studio.data.toy import TOY_NAMES, make_toy
 from lrp_studio.errors import DataError
 
@@ -130,7 +134,8 @@ def load_csv_dataset(path: str | os.PathLike[str]) -> Dataset:
         raise DataError(f"{path.name}: line {row} contains NaN or infinite values")
     y = _labels_to_int(path.name, table[:, label_column])
     x = np.delete(table, label_column, axis=1).astype(np.float32)
-    return Dataset(name=path.name, x=x, y=y, classes=_class_names(y), input_range=rounded_range(x))
+    features = [name for j, name in enumerate(header) if j != label_column] if has_header else None
+    return Dataset(name=path.name, x=x, y=y, classes=_class_names(y), input_range=rounded_range(x), features=features)
 
 
 def _read_numeric_table(path: Path, delimiter: str, skip_rows: int) -> np.ndarray:
@@ -308,7 +313,9 @@ def load_dataset(spec: str) -> Dataset:
     ----------
     spec : str
         ``"mnist"``, ``"mnist:train"``, ``"mnist:test"``, ``"toy:<name>"``, ``"<toy name>"``,
-        ``"path.npz"``, ``"path.csv"`` or ``"images.idx[.gz],labels.idx[.gz]"``.
+        ``"path.npz"``, ``"path.csv"``, ``"images.idx[.gz],labels.idx[.gz]"``, ``"toy:shapes"`` /
+        ``"toy:shapes:test"`` (:mod:`lrp_studio.data.shapes`), or an image folder ``"folder"`` /
+        ``"folder@WxH"`` with one sub-folder per class (:mod:`lrp_studio.data.folders`).
 
     Returns
     -------
@@ -323,6 +330,8 @@ def load_dataset(spec: str) -> Dataset:
     lowered = spec.lower()
     if lowered in ("mnist", "mnist:all", "mnist:train", "mnist:test"):
         return load_mnist_subset(lowered.partition(":")[2] or "all")
+    if lowered == "toy:shapes" or lowered.startswith("toy:shapes:"):
+        return load_shapes(lowered[len("toy:shapes:"):])
     if lowered.startswith("toy:"):
         return make_toy(lowered[4:])
     if lowered in TOY_NAMES:
@@ -332,6 +341,9 @@ def load_dataset(spec: str) -> Dataset:
         if len(parts) != 2 or not all(parts):
             raise DataError(f"{spec}: an IDX pair must be given as 'images.idx,labels.idx'")
         return load_idx_dataset(parts[0], parts[1])
+    folder = Path(split_size_spec(spec)[0])
+    if folder.is_dir() and folder.suffix.lower() not in (".npz", ".csv", ".txt", ".tsv", ".idx", ".gz"):
+        return load_image_folder(spec)  # a folder named like a data file is refused as "not a regular file"
     return _load_path(Path(spec))
 
 

@@ -18,6 +18,7 @@ DESCRIPTIONS = {
     "mlp": "MLP 784-300-100-10",
     "cnn": "CNN conv5x5(16)-pool-conv5x5(32)-pool-100-10",
     "resnet": "ResNet: residual CNN with BatchNorm (graph)",
+    "shapes": "Shapes CNN: RGB, normalised input (opens toy:shapes)",
 }
 
 
@@ -50,13 +51,18 @@ def open_bundled_model(window: Any, name: str) -> bool:
     bool
         Whether the model was opened.
     """
-    from lrp_studio.zoo import load_any_model
+    from lrp_studio.data import load_dataset
+    from lrp_studio.zoo import BUNDLED_DATASETS, load_any_model
 
     try:
         net = load_any_model(name)
     except Exception as error:  # a damaged installation: say so, keep the shown model
         dialogs.show_error(window, "Cannot open model", dialogs.error_text(error))
         return False
+    spec = BUNDLED_DATASETS.get(name)
+    fits = spec is None or window.state.fits(net)
     window.state.set_network(net, f"bundled {name}")
-    window.show_status(f"Opened the bundled model {name}")
+    if not fits:
+        window.state.set_dataset(load_dataset(spec), spec)  # the data the model was made for
+    window.show_status(f"Opened the bundled model {name}" + (f" with {spec}" if spec else ""))
     return True

@@ -29,6 +29,7 @@ from lrp_studio.gui.controller import Controller, error_message
 from lrp_studio.gui.dock_tabs import give_room, tabify_when_shown
 from lrp_studio.gui.heatmap_widget import style_plot
 from lrp_studio.gui.sanity_tabs import add_sanity_tabs
+from lrp_studio.gui.localisation_panel import remember_masks, start_localisation
 from lrp_studio.gui.scrolling import scrolled
 from lrp_studio.gui.state import AppState, default_params, explain_kwargs
 from lrp_studio.lrp import COMPOSITES, METHODS, default_method
@@ -170,6 +171,7 @@ class FaithfulnessView(QWidget):
                 return
             x = np.array(state.sample(), dtype=np.float32)[None]
             scope = "the current sample"
+            remember_masks(self, None if state.custom_input is not None else [state.index])
         else:
             if not state.fits() or not len(state.dataset):
                 self.status.setText("The model does not fit the dataset.")
@@ -177,6 +179,7 @@ class FaithfulnessView(QWidget):
             n = min(self.count_spin.value(), len(state.dataset))
             selection = select_samples(state.dataset.y, n, "first" if self.first_radio.isChecked() else "balanced")
             x = np.array(np.asarray(state.dataset.x)[selection.indices], dtype=np.float32)
+            remember_masks(self, selection.indices)
             scope = f"{n} samples of {state.dataset.name}, {selection.describe()}"
         params = {}
         for method in methods:
@@ -214,6 +217,7 @@ class FaithfulnessView(QWidget):
                                                  _connect=slots)
         started.append(worker)
         self.worker = worker
+        start_localisation(self, x, methods, params)  # datasets with ground-truth masks (toy:shapes)
 
     def cancel(self) -> None:
         """Stop after the method in hand (its curve is not shown)."""

@@ -22,6 +22,7 @@ from lrp_studio.gui import dialogs
 from lrp_studio.app.batch_export import ImageOptions, export_batch
 from lrp_studio.gui.export_actions import export_current_heatmap, export_relevance
 from lrp_studio.gui.training_panel import build_network
+from lrp_studio.lrp.input_check import range_warning
 
 EXPORT_KEY = "batch-export"
 
@@ -138,7 +139,9 @@ class FileActionsMixin:
             self.docks["training"].show()
             self.docks["training"].raise_()
         else:
-            self.show_status(f"Opened dataset {dataset.name} ({len(dataset)} samples)")
+            warning = range_warning(dataset.x, self.state.net.input_range)
+            self.show_status(f"Opened dataset {dataset.name} ({len(dataset)} samples)"
+                             + (f" \u2014 warning: {warning}" if warning else ""), 0 if warning else 6000)
         return True
 
     def _remember(self, path: str, kind: str) -> None:

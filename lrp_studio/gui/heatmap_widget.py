@@ -6,12 +6,15 @@ scaling: zero relevance is the colour map's centre and +-max|R| its ends.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from lrp_studio.gui.state import AppState
+from lrp_studio.gui.feature_bars import show_feature_bars
 from lrp_studio.viz import COLORMAPS, DIVERGING, get_colormap, heatmap_rgba, overlay, relevance_to_2d
 
 COLORMAP_LABELS = {"bwr": "blue-white-red", "seismic": "seismic", "coldnhot": "cold-n-hot", "cbsafe": "colour-blind safe",
@@ -37,6 +40,14 @@ def as_image(values: np.ndarray) -> np.ndarray:
         side = int(round(np.sqrt(array.size)))
         array = array.reshape(side, side) if side * side == array.size and side > 2 else array.reshape(1, -1)
     return array
+
+
+def display_input(values: np.ndarray) -> np.ndarray:
+    """One input sample as the picture shown: (H, W, 3) for colour (3, H, W), else :func:`as_image`."""
+    array = np.asarray(values, dtype=np.float32)
+    if array.ndim == 3 and array.shape[0] == 3:
+        return np.ascontiguousarray(np.moveaxis(array, 0, -1))
+    return as_image(array)
 
 
 def pg_colormap(name: str) -> pg.ColorMap:
@@ -134,16 +145,25 @@ class HeatmapView(QWidget):
         if exp is None or index is None or index >= len(self.state.dataset) or (index < 0 and self.state.custom_input is None):
             return
         image = self.state.input_at(index)  # a custom (drawn) input has index CUSTOM_INDEX
+        if not show_feature_bars(self, exp.relevance[0]):  # named tabular features: a bar chart instead
+            self._draw_maps(exp, image)
+        self._caption(exp, index)
+
+    def _draw_maps(self, exp: Any, image: np.ndarray) -> None:
+        """The input and relevance images, with the colour bar (and the overlay when ticked)."""
         relevance2d = as_image(exp.relevance[0])
         self.vmax = float(np.max(np.abs(relevance2d))) or 1.0
         rgba = heatmap_rgba(relevance2d, cmap=self.colormap, vmax=self.vmax)
-        input2d = as_image(image)
-        if self.overlay_enabled and input2d.shape == relevance2d.shape:
-            rgba = overlay(rgba, input2d, alpha=0.65, input_range=self.state.dataset.input_range)
+        input2d = display_input(image)
+        if self.overlay_enabled and input2d.shape[:2] == relevance2d.shape:  # colour inputs: over the colour image
+            picture = image if input2d.ndim == 3 else input2d
+            rgba = overlay(rgba, np.asarray(picture), alpha=0.65, input_range=self.state.dataset.input_range)
         self.rgba = rgba
         self.heat_item.setImage(rgba, autoLevels=False, levels=(0, 255))
         self._label_colorbar(self.vmax)
         self._set_input_image(input2d)
+
+    def _caption(self, exp: Any, index: int) -> None:
         target = int(exp.targets[0])
         classes = self.state.net.classes
         predicted = int(self.state.predicted_class(exp.logits[0]))
@@ -190,7 +210,7 @@ class HeatmapView(QWidget):
 
     def _show_input(self, *_: object) -> None:
         if len(self.state.dataset):
-            self._set_input_image(as_image(self.state.sample()))
+            self._set_input_image(display_input(self.state.sample()))
 
     def _colormap_changed(self) -> None:
         name = self.colormap

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,8 @@ from lrp_studio.errors import LRPStudioError
 from lrp_studio.gui import dialogs
 from lrp_studio.gui.explanation_panel import ExplanationPanel
 from lrp_studio.gui.file_actions import FileActionsMixin
+from lrp_studio.gui.image_input import install_image_drop, open_image, open_image_folder
+from lrp_studio.gui.normalization_action import QUESTION, set_input_normalization
 from lrp_studio.gui.graph_view import NetworkView
 from lrp_studio.gui.heatmap_widget import HeatmapView
 from lrp_studio.gui.inspector import NeuronInspector, conditional_heatmap
@@ -246,6 +249,11 @@ class MainWindow(UnsavedWorkMixin, SessionActionsMixin, FileActionsMixin, QMainW
         self._action(file_menu, "&Save model as\u2026", self.save_model, QKeySequence.StandardKey.Save)
         self.import_dataset_action = self._action(file_menu, "&Import dataset\u2026", lambda: self.open_dataset(""), "Ctrl+I",
                                                   "IDX (images,labels), CSV or NPZ")
+        self.open_image_action = self._action(file_menu, "Open i&mage\u2026", partial(open_image, self), "Ctrl+Shift+O",
+                                              "PNG, JPEG, BMP or TIFF, converted to the model's input")
+        install_image_drop(self)  # image files dropped onto the window are explained as well
+        self._action(file_menu, "Open image &folder\u2026", partial(open_image_folder, self), tip="one sub-folder per class")
+        self._action(file_menu, "Input &normalisation\u2026", partial(set_input_normalization, self), tip=QUESTION)
         self._build_session_menu(file_menu)  # import model, sessions, recent files
         file_menu.addSeparator()
         self._action(file_menu, "Export &heatmap PNG\u2026", self.export_heatmap, "Ctrl+E")

@@ -21,17 +21,21 @@ ALL, MISCLASSIFIED = "all", "misclassified"
 
 
 def thumbnail(sample: np.ndarray, input_range: tuple[float, float], size: int = 36) -> QPixmap | None:
-    """A grey thumbnail of an image sample (None for flat samples)."""
+    """A thumbnail of an image sample: colour for (3, H, W), grey otherwise (None for flat samples)."""
     array = np.asarray(sample)
-    if array.ndim == 3:
+    colour = array.ndim == 3 and array.shape[0] == 3
+    if colour:
+        array = np.moveaxis(array, 0, -1)
+    elif array.ndim == 3:
         array = array.mean(axis=0)
-    if array.ndim != 2:
+    if array.ndim != 2 and not colour:
         return None
     low, high = input_range
     with np.errstate(over="ignore", invalid="ignore"):  # huge finite values saturate to white
         scaled = (np.asarray(array, np.float64) - low) / (high - low) * 255.0
-    grey = np.ascontiguousarray(np.clip(np.nan_to_num(scaled), 0, 255).astype(np.uint8))
-    image = QImage(grey.data, grey.shape[1], grey.shape[0], grey.strides[0], QImage.Format.Format_Grayscale8)
+    pixels = np.ascontiguousarray(np.clip(np.nan_to_num(scaled), 0, 255).astype(np.uint8))
+    kind = QImage.Format.Format_RGB888 if colour else QImage.Format.Format_Grayscale8
+    image = QImage(pixels.data, pixels.shape[1], pixels.shape[0], pixels.strides[0], kind)
     return QPixmap.fromImage(image.copy()).scaled(size, size, Qt.AspectRatioMode.KeepAspectRatio,
                                                   Qt.TransformationMode.FastTransformation)
 

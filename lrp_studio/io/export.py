@@ -15,9 +15,10 @@ import numpy as np
 from lrp_studio.backend import to_numpy
 from lrp_studio.errors import DataError
 from lrp_studio.io.atomic import PathLike, atomic_write, describe_os_error
+from lrp_studio.io.images import ImageInput, is_image_file, load_input_image
 from lrp_studio.io.npy_header import read_npy_header
 
-__all__ = ["load_input_npy", "relevance_to_2d", "save_relevance_csv", "save_relevance_npy", "save_table_csv"]
+__all__ = ["load_input", "load_input_npy", "relevance_to_2d", "save_relevance_csv", "save_relevance_npy", "save_table_csv"]
 
 
 def _write(path: Path, write_fn: Any) -> Path:
@@ -217,3 +218,34 @@ def load_input_npy(path: PathLike, input_shape: Sequence[int]) -> np.ndarray:
     if not np.isfinite(array).all():
         raise DataError(f"{target}: contains NaN or infinite values (in float32)")
     return np.ascontiguousarray(array)
+
+
+def load_input(path: PathLike, input_shape: Sequence[int], input_range: tuple[float, float] | None = None,
+               polarity: str = "auto", framing: str = "auto") -> ImageInput:
+    """Input samples from an image (PNG, JPEG, BMP, TIFF) or a ``.npy`` array (``--input FILE``).
+
+    Parameters
+    ----------
+    path : str or path-like
+        An image (recognised by its name's ending, see :data:`lrp_studio.io.images.IMAGE_SUFFIXES`)
+        or a ``.npy`` array (anything else).
+    input_shape : sequence of int
+        One sample's shape (``net.input_shape``).
+    input_range : (low, high), optional
+        The model's value range (images: 0..255 maps onto it; default (0, 1)).
+    polarity, framing : str
+        For images, see :func:`lrp_studio.io.images.image_to_input`.
+
+    Returns
+    -------
+    lrp_studio.io.images.ImageInput
+        ``x`` (N, *input_shape) float32 (N = 1 for an image) and the conversion notes (none for ``.npy``).
+
+    Raises
+    ------
+    DataError
+        As :func:`load_input_npy` and :func:`lrp_studio.io.images.load_input_image`.
+    """
+    if is_image_file(path):
+        return load_input_image(path, input_shape, input_range, polarity, framing)
+    return ImageInput(load_input_npy(path, input_shape))

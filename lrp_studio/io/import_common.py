@@ -84,6 +84,20 @@ def parse_input_range(value: Any, source: str = "input_range") -> tuple[float, f
     return low, high
 
 
+def parse_channel_values(value: Any, source: str) -> list[float]:
+    """``"0.485,0.456,0.406"``, ``"[0.5]"`` or a sequence -> a list of finite floats (one per channel)."""
+    items: Any = value
+    if isinstance(value, str):
+        items = [v for v in value.strip().strip("()[]").split(",") if v.strip()]
+    try:
+        numbers = [float(v) for v in items]
+    except (TypeError, ValueError):
+        raise ParameterError(f"{source}: cannot read {value!r} as comma-separated numbers (one per channel)") from None
+    if not numbers or not all(math.isfinite(v) for v in numbers):
+        raise ParameterError(f"{source}: {value!r} must be one or more finite numbers (one per channel)")
+    return numbers
+
+
 def parse_classes(value: Any, source: str = "classes") -> list[str]:
     """A JSON list, a comma-separated string or a sequence -> class names."""
     if isinstance(value, str):

@@ -30,10 +30,12 @@ from typing import Any
 
 from lrp_studio.errors import ModelFileError, ParameterError
 from lrp_studio.io.import_common import (
-    PICKLE_ADVICE, PICKLE_SUFFIXES, MissingModelInfo, parse_classes, parse_input_range, parse_input_shape,
+    PICKLE_ADVICE, PICKLE_SUFFIXES, MissingModelInfo, parse_channel_values, parse_classes, parse_input_range,
+    parse_input_shape,
 )
 from lrp_studio.io.onnx_import import import_onnx_with_notes
 from lrp_studio.io.state_dict_import import import_state_dict_with_notes
+from lrp_studio.nn.builders import with_normalization
 from lrp_studio.nn.network import Network
 
 __all__ = [
@@ -64,8 +66,20 @@ def _looks_pickled(path: Path) -> bool:
 
 # ----------------------------------------------------------------------------- dispatch
 def import_model_with_notes(path: Any, input_shape: Any = None, input_range: Any = None, classes: Any = None,
-                            arch: Any = None) -> tuple[Network, list[str]]:
+                            arch: Any = None, mean: Any = None, std: Any = None) -> tuple[Network, list[str]]:
     """:func:`import_model` plus notes on what was done (merged BatchNorm, dropped Softmax, ...)."""
+    if (mean is None) != (std is None):
+        raise ParameterError("give both the normalisation's mean and std (one value per channel), or neither")
+    net, notes = _import_with_notes(path, input_shape, input_range, classes, arch)
+    if mean is None:
+        return net, notes
+    mean_values, std_values = parse_channel_values(mean, "mean"), parse_channel_values(std, "std")
+    net = with_normalization(net, mean_values, std_values)
+    return net, [*notes, f"input normalisation (x - mean) / std prepended: mean {mean_values}, std {std_values}"]
+
+
+def _import_with_notes(path: Any, input_shape: Any, input_range: Any, classes: Any,
+                       arch: Any) -> tuple[Network, list[str]]:
     try:
         target = Path(os.fspath(path))
     except TypeError:
@@ -93,7 +107,7 @@ def import_model_with_notes(path: Any, input_shape: Any = None, input_range: Any
 
 
 def import_model(path: Any, input_shape: Any = None, input_range: Any = None, classes: Any = None,
-                 arch: Any = None) -> Network:
+                 arch: Any = None, mean: Any = None, std: Any = None) -> Network:
     """Import a network from an ONNX file, a state dict (.safetensors/.npz) or a model file.
 
     Parameters
@@ -109,6 +123,11 @@ def import_model(path: Any, input_shape: Any = None, input_range: Any = None, cl
     arch : str, optional
         State dicts only: the architecture as JSON (text or a path to a ``.json`` file) or a text spec
         such as ``"conv:8:5,bn,relu,maxpool:2,flatten,dense:10"``.
+    mean, std : sequences of float or str, optional
+        The input normalisation the model was trained with (torchvision's ``Normalize(mean, std)``),
+        one value per channel in input units, e.g. ``"0.485,0.456,0.406"``; both or neither. It is
+        prepended as a ``normalize`` node (:func:`lrp_studio.nn.builders.with_normalization`), so
+        inputs are given unnormalised and the z-box bounds follow from ``input_range``, mean and std.
 
     Returns
     -------
@@ -122,4 +141,4 @@ def import_model(path: Any, input_shape: Any = None, input_range: Any = None, cl
     ModelFileError
         Unreadable, pickled or unsupported file; unsupported ONNX node (named, with its index).
     """
-    return import_model_with_notes(path, input_shape, input_range, classes, arch)[0]
+    return import_model_with_notes(path, input_shape, input_range, classes, arch, mean, std)[0]

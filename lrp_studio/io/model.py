@@ -10,6 +10,10 @@ The format (DESIGN.md 3.1; README "Model file format")::
     "{name}.bias"     its bias (out,)
     "{name}.running_mean", "{name}.running_var"   a batchnorm node's running statistics (C,)
 
+A ``{"type": "normalize", "mean": [...], "std": [...]}`` node (version 2, no arrays; lists of one
+finite number per input channel, std > 0) is an input normalisation the network applies first
+(:mod:`lrp_studio.nn.preprocessing`).
+
 A node's name is its entry's ``"name"`` (version 2), by default its index i, so in version 1 (and
 for unnamed nodes) the keys are ``"{i}.weight"`` and a ``torch.nn.Sequential`` state_dict maps onto
 it key for key. Version 2 entries may carry ``"name"`` and ``"inputs"`` (a list of earlier node
@@ -218,6 +222,20 @@ def _parameter_shapes(kind: str, entry: dict[str, Any]) -> dict[str, tuple[int, 
     return {}
 
 
+#: Layer keys that hold lists of numbers (one per channel) instead of integers.
+_VECTOR_KEYS = {"normalize": ("mean", "std")}
+
+#: Longest per-channel list accepted (a normalize node's mean/std).
+MAX_CHANNELS = 4096
+
+
+def _check_vector(where: str, kind: str, key: str, value: Any) -> None:
+    """A per-channel list: 1..MAX_CHANNELS finite numbers (the layer checks the rest, e.g. std > 0)."""
+    if not isinstance(value, list) or not 1 <= len(value) <= MAX_CHANNELS or not all(_is_finite_number(v) for v in value):
+        raise Refused(f"{where} ({kind}): {key} must be a list of 1 to {MAX_CHANNELS} finite numbers, "
+                      f"got {_short(value)}")
+
+
 def _validate_layers(layers: Any, version: int = 1) -> dict[str, tuple[int, ...]]:
     """Check the ``layers`` list; return the expected parameter shapes keyed ``"{name}.weight"``."""
     if not isinstance(layers, list) or not layers:
@@ -239,6 +257,9 @@ def _validate_layers(layers: Any, version: int = 1) -> dict[str, tuple[int, ...]
         for key in LAYER_KEYS[kind]:
             if key not in entry:
                 raise Refused(f"{where} ({kind}) is missing {key!r}")
+            if key in _VECTOR_KEYS.get(kind, ()):
+                _check_vector(where, kind, key, entry[key])
+                continue
             value, minimum = entry[key], _MIN_VALUE.get(key, 1)
             if not _is_int(value) or value < minimum:
                 raise Refused(f"{where} ({kind}): {key} must be an integer >= {minimum}, got {_short(value)}")

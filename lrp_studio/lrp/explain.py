@@ -20,6 +20,7 @@ from lrp_studio.lrp.propagate import one_hot_start, propagate
 from lrp_studio.lrp.rules import RULES, Rule, make_rule
 from lrp_studio.lrp.start import Start, parse_start, start_relevance, start_targets
 from lrp_studio.nn.network import Network, Trace
+from lrp_studio.nn.preprocessing import normalize_values
 
 Array = Any
 
@@ -58,7 +59,33 @@ def _with_box_defaults(net: Network, method: Any, params: Mapping[str, Any]) -> 
         low, high = net.input_range if net.input_range is not None else (0.0, 1.0)
         filled["low"] = low if filled.get("low") is None else box_bound(net, "low", filled["low"])
         filled["high"] = high if filled.get("high") is None else box_bound(net, "high", filled["high"])
+        filled["low"], filled["high"] = normalized_bounds(net, filled["low"], filled["high"])
     return filled
+
+
+def normalized_bounds(net: Network, low: Any, high: Any) -> tuple[Any, Any]:
+    """z-box bounds in input units -> the bounds of the first dense/conv layer's input.
+
+    When the network starts with a ``normalize`` node (:class:`~lrp_studio.nn.preprocessing.Normalize`),
+    the first dense/conv layer sees ``(x - mean) / std``, so its bounds are ``(low - mean) / std`` and
+    ``(high - mean) / std`` per channel (std > 0 keeps their order; Zennit's ZBox with normalised
+    bounds, e.g. ``low = (0 - mean) / std``). Without one, the bounds are returned unchanged.
+
+    Parameters
+    ----------
+    net : Network
+    low, high : float or ndarray (``net.input_shape``)
+        In input units (``input_range`` or the user's bounds).
+
+    Returns
+    -------
+    (low, high) : floats, or ndarrays of ``net.input_shape`` (float64) after a normalize node
+    """
+    first = net.layers[0] if net.layers else None
+    if getattr(first, "type_name", "") != "normalize" or net.node_inputs[0] != (0,):
+        return low, high
+    return (normalize_values(low, first.mean, first.std, net.input_shape),
+            normalize_values(high, first.mean, first.std, net.input_shape))
 
 
 def box_bound(net: Network, name: str, value: Any) -> Any:

@@ -18,8 +18,9 @@ from lrp_studio.nn.network import Network, Trace
 
 Array = Any
 
-#: Layers LRP passes relevance through unchanged (besides activations and flatten).
-PASS_TYPES = frozenset({"identity"})
+#: Layers LRP passes relevance through unchanged (besides activations and flatten): a merged BatchNorm,
+#: and the input normalisation (an element-wise bijection, see :mod:`lrp_studio.nn.preprocessing`).
+PASS_TYPES = frozenset({"identity", "normalize"})
 
 
 def layer_context(net: Network, trace: Trace, index: int, bias: bool = True) -> LayerContext:

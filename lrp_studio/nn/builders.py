@@ -49,9 +49,11 @@ from typing import Any, Sequence
 
 from lrp_studio.errors import ParameterError
 from lrp_studio.nn.layers import layer_from_spec
-from lrp_studio.nn.network import lenet, mlp
+from lrp_studio.nn.network import Network, lenet, mlp
+from lrp_studio.nn.preprocessing import Normalize
 
 __all__ = [
+    "with_normalization",
     "IMPORT_ONLY", "RESNET_SPEC", "SHORTCUT_PATTERN", "TOKENS", "architecture_layers", "complete_layers",
     "is_shortcut", "parse_layer_tokens", "residual_block", "shortcut_layers",
 ]
@@ -331,3 +333,38 @@ def architecture_layers(spec: str, input_shape: Sequence[int], n_classes: int) -
                                  f"{tuple(input_shape)}")
         text = RESNET_SPEC.replace("dense:10", f"dense:{int(n_classes)}")
     return complete_layers(parse_layer_tokens(text), input_shape, text)
+
+
+def with_normalization(net: Network, mean: Sequence[float], std: Sequence[float]) -> Network:
+    """A copy of ``net`` that first normalises its input: a :class:`Normalize` node before every other.
+
+    The other nodes keep their names (so their parameter keys, e.g. a PyTorch state dict's ``"0.weight"``,
+    stay as they were) and their wiring; layers that read the network input now read the normalised one.
+
+    Parameters
+    ----------
+    net : Network
+        With image inputs (C, H, W) or flat ones (F,).
+    mean, std : sequences of C (or F) floats
+        In input units (``net.input_range``); std > 0.
+
+    Returns
+    -------
+    Network
+        Parameters copied.
+
+    Raises
+    ------
+    ParameterError
+        Bad ``mean``/``std``, their length not the number of channels, or ``net`` already normalises.
+    """
+    if net.layers and net.layers[0].type_name == "normalize":
+        raise ParameterError("the network already starts with a normalize node")
+    node = Normalize(list(mean), list(std))
+    node.output_shape(tuple(net.input_shape))  # the channel count must fit
+    copy = net.copy()
+    taken = set(copy.names)
+    name = next(n for n in ("normalize", *(f"normalize_{k}" for k in range(1, len(taken) + 2))) if n not in taken)
+    inputs = [tuple(s + 1 for s in stages) for stages in copy.node_inputs]
+    return Network([node, *copy.layers], copy.input_shape, copy.classes, copy.input_range,
+                   inputs=[(0,), *inputs], names=[name, *copy.names])

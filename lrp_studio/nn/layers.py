@@ -19,6 +19,7 @@ from lrp_studio.nn import functional as F
 from lrp_studio.nn.base import MAX_LAYER_PARAMETERS, Layer, check_size, positive_int
 from lrp_studio.nn.merge_layers import Add, Concat
 from lrp_studio.nn.normalization import BatchNorm
+from lrp_studio.nn.preprocessing import Normalize
 
 __all__ = [
     "LAYER_KEYS", "LAYER_OPTIONAL_KEYS", "LAYER_TYPES", "MAX_LAYER_PARAMETERS", "V1_LAYER_TYPES", "Activation", "Add",
@@ -386,7 +387,8 @@ class Tanh(Activation):
 
 LAYER_TYPES: dict[str, type[Layer]] = {
     cls.type_name: cls
-    for cls in (Dense, Conv2d, MaxPool2d, AvgPool2d, Flatten, ReLU, Sigmoid, Tanh, Add, Concat, BatchNorm, GlobalAvgPool)
+    for cls in (Dense, Conv2d, MaxPool2d, AvgPool2d, Flatten, ReLU, Sigmoid, Tanh, Add, Concat, BatchNorm, GlobalAvgPool,
+                Normalize)
 }
 
 # The layer types of model file version 1 (a network of only these, sequential, saves as version 1).
@@ -399,7 +401,7 @@ LAYER_KEYS: dict[str, tuple[str, ...]] = {
     "maxpool2d": ("kernel_size", "stride"),
     "avgpool2d": ("kernel_size", "stride"),
     "flatten": (), "relu": (), "sigmoid": (), "tanh": (),
-    "add": (), "concat": (), "globalavgpool": (), "batchnorm": ("num_features",),
+    "add": (), "concat": (), "globalavgpool": (), "batchnorm": ("num_features",), "normalize": ("mean", "std"),
 }
 
 # Keys a layer entry may carry besides its required ones (defaults as in the constructors).
