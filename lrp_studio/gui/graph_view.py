@@ -24,6 +24,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from PySide6.QtCore import Qt, Signal
 
 from lrp_studio.errors import ParameterError
+from lrp_studio.gui.axes import plain_axes
 from lrp_studio.gui.edge_curve import EdgeCurve
 from lrp_studio.viz.colormaps import get_colormap
 from lrp_studio.viz.graph_edges import (
@@ -574,6 +575,7 @@ class NetworkView(QtWidgets.QWidget):
         colorbar.getAxis("left").setPen("#999999")
         for key in ("top", "bottom", "right"):
             colorbar.getAxis(key).setPen("#999999")
+        plain_axes(colorbar)
         return colorbar
 
     def _update_colorbar_map(self) -> None:

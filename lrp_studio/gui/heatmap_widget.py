@@ -11,6 +11,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
+from lrp_studio.gui.axes import plain_axes
 from lrp_studio.gui.state import AppState
 from lrp_studio.viz import COLORMAPS, DIVERGING, get_colormap, heatmap_rgba, overlay, relevance_to_2d
 
@@ -19,11 +20,12 @@ COLORMAP_LABELS = {"bwr": "blue-white-red", "seismic": "seismic", "coldnhot": "c
 
 
 def style_plot(item: pg.PlotItem) -> None:
-    """Dark axes and text on a white background."""
+    """Dark axes and text on a white background, values shown as they are (:func:`plain_axes`)."""
     for name in ("left", "bottom", "right", "top"):
         axis = item.getAxis(name)
         axis.setPen(pg.mkPen("#444"))
         axis.setTextPen(pg.mkPen("#222"))
+    plain_axes(item)
 
 
 def as_image(values: np.ndarray) -> np.ndarray:
