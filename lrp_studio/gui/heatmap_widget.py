@@ -86,6 +86,7 @@ class HeatmapView(QWidget):
             plot.setMouseEnabled(False, False)
             plot.hideButtons()
             plot.setMenuEnabled(False)
+            plain_axes(plot)  # hidden axes, shown as they are if a user turns them on
         self.input_item = pg.ImageItem(axisOrder="row-major")
         self.heat_item = pg.ImageItem(axisOrder="row-major")
         self.input_plot.addItem(self.input_item)
