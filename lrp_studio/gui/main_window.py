@@ -20,6 +20,7 @@ from lrp_studio.gui import dialogs
 from lrp_studio.gui.explanation_panel import ExplanationPanel
 from lrp_studio.gui.file_actions import FileActionsMixin
 from lrp_studio.gui.graph_view import NetworkView
+from lrp_studio.gui.graph_markers import add_graph_size_menu
 from lrp_studio.gui.heatmap_widget import HeatmapView
 from lrp_studio.gui.inspector import NeuronInspector, conditional_heatmap
 from lrp_studio.gui.method_help import method_html
@@ -280,6 +281,7 @@ class MainWindow(UnsavedWorkMixin, SessionActionsMixin, FileActionsMixin, QMainW
             action.triggered.connect(lambda _=False, n=k: self.graph.set_top_k(n))
             group.addAction(action)
             edges.addAction(action)
+        add_graph_size_menu(self, view)  # units per layer, residual blocks collapsed
         view.addSeparator()
         self._action(view, "&Reset layout", self.reset_layout)
 

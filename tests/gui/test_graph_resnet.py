@@ -131,6 +131,7 @@ def test_zooming_in_brings_staggered_headers_back_to_one_line(make_view, resnet,
 
 def test_arrow_keys_and_clicks_follow_the_graph(qtbot, make_view, resnet, exp) -> None:
     view = make_view(resnet, exp)
+    view.markers.set_limits(None, None)  # every channel drawn (the limits: tests/gui/test_graph_limits.py)
     cols = view.columns()
     add2 = [c for c in cols if c.title == "add · relu"][1]
     projection = next(c for c in cols if c.band == 1)
