@@ -37,6 +37,8 @@ MARKER_COLOR = "#1f5fa8"
 #: Scene units kept below a column per marker row when the view is fitted (the text is ~16 px high,
 #: a fitted graph shows ~0.3-0.6 px per unit).
 MARKER_ROOM = 70.0
+#: Pixels between two marker lines.
+MARKER_LINE_PX = 17.0
 
 
 def default_shown(net: Any, channels: int | None = DEFAULT_CHANNELS, neurons: int | None = DEFAULT_NEURONS) -> Shown:
@@ -116,6 +118,7 @@ class GraphMarkers:
         """Add the markers of ``layout``'s columns to ``view_box`` (its items were just cleared)."""
         self.items = []
         block_of = {stages[-1]: name for name, stages in self.blocks.items()}
+        line = 0  # neighbouring columns' markers alternate between two lines (they are wider than a gap)
         for column in layout.columns:
             x, y = layout.marker_position(column)
             texts = []
@@ -134,11 +137,13 @@ class GraphMarkers:
                 name = block_of[column.stage]
                 texts.append((f"\u25c2 collapse {name}", f"draw {name} as one column",
                               lambda b=name: self.set_collapsed(b, True)))
-            for row, (text, tip, action) in enumerate(texts):
+            first = line % 2 if column.band == 0 else 0
+            line += bool(texts)
+            for row, (text, tip, action) in enumerate(texts, start=first):
                 item = _Marker(text, tip, action)
                 item.row = row
                 item.setPos(x, y)
-                item.setTransform(item.transform() * QtGui.QTransform.fromTranslate(0.0, row * 16.0))
+                item.setTransform(item.transform() * QtGui.QTransform.fromTranslate(0.0, row * MARKER_LINE_PX))
                 view_box.addItem(item)
                 self.items.append(item)
 
