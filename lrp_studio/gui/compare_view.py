@@ -437,7 +437,8 @@ class CompareView(QWidget):
                 cell.title.setText(text)
 
     def _arrange(self, columns: int) -> None:
-        if columns == self._columns:
+        self._wanted_columns = columns
+        if columns == self._columns or not self.shown:  # a hidden grid is placed when shown (saves ~0.4 s at start)
             return
         self._columns = columns
         grid = self.graphics.ci
@@ -530,6 +531,8 @@ class CompareView(QWidget):
     def set_shown(self, shown: bool) -> None:
         """The dock's tab came to the front (True) or went away; a stale grid is recomputed when shown."""
         self.shown = bool(shown)
+        if self.shown:
+            self._arrange(getattr(self, "_wanted_columns", 4))
         if self.shown and self._stale:
             self.schedule()
 
