@@ -4,7 +4,7 @@ The sample list shows each sample's predicted class. A VGG-sized model needs min
 samples on a CPU, and predicting them in one call held the activations and im2col columns of 512
 samples at once (1.5 GB for a 6x64-channel CNN). Here the dataset is predicted chunk by chunk in a
 generator job of the :class:`~lrp_studio.gui.controller.Controller`'s long-job pool: a chunk holds
-as many samples as fit the memory budget of :func:`lrp_studio.lrp.explain.chunk_size`, the rows
+as many samples as fit :data:`PREDICTION_BUDGET` (:func:`lrp_studio.nn.budget.chunk_size`), the rows
 the list shows come first (:meth:`LazyPredictions.prioritize`), every finished chunk is written into
 ``AppState.predictions`` at once (-1 = not predicted yet), the finished array is cached per (model
 digest, dataset), and a model, weights or dataset change quits the running job between two chunks.
@@ -24,13 +24,15 @@ from superqt.utils import GeneratorWorker
 from lrp_studio.backend import to_numpy
 from lrp_studio.gui.controller import Controller
 from lrp_studio.gui.state import AppState
-from lrp_studio.lrp.explain import chunk_size
+from lrp_studio.nn.budget import CHUNK_BUDGET, chunk_size
 from lrp_studio.nn import Network
 
 #: Unknown prediction (a row not predicted yet).
 PENDING = -1
 #: Finished prediction arrays kept (model digest, dataset) -> array.
 CACHE_ENTRIES = 8
+#: float32 values per prediction chunk (~64 MB; a forward pass keeps no trace for LRP).
+PREDICTION_BUDGET = 4 * CHUNK_BUDGET
 #: Samples per chunk at most (small models would otherwise predict everything in one chunk and
 #: the visible rows would get no head start).
 MAX_CHUNK = 256
@@ -53,8 +55,8 @@ def model_digest(net: Network) -> str:
 
 
 def prediction_chunk(net: Network) -> int:
-    """Samples per prediction chunk: the explanation's memory budget (:func:`chunk_size`), at most MAX_CHUNK."""
-    return int(min(MAX_CHUNK, chunk_size(net)))
+    """Samples per prediction chunk: :data:`PREDICTION_BUDGET` (:func:`~lrp_studio.nn.budget.chunk_size`), at most MAX_CHUNK."""
+    return int(min(MAX_CHUNK, chunk_size(net, PREDICTION_BUDGET)))
 
 
 class ChunkQueue:
@@ -234,5 +236,5 @@ def install_lazy_predictions(window: Any) -> LazyPredictions:
     return predictions
 
 
-__all__ = ["CACHE_ENTRIES", "ChunkQueue", "LazyPredictions", "MAX_CHUNK", "PENDING", "install_lazy_predictions",
+__all__ = ["CACHE_ENTRIES", "ChunkQueue", "LazyPredictions", "MAX_CHUNK", "PENDING", "PREDICTION_BUDGET", "install_lazy_predictions",
            "model_digest", "predict_chunks", "prediction_chunk"]
