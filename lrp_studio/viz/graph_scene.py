@@ -67,6 +67,8 @@ DIRECTIONS = ("up", "down", "left", "right")
 FLAT_INPUT_DOTS = 64
 #: Height of the drawing area in scene units (grows for very wide conv layers).
 SCENE_HEIGHT = 1000.0
+#: ... and at least this much per horizontal slot (networks of more than 6 slots grow taller).
+SLOT_HEIGHT = 200.0
 #: Horizontal free space between two columns, in scene units (GRAPH_COLUMN_GAP for graph networks,
 #: whose extra columns would otherwise shrink everything).
 COLUMN_GAP, GRAPH_COLUMN_GAP = 300.0, 220.0
@@ -563,12 +565,14 @@ def _slots(columns: list[Column]) -> list[list[Column]]:
 
 
 def _scene_height(columns: list[Column]) -> float:
-    """SCENE_HEIGHT, or more for slots whose feature maps need more (40 units per channel)."""
+    """SCENE_HEIGHT, or more for slots whose feature maps need more (40 units per channel), or for
+    many slots (SLOT_HEIGHT each: a wide drawing fitted to the view would shrink every node)."""
     need = 0.0
-    for slot in _slots(columns):
+    slots = _slots(columns)
+    for slot in slots:
         maps = sum(c.n_nodes * 40.0 for c in slot if c.kind == "maps")
         need = max(need, maps + (len(slot) - 1) * BAND_GAP if maps else 0.0)
-    return max(SCENE_HEIGHT, need)
+    return max(SCENE_HEIGHT, need, SLOT_HEIGHT * len(slots))
 
 
 def _size_column(column: Column, height: float) -> None:
