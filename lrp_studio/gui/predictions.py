@@ -8,6 +8,8 @@ as many samples as fit :data:`PREDICTION_BUDGET` (:func:`lrp_studio.nn.budget.ch
 the list shows come first (:meth:`LazyPredictions.prioritize`), every finished chunk is written into
 ``AppState.predictions`` at once (-1 = not predicted yet), the finished array is cached per (model
 digest, dataset), and a model, weights or dataset change quits the running job between two chunks.
+A new job starts when the window's next explanation has arrived (:data:`START_DELAY_MS` at most), so
+the explanation the user waits for does not share the CPU with it.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from collections import OrderedDict
 from typing import Any, Iterator
 
 import numpy as np
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 from superqt.utils import GeneratorWorker
 
 from lrp_studio.backend import to_numpy
@@ -33,6 +35,9 @@ PENDING = -1
 CACHE_ENTRIES = 8
 #: float32 values per prediction chunk (~64 MB; a forward pass keeps no trace for LRP).
 PREDICTION_BUDGET = 4 * CHUNK_BUDGET
+#: A new job starts with the window's next explanation, or after this many ms without one (on a
+#: 2-core machine the first explanation of a VGG-sized model would otherwise share the CPU with it).
+START_DELAY_MS = 1500
 #: Samples per chunk at most (small models would otherwise predict everything in one chunk and
 #: the visible rows would get no head start).
 MAX_CHUNK = 256
@@ -146,6 +151,13 @@ class LazyPredictions(QObject):
         self._job = 0
         self._key: tuple[str, int] | None = None
         self._visible: np.ndarray = np.zeros(0, np.int64)
+        self._waiting_job: int | None = None
+        self._delay = QTimer(self)
+        self._delay.setSingleShot(True)
+        self._delay.setInterval(START_DELAY_MS)
+        self._delay.timeout.connect(self._launch)
+        state.explanationChanged.connect(self._launch)
+        state.explanationFailed.connect(self._launch)
 
     # ------------------------------------------------------------------ public
     def start(self) -> None:
@@ -171,7 +183,16 @@ class LazyPredictions(QObject):
         state.set_predictions(np.full(n, PENDING, dtype=np.int64))
         self.progress.emit(0, n)
         self._job += 1
-        job = self._job
+        self._waiting_job = self._job  # launched once the window's explanation is in (or after START_DELAY_MS)
+        self._delay.start()
+
+    def _launch(self, *_: Any) -> None:
+        """Start the job :meth:`start` prepared: the explanation the user waits for got the CPU first."""
+        job, self._waiting_job = self._waiting_job, None
+        self._delay.stop()
+        if job is None or job != self._job or self.queue is None:
+            return
+        state = self.state
         self.worker = self.controller.start_generator(
             predict_chunks, state.net, state.dataset.x, self.queue, state,
             _connect={"yielded": lambda item, j=job: self._chunk_done(j, item),
@@ -181,6 +202,8 @@ class LazyPredictions(QObject):
     def cancel(self) -> None:
         """Quit the running job between two chunks; its later chunks are never written."""
         self._job += 1
+        self._waiting_job = None
+        self._delay.stop()
         if self.worker is not None:
             self.worker.quit()
         self.worker = None
@@ -192,7 +215,8 @@ class LazyPredictions(QObject):
             self.queue.prioritize(self._visible)
 
     def is_running(self) -> bool:
-        return self.worker is not None
+        """A job is running or waiting to start."""
+        return self.worker is not None or self._waiting_job is not None
 
     # ------------------------------------------------------------------ worker results
     def _chunk_done(self, job: int, item: tuple[np.ndarray, np.ndarray]) -> None:
@@ -236,5 +260,6 @@ def install_lazy_predictions(window: Any) -> LazyPredictions:
     return predictions
 
 
-__all__ = ["CACHE_ENTRIES", "ChunkQueue", "LazyPredictions", "MAX_CHUNK", "PENDING", "PREDICTION_BUDGET", "install_lazy_predictions",
+__all__ = ["CACHE_ENTRIES", "ChunkQueue", "LazyPredictions", "MAX_CHUNK", "PENDING", "PREDICTION_BUDGET", "START_DELAY_MS",
+           "install_lazy_predictions",
            "model_digest", "predict_chunks", "prediction_chunk"]

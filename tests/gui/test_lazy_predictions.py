@@ -38,7 +38,9 @@ def test_a_model_change_cancels_pending_predictions(window, qtbot):
     lazy.chunk = 4  # 1,250 chunks for the 5,000 samples: the change comes long before the end
     cnn = load_model("cnn")
     state.set_network(cnn, "cnn")
+    assert lazy.is_running() and lazy.worker is None  # waits for the new model's explanation to arrive first
     qtbot.waitUntil(lambda: lazy.chunks_done >= 1, timeout=20000)
+    assert state.explained_index is not None and state.explanation.logits.shape == (1, 10)
     old_queue, old_worker = lazy.queue, lazy.worker
     aborted = []
     old_worker.aborted.connect(lambda: aborted.append(True))
