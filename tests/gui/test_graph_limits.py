@@ -11,7 +11,6 @@ from PySide6.QtCore import Qt
 from lrp_studio import explain
 from lrp_studio.data import load_mnist_subset
 from lrp_studio.gui.graph_markers import AUTO_COLLAPSE_BLOCKS
-from lrp_studio.gui.graph_view import NetworkView
 from lrp_studio.viz.graph_dag import drawn_stages, residual_blocks
 from lrp_studio.viz.graph_edges import aggregate_messages
 from lrp_studio.viz.graph_focus import focus_units
@@ -28,19 +27,8 @@ def sample() -> np.ndarray:
 
 
 @pytest.fixture
-def make_view(qtbot):
-    def factory(net, exp=None):
-        view = NetworkView()
-        qtbot.addWidget(view)
-        view.resize(1100, 650)
-        view.show()
-        qtbot.waitExposed(view)
-        view.set_network(net)
-        if exp is not None:
-            view.set_explanation(exp)
-        QtWidgets.QApplication.processEvents()
-        return view
-    return factory
+def make_view(network_view):
+    return network_view  # tests/gui/conftest.py
 
 
 def _click_marker(view, qtbot, text: str) -> None:

@@ -41,19 +41,8 @@ def exp(resnet, sample):
 
 
 @pytest.fixture
-def make_view(qtbot):
-    def factory(net, explanation=None, size=(1000, 620)):
-        view = NetworkView()
-        qtbot.addWidget(view)
-        view.resize(*size)
-        view.show()
-        qtbot.waitExposed(view)
-        view.set_network(net)
-        if explanation is not None:
-            view.set_explanation(explanation)
-        QtWidgets.QApplication.processEvents()
-        return view
-    return factory
+def make_view(network_view):
+    return network_view  # tests/gui/conftest.py
 
 
 def _column(view, stage):

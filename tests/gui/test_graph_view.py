@@ -46,20 +46,8 @@ def _explain(net, x):
 
 
 @pytest.fixture
-def make_view(qtbot):
-    def factory(net, exp=None):
-        view = NetworkView()
-        qtbot.addWidget(view)
-        view.resize(1000, 620)
-        view.show()
-        qtbot.waitExposed(view)
-        view.set_network(net)
-        if exp is not None:
-            view.set_explanation(exp)
-        QtWidgets.QApplication.processEvents()
-        return view
-
-    return factory
+def make_view(network_view):
+    return network_view  # tests/gui/conftest.py
 
 
 def _click(qtbot, view, stage, unit, double=False):
