@@ -14,11 +14,10 @@ pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
 import pyqtgraph as pg  # noqa: E402
-from PySide6 import QtGui, QtWidgets  # noqa: E402
+from PySide6 import QtGui  # noqa: E402
 from PySide6.QtCore import QPoint, Qt  # noqa: E402
 
 from lrp_studio.errors import ParameterError  # noqa: E402
-from lrp_studio.gui.graph_view import NetworkView  # noqa: E402
 from lrp_studio.lrp.explain import explain  # noqa: E402
 from lrp_studio.nn import lenet, mlp  # noqa: E402
 
