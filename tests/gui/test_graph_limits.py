@@ -133,3 +133,16 @@ def test_headers_carry_their_full_text_as_a_tooltip(make_view):
     for index, item in view.header_items().items():
         column = view.columns()[index]
         assert column.title in item.toolTip() and column.subtitle in item.toolTip()
+
+
+def test_the_view_menu_sets_the_limits_and_collapses_blocks(make_window):
+    window = make_window(load_model("resnet"), model_name="resnet")
+    view_menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&View")
+    limits = next(a.menu() for a in view_menu.actions() if a.menu() and a.text().startswith("Units shown"))
+    next(a for a in limits.actions() if a.text().startswith("8 feature maps")).trigger()
+    assert {c.n_nodes for c in window.graph.columns() if c.kind == "maps"} == {8}
+    assert window.graph._exp is not None  # noqa: SLF001 - the explanation is kept
+    next(a for a in view_menu.actions() if a.text() == "Collapse residual blocks").trigger()
+    assert [c.block for c in window.graph.columns() if c.block] == ["block1", "block2"]
+    next(a for a in view_menu.actions() if a.text() == "Expand residual blocks").trigger()
+    assert not any(c.block for c in window.graph.columns())
