@@ -5,8 +5,8 @@ column and ``neurons`` neurons per hidden dense column (the most relevant of eac
 :mod:`lrp_studio.viz.graph_focus`); a column with more units gets a clickable "+ k more" marker
 under it that draws it whole (and then "show top N" to go back). Residual blocks
 (:func:`lrp_studio.viz.graph_dag.residual_blocks`) collapse into one column (their output) with an
-"expand" marker; an expanded block has a "collapse" marker under its output column. Networks with
-more than :data:`AUTO_COLLAPSE_BLOCKS` blocks start collapsed.
+"expand" marker (View > "Collapse residual blocks" collapses them all). Networks with more than
+:data:`AUTO_COLLAPSE_BLOCKS` blocks start collapsed.
 
 This module holds the state (:class:`lrp_studio.viz.graph_scene.Shown`) and the marker items; the
 view calls :meth:`GraphMarkers.build` after it built a layout and :meth:`GraphMarkers.click` first
@@ -27,8 +27,9 @@ from lrp_studio.viz.graph_scene import GraphLayout, Shown
 __all__ = ["AUTO_COLLAPSE_BLOCKS", "DEFAULT_CHANNELS", "DEFAULT_NEURONS", "LIMIT_CHOICES", "GraphMarkers", "add_graph_size_menu",
            "default_shown"]
 
-#: Feature maps and neurons drawn per column by default.
-DEFAULT_CHANNELS, DEFAULT_NEURONS = 16, 512
+#: Feature maps and neurons drawn per column by default, for columns of more than DEFAULT_WHOLE_UP_TO units
+#: (the bundled models' columns of 16-32 channels stay whole until the user picks a limit).
+DEFAULT_CHANNELS, DEFAULT_NEURONS, DEFAULT_WHOLE_UP_TO = 16, 512, 32
 #: The View menu's choices (channels, neurons); None: all.
 LIMIT_CHOICES = ((8, 128), (16, 512), (32, 512), (64, 1024), (None, None))
 #: Networks with more residual blocks than this start with every block collapsed.
@@ -41,11 +42,12 @@ MARKER_ROOM = 70.0
 MARKER_LINE_PX = 17.0
 
 
-def default_shown(net: Any, channels: int | None = DEFAULT_CHANNELS, neurons: int | None = DEFAULT_NEURONS) -> Shown:
+def default_shown(net: Any, channels: int | None = DEFAULT_CHANNELS, neurons: int | None = DEFAULT_NEURONS,
+                  whole_up_to: int = DEFAULT_WHOLE_UP_TO) -> Shown:
     """The limits for a newly shown ``net``: its blocks collapsed when it has many."""
     blocks = residual_blocks(net, drawn_stages(net))
     collapsed = frozenset(blocks) if len(blocks) > AUTO_COLLAPSE_BLOCKS else frozenset()
-    return Shown(channels=channels, neurons=neurons, collapsed=collapsed)
+    return Shown(channels=channels, neurons=neurons, collapsed=collapsed, whole_up_to=whole_up_to)
 
 
 class _Marker(QtWidgets.QGraphicsSimpleTextItem):
@@ -78,20 +80,20 @@ class GraphMarkers:
 
     def __init__(self, relayout: Callable[[], None]) -> None:
         self.relayout = relayout
-        self.shown = Shown(DEFAULT_CHANNELS, DEFAULT_NEURONS)
+        self.shown = Shown(DEFAULT_CHANNELS, DEFAULT_NEURONS, whole_up_to=DEFAULT_WHOLE_UP_TO)
         self.blocks: dict[str, list[int]] = {}
         self.items: list[_Marker] = []
 
     # ------------------------------------------------------------------ state
     def reset(self, net: Any) -> Shown:
         """A new network: its default limits (the chosen channel/neuron limits kept) and its blocks."""
-        self.shown = default_shown(net, self.shown.channels, self.shown.neurons)
+        self.shown = default_shown(net, self.shown.channels, self.shown.neurons, self.shown.whole_up_to)
         self.blocks = residual_blocks(net, drawn_stages(net))
         return self.shown
 
     def set_limits(self, channels: int | None, neurons: int | None) -> None:
         """Draw at most ``channels`` maps / ``neurons`` neurons per column (None: all); columns expanded stay."""
-        self.shown = replace(self.shown, channels=channels, neurons=neurons)
+        self.shown = replace(self.shown, channels=channels, neurons=neurons, whole_up_to=0)
         self.relayout()
 
     def expand(self, stage: int, whole: bool = True) -> None:
@@ -117,7 +119,6 @@ class GraphMarkers:
     def build(self, layout: GraphLayout, view_box: pg.ViewBox) -> None:
         """Add the markers of ``layout``'s columns to ``view_box`` (its items were just cleared)."""
         self.items = []
-        block_of = {stages[-1]: name for name, stages in self.blocks.items()}
         line = 0  # neighbouring columns' markers alternate between two lines (they are wider than a gap)
         for column in layout.columns:
             x, y = layout.marker_position(column)
@@ -126,17 +127,13 @@ class GraphMarkers:
                 texts.append((f"+ {column.more} more", f"{column.n_nodes} of {column.n_units} shown (the most "
                               "relevant); click to show all", lambda s=column.stage: self.expand(s)))
             elif column.stage in self.shown.expanded and self.shown.limit(column.kind, -1, False) is not None \
-                    and column.n_units > (self.shown.limit(column.kind, -1, False) or 0):
+                    and column.n_units > max(self.shown.limit(column.kind, -1, False) or 0, self.shown.whole_up_to):
                 limit = self.shown.limit(column.kind, -1, False)
                 texts.append((f"show top {limit}", f"show only the {limit} most relevant units",
                               lambda s=column.stage: self.expand(s, whole=False)))
-            if column.block:
+            if column.block:  # (collapsing is the View menu's: under an open block the skip lanes run)
                 texts.append((f"\u25b8 expand {column.block}", f"draw the layers of {column.block}",
                               lambda b=column.block: self.set_collapsed(b, False)))
-            elif column.stage in block_of:
-                name = block_of[column.stage]
-                texts.append((f"\u25c2 collapse {name}", f"draw {name} as one column",
-                              lambda b=name: self.set_collapsed(b, True)))
             first = line % 2 if column.band == 0 else 0
             line += bool(texts)
             for row, (text, tip, action) in enumerate(texts, start=first):

@@ -67,7 +67,8 @@ DIRECTIONS = ("up", "down", "left", "right")
 FLAT_INPUT_DOTS = 64
 #: Height of the drawing area in scene units (grows for very wide conv layers).
 SCENE_HEIGHT = 1000.0
-#: ... and at least this much per horizontal slot (networks of more than 6 slots grow taller).
+#: ... and at least this much per horizontal slot when no slot stacks parallel branches (long
+#: sequential networks grow taller).
 SLOT_HEIGHT = 200.0
 #: Horizontal free space between two columns, in scene units (GRAPH_COLUMN_GAP for graph networks,
 #: whose extra columns would otherwise shrink everything).
@@ -486,12 +487,16 @@ class Shown:
         Stages drawn whole whatever the limits (the user clicked their "+ k more").
     collapsed : frozenset of str
         Residual blocks (:func:`lrp_studio.viz.graph_dag.residual_blocks`) drawn as one column.
+    whole_up_to : int
+        Columns with at most this many units are drawn whole whatever the limits (the app's
+        default keeps the bundled models' 16-32 channels; a limit the user chooses sets 0).
     """
 
     channels: int | None = None
     neurons: int | None = None
     expanded: frozenset = frozenset()
     collapsed: frozenset = frozenset()
+    whole_up_to: int = 0
 
     def limit(self, kind: str, stage: int, last: bool) -> int | None:
         """Most nodes of a column of ``kind`` at ``stage`` (None: no limit)."""
@@ -541,7 +546,7 @@ def _make_columns(net, shown: Shown = Shown()) -> tuple[list[Column], dict[int, 
             n_nodes = n_units = size
         limit = shown.limit(kind, stage, stage == len(net.layers))
         units, more = None, 0
-        if limit is not None and n_units > limit:
+        if limit is not None and n_units > max(limit, shown.whole_up_to):
             n_nodes, units, more = int(limit), np.arange(int(limit), dtype=np.int64), n_units - int(limit)
         band = bands.get(depth[stage], 0)
         bands[depth[stage]] = band + 1
@@ -572,7 +577,8 @@ def _scene_height(columns: list[Column]) -> float:
     for slot in slots:
         maps = sum(c.n_nodes * 40.0 for c in slot if c.kind == "maps")
         need = max(need, maps + (len(slot) - 1) * BAND_GAP if maps else 0.0)
-    return max(SCENE_HEIGHT, need, SLOT_HEIGHT * len(slots))
+    stacked = any(len(slot) > 1 for slot in slots)  # graphs with parallel branches keep their proportions
+    return max(SCENE_HEIGHT, need, 0.0 if stacked else SLOT_HEIGHT * len(slots))
 
 
 def _size_column(column: Column, height: float) -> None:
