@@ -1,6 +1,7 @@
 """The "Compare methods" dock: the current sample explained by every method, side by side.
 
-Every method of :data:`lrp_studio.lrp.METHODS` explains the current input for the same class
+The compared methods (a default subset of :data:`lrp_studio.lrp.METHODS` and the active method;
+the "Methods..." button chooses others, :mod:`lrp_studio.gui.compare_methods`) explain the current input for the same class
 (the chosen target, else the prediction), one method per job in the window's compute worker (so
 an explanation request of the main view never waits for more than one method). Each cell is titled
 with the method and its conservation figure (sum of input relevance / explained logit) and its
@@ -22,6 +23,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
+from lrp_studio.gui.compare_methods import DEFAULT_COMPARED, compared_methods, methods_button
 from lrp_studio.gui.dock_tabs import give_room, tabify_when_shown
 from lrp_studio.gui.scrolling import scrolled
 from lrp_studio.gui.heatmap_widget import as_image
@@ -35,6 +37,9 @@ PERTURBATION = "perturbation"
 SCALES = {"shared": "one shared colour scale", "each": "one scale per heatmap"}
 WIDE_PX = 760  # from this width on the active map and the perturbation heatmap sit beside the grid
 TITLE_PX = 100  # the widest cell titles (e.g. "epsilon-alpha2-beta1" at 7 pt)
+COMPACT_TITLE_PX = 60  # one-line titles elided to COMPACT_CHARS characters (the full name in the tooltip)
+COMPACT_CHARS = 11
+GRID_SPACING_PX = 2  # between the grid's rows and columns (pyqtgraph's default 6 ate a third of a short dock)
 TITLE_LINE_PX = 15  # one line of a cell title at 7 pt (its layout included)
 #: Below this heatmap side (px) the titles keep only the method's name (the sums and r go to the
 #: tooltip): a short bottom dock (the graph keeps half the window) still shows usable heatmaps.
@@ -115,7 +120,8 @@ class CompareView(QWidget):
         self.setObjectName("compareView")
         self.state = state
         self.worker = worker
-        self.methods: list[str] = list(METHODS)
+        self.chosen: list[str] = list(DEFAULT_COMPARED)  # ticked in the "Methods..." menu
+        self.methods: list[str] = compared_methods(self.chosen, state.method)
         self._lut = get_colormap("bwr")
         self._cells: dict[str, _Cell] = {}
         self._queue: list[str] = []
@@ -134,6 +140,8 @@ class CompareView(QWidget):
         self.scale_combo.setObjectName("compareScale")
         for key, text in SCALES.items():
             self.scale_combo.addItem(text, key)
+        self.scale_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.scale_combo.setMinimumContentsLength(10)  # the dock's minimum width is not the longest entry's
         self.scale_combo.setToolTip("Shared: the same colour for the same relevance in every cell (a colour bar "
                                     "applies to all); per heatmap: each cell's own max |R| is full colour.")
         self.status = QLabel("")
@@ -143,12 +151,16 @@ class CompareView(QWidget):
         controls = QHBoxLayout()
         controls.addWidget(QLabel("Colour scale:"))
         controls.addWidget(self.scale_combo)
+        self.methods_button = methods_button(self, self.chosen, self.set_methods)
+        controls.addWidget(self.methods_button)
         controls.addWidget(self.status, 1)
 
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.setObjectName("compareGrid")
         self.graphics.setBackground("w")
         self.graphics.setMinimumHeight(160)
+        self.graphics.ci.layout.setSpacing(GRID_SPACING_PX)
+        self.graphics.ci.setContentsMargins(2, 2, 2, 2)
         for method in [*self.methods, PERTURBATION]:
             self._cells[method] = _Cell(method, self._cell_clicked)
 
@@ -223,6 +235,30 @@ class CompareView(QWidget):
             if cell.result is not None:
                 cell.image.setLookupTable(self._lut)
         self._update_check()
+
+    def set_methods(self, chosen: list[str]) -> None:
+        """Compare ``chosen`` (and the active method); the grid is rebuilt and recomputed."""
+        self.chosen = list(chosen)
+        methods = compared_methods(self.chosen, self.state.method)
+        if methods == self.methods:
+            return
+        grid = self.graphics.ci
+        for cell in self._cells.values():
+            for item in (cell.title, cell.box):
+                if item in grid.items:
+                    grid.removeItem(item)
+        kept = {name: cell for name, cell in self._cells.items() if name in methods or name == PERTURBATION}
+        self.methods = methods
+        self._cells = {name: kept.get(name) or _Cell(name, self._cell_clicked) for name in [*methods, PERTURBATION]}
+        self._columns = 0
+        self._relayout_grid()
+        self._inputs_changed()
+
+    def _relayout_grid(self) -> None:
+        """Columns for the current cell count at the current size."""
+        width = max(40, self.width() - (self.check_graphics.width() + 16 if self._wide else 8))
+        best, columns = self._best_grid(width, max(40, self.height() - 40), 1 if self._compact else 2)
+        self._arrange(columns)
 
     def cell_names(self) -> list[str]:
         """Every cell of the grid (method names and the perturbation cell), in grid order."""
@@ -350,7 +386,7 @@ class CompareView(QWidget):
         for c in range(1, count + 1):
             rows = -(-count // c)
             side = min(width / c, height / rows - title_lines * TITLE_LINE_PX - 4)
-            if c > 1 and width / c < TITLE_PX:  # the titles would overflow the cells
+            if c > 1 and width / c < (TITLE_PX if title_lines > 1 else COMPACT_TITLE_PX):  # titles would overflow
                 break
             if side > best:
                 best, columns = side, c
@@ -386,7 +422,10 @@ class CompareView(QWidget):
         """One line per cell (the method's name); the sums and correlation go to the tooltip."""
         active = self.state.method
         for name, cell in self._cells.items():
-            text = name if name != active else f"<b><span style='color:#c06000'>{name}</span></b>"
+            short = name if len(name) <= COMPACT_CHARS else name[: COMPACT_CHARS - 1] + "\u2026"
+            text = short if name != active else f"<b><span style='color:#c06000'>{short}</span></b>"
+            cell.title.setToolTip(name)
+            cell.box.setToolTip(name)
             result = cell.result
             if result is not None:
                 ratio = result.total / result.logit if result.logit else float("nan")
@@ -398,7 +437,8 @@ class CompareView(QWidget):
                 cell.title.setText(text)
 
     def _arrange(self, columns: int) -> None:
-        if columns == self._columns:
+        self._wanted_columns = columns
+        if columns == self._columns or not self.shown:  # a hidden grid is placed when shown (saves ~0.4 s at start)
             return
         self._columns = columns
         grid = self.graphics.ci
@@ -481,6 +521,9 @@ class CompareView(QWidget):
             self._stale = True
 
     def _method_changed(self) -> None:
+        if compared_methods(self.chosen, self.state.method) != self.methods:
+            self.set_methods(self.chosen)  # the active method joins the grid
+            return
         self._update_titles()
         if self._job is not None and self._method_kwargs() != self._job["kwargs"]:
             self._inputs_changed()  # a compared method's parameters changed
@@ -488,6 +531,8 @@ class CompareView(QWidget):
     def set_shown(self, shown: bool) -> None:
         """The dock's tab came to the front (True) or went away; a stale grid is recomputed when shown."""
         self.shown = bool(shown)
+        if self.shown:
+            self._arrange(getattr(self, "_wanted_columns", 4))
         if self.shown and self._stale:
             self.schedule()
 

@@ -24,7 +24,10 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from PySide6.QtCore import Qt, Signal
 
 from lrp_studio.errors import ParameterError
+from lrp_studio.gui.axes import plain_axes
 from lrp_studio.gui.edge_curve import EdgeCurve
+from lrp_studio.gui.graph_markers import GraphMarkers
+from lrp_studio.viz.graph_focus import apply_focus, focus_units
 from lrp_studio.viz.colormaps import get_colormap
 from lrp_studio.viz.graph_edges import (
     MAX_EDGES_PER_CONNECTION,
@@ -234,6 +237,8 @@ class NetworkView(QtWidgets.QWidget):
         self._edges: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []
         self._colorbar_label = ""
         self._bounds = QtCore.QRectF()
+        self._net = None
+        self.markers = GraphMarkers(self._relayout)  # node limits, "+ k more", collapsible residual blocks
 
         self._view = _GraphicsView(self)
         self._view.setBackground(BACKGROUND)
@@ -283,7 +288,8 @@ class NetworkView(QtWidgets.QWidget):
         self._exp = None
         self._selection = None
         self._hover = None
-        self._layout = build_layout(net)
+        self._net = net
+        self._layout = build_layout(net, self.markers.reset(net))
         self._input_shape = tuple(net.input_shape)
         self._activations, self._relevances, self._aggregated, self._edges = {}, {}, {}, []
         self._build_items()
@@ -308,12 +314,27 @@ class NetworkView(QtWidgets.QWidget):
                 f"explanation input {tuple(first.shape[1:])} does not match the network input {self._input_shape}"
             )
         self._activations, self._relevances = stage_values(self._layout, exp.layers)
+        apply_focus(self._layout, focus_units(self._layout, self._relevances, self._activations, self._selection))
         self._exp = exp
         self._aggregated = connection_messages(self._layout, exp.messages, exp.layers)
         self._recolor()
         self._update_edges()
         self._update_class_labels()
         self.refresh_status()  # the line under the graph shows this explanation's values, never an older one's
+
+    def _relayout(self) -> None:
+        """Lay the network out again with the markers' limits, keeping the explanation and selection."""
+        if self._net is None:
+            return
+        exp, selection = self._exp, self._selection
+        self._layout = build_layout(self._net, self.markers.shown)
+        self._activations, self._relevances, self._aggregated, self._edges = {}, {}, {}, []
+        self._exp = None
+        self._selection = selection if selection is not None and self._column(selection[0]) is not None else None
+        self._build_items()
+        if exp is not None:
+            self.set_explanation(exp)
+        self._update_overlay()
 
     def set_color_mode(self, mode: str) -> None:
         """Colour nodes by ``"activation"`` or ``"relevance"``."""
@@ -532,6 +553,9 @@ class NetworkView(QtWidgets.QWidget):
     def _on_click(self, event) -> None:
         if event.button() != Qt.MouseButton.LeftButton or self._layout is None:
             return
+        if not event.double() and self.markers.click(self._view, event.scenePos()):
+            event.accept()  # "+ k more", "expand block", ...: the layout changed
+            return
         hit = self._unit_at_view(self._vb.mapSceneToView(event.scenePos()))
         if hit is None:
             return
@@ -574,6 +598,7 @@ class NetworkView(QtWidgets.QWidget):
         colorbar.getAxis("left").setPen("#999999")
         for key in ("top", "bottom", "right"):
             colorbar.getAxis(key).setPen("#999999")
+        plain_axes(colorbar)
         return colorbar
 
     def _update_colorbar_map(self) -> None:
@@ -612,7 +637,8 @@ class NetworkView(QtWidgets.QWidget):
             builders[column.kind](column)
             self._add_header(column, x, title_y, scale_y)
         self._build_class_labels(layout)
-        self._bounds = QtCore.QRectF(*layout.bounds())
+        self.markers.build(layout, self._vb)
+        self._bounds = self.markers.room(QtCore.QRectF(*layout.bounds()))
         for curve in self._edge_curves + self._overlay_curves + [self._rect]:
             curve.set_extent(self._bounds)
         self.reset_zoom()
@@ -680,6 +706,7 @@ class NetworkView(QtWidgets.QWidget):
         self._title_sizes[column.index] = {False: QtCore.QSizeF(title.textItem.boundingRect().size()),
                                            True: compact_size}
         title.setPos(x, title_y)
+        title.setToolTip(f"{column.title}\n{column.subtitle}" + (f"\n{column.name}" if column.name else ""))
         title.setZValue(Z_TEXT)
         self._vb.addItem(title)
         self._titles[column.index] = (title, x, title_y)
@@ -841,7 +868,7 @@ class NetworkView(QtWidgets.QWidget):
         shown = self._shown_values()
         scales = column_scales(self._layout, shown, self._color_mode, self._scale_mode)
         for column in self._layout.columns:
-            values = shown.get(column.stage)
+            values = column.node_values(shown.get(column.stage))  # the units the nodes show
             vmax = scales.get(column.index, 0.0)
             if column.kind == "dots":
                 self._color_dots(column, values, vmax)

@@ -13,6 +13,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
+from lrp_studio.gui.axes import plain_axes
 from lrp_studio.gui.state import AppState
 from lrp_studio.gui.feature_bars import show_feature_bars
 from lrp_studio.viz import COLORMAPS, DIVERGING, get_colormap, heatmap_rgba, overlay, relevance_to_2d
@@ -22,11 +23,12 @@ COLORMAP_LABELS = {"bwr": "blue-white-red", "seismic": "seismic", "coldnhot": "c
 
 
 def style_plot(item: pg.PlotItem) -> None:
-    """Dark axes and text on a white background."""
+    """Dark axes and text on a white background, values shown as they are (:func:`plain_axes`)."""
     for name in ("left", "bottom", "right", "top"):
         axis = item.getAxis(name)
         axis.setPen(pg.mkPen("#444"))
         axis.setTextPen(pg.mkPen("#222"))
+    plain_axes(item)
 
 
 def as_image(values: np.ndarray) -> np.ndarray:
@@ -95,6 +97,7 @@ class HeatmapView(QWidget):
             plot.setMouseEnabled(False, False)
             plot.hideButtons()
             plot.setMenuEnabled(False)
+            plain_axes(plot)  # hidden axes, shown as they are if a user turns them on
         self.input_item = pg.ImageItem(axisOrder="row-major")
         self.heat_item = pg.ImageItem(axisOrder="row-major")
         self.input_plot.addItem(self.input_item)

@@ -14,6 +14,7 @@ import pyqtgraph as pg
 from PySide6 import QtWidgets
 from PySide6.QtCore import Qt
 
+from lrp_studio.gui.axes import plain_axes
 from lrp_studio.gui.formatting import percent
 from lrp_studio.viz.graph_dag import input_stages
 from lrp_studio.viz.graph_scene import GraphLayout, build_layout
@@ -123,6 +124,7 @@ class NeuronInspector(QtWidgets.QWidget):
         self._colorbar = pg.ColorBarItem(values=(-1, 1), width=12, interactive=False, colorMapMenu=False)
         self._colorbar.getAxis("right").setTextPen("#333333")
         self._colorbar.axis.setWidth(60)  # pyqtgraph's 45 px drops labels such as "-0.0025"
+        plain_axes(self._colorbar)
         self._colorbar.setImageItem(self._heatmap.image)
         self._set_colorbar_map()
         self._maps_shown: bool | None = None

@@ -23,11 +23,13 @@ from lrp_studio.gui.file_actions import FileActionsMixin
 from lrp_studio.gui.image_input import install_image_drop, open_image, open_image_folder
 from lrp_studio.gui.normalization_action import QUESTION, set_input_normalization
 from lrp_studio.gui.graph_view import NetworkView
+from lrp_studio.gui.graph_markers import add_graph_size_menu
 from lrp_studio.gui.heatmap_widget import HeatmapView
 from lrp_studio.gui.inspector import NeuronInspector, conditional_heatmap
 from lrp_studio.gui.method_help import method_html
 from lrp_studio.gui.plots import ConservationPlot, OutputBars
 from lrp_studio.gui.sample_browser import SampleBrowser
+from lrp_studio.gui.predictions import install_lazy_predictions
 from lrp_studio.gui.canvas import install_canvas_dock
 from lrp_studio.gui.playground import install_playground_dock
 from lrp_studio.gui.compare_view import install_compare_dock
@@ -107,7 +109,6 @@ class MainWindow(UnsavedWorkMixin, SessionActionsMixin, FileActionsMixin, QMainW
         install_lifecycle()  # workers stopped and windows freed in order at quit and interpreter exit
         self._explain_request: int | None = None
         self._inspected: tuple[int, int] | None = None  # the unit the inspector shows (its scroll resets on a new one)
-        self._predict_request: int | None = None
         self._closing = False
         self._settle_timer = QTimer(self)
         self._settle_timer.setSingleShot(True)
@@ -117,6 +118,7 @@ class MainWindow(UnsavedWorkMixin, SessionActionsMixin, FileActionsMixin, QMainW
         self.graph = NetworkView()
         self.setCentralWidget(self.graph)
         self.sample_browser = SampleBrowser(self.state)
+        self.predictions = install_lazy_predictions(self)  # chunks in the worker, visible rows first, cached
         self.explanation_panel = ExplanationPanel(self.state)
         self.method_selector = self.explanation_panel.method_selector
         self.heatmap = HeatmapView(self.state)
@@ -293,6 +295,7 @@ class MainWindow(UnsavedWorkMixin, SessionActionsMixin, FileActionsMixin, QMainW
             action.triggered.connect(lambda _=False, n=k: self.graph.set_top_k(n))
             group.addAction(action)
             edges.addAction(action)
+        add_graph_size_menu(self, view)  # units per layer, residual blocks collapsed
         view.addSeparator()
         self._action(view, "&Reset layout", self.reset_layout)
 
@@ -333,30 +336,23 @@ class MainWindow(UnsavedWorkMixin, SessionActionsMixin, FileActionsMixin, QMainW
         self._explain_request = self.controller.submit("explain", compute_explanation, net, x, target, kwargs, index)
 
     def request_predictions(self, *_: Any) -> None:
-        """Predict the whole dataset in the worker (labels for the sample browser)."""
-        state = self.state
-        if self._closing or not state.fits():
-            state.set_predictions(None)
+        """Predict the dataset lazily in the worker (labels for the sample browser, :mod:`~lrp_studio.gui.predictions`)."""
+        if self._closing:
+            self.predictions.cancel()
             return
-        net, x = state.net, state.dataset.x
-        self._predict_request = self.controller.submit("predict", lambda: state.predicted_class(net.predict(x, 512)))
+        self.predictions.start()
 
     def _job_finished(self, key: str, request_id: int, result: Any) -> None:
         """Route a current result (the controller drops stale ones before they get here)."""
         if key == "explain":
             self._explain_request = None
             self.state.set_explanation(result)
-        elif key == "predict":
-            self._predict_request = None
-            self.state.set_predictions(np.asarray(result))
         elif key == INSPECT_KEY:
             self.inspector.show_conditional(result)
 
     def _job_failed(self, key: str, request_id: int, message: str) -> None:
         if key == "explain":
             self._explain_request = None
-        elif key == "predict":
-            self._predict_request = None
         elif key != INSPECT_KEY:
             return  # the views that submitted other keys report their own failures
         first = message.strip().splitlines()[-1] if "Traceback" in message else message
@@ -369,7 +365,7 @@ class MainWindow(UnsavedWorkMixin, SessionActionsMixin, FileActionsMixin, QMainW
             dialogs.show_error(self, "Computation failed", first, message)
 
     def is_busy(self) -> bool:
-        return (self._explain_request is not None or self._predict_request is not None or not self.controller.is_idle()
+        return (self._explain_request is not None or self.predictions.is_running() or not self.controller.is_idle()
                 or self._settle_timer.isActive() or self.explanation_panel.help_pending())
 
     def wait_idle(self, timeout: float = 10.0) -> bool:

@@ -47,8 +47,6 @@ class OutputBars(QWidget):
         style_plot(item)
         item.setLabel("bottom", "class")
         item.setLabel("left", "logit")
-        for axis in ("left", "bottom"):  # no "x0.001" scale prefixes on probabilities and small logits
-            item.getAxis(axis).enableAutoSIPrefix(False)
         self.bars = pg.BarGraphItem(x=[0], height=[0], width=0.7, brush=BAR_COLOR)
         self.plot.addItem(self.bars)
         self.plot.setToolTip("Click a bar to explain that class; 'Predicted' goes back to the predicted class.")

@@ -72,6 +72,7 @@ class SampleListModel(QAbstractListModel):
         label = int(dataset.y[sample])
         predictions = self.state.predictions
         predicted = int(predictions[sample]) if predictions is not None and sample < len(predictions) else None
+        predicted = None if predicted is not None and predicted < 0 else predicted  # -1: not predicted yet
         if role == Qt.ItemDataRole.DisplayRole:
             guess = "?" if predicted is None else dataset.classes[predicted] if predicted < len(dataset.classes) else str(predicted)
             mark = "  \u2717" if predicted is not None and predicted != label else ""
@@ -97,6 +98,7 @@ class SampleBrowser(QWidget):
     """The dataset list with filter and navigation; selecting a row picks the sample."""
 
     openDatasetRequested = Signal(str)   # a dataset spec ("mnist:test", "toy:moons") or "" for a file dialog
+    visibleRowsChanged = Signal(object)  # dataset indices on screen (predicted first, gui/predictions.py)
 
     def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -146,6 +148,7 @@ class SampleBrowser(QWidget):
         self.list.selectionModel().currentChanged.connect(self._row_changed)
         self.prev_button.clicked.connect(self.previous)
         self.next_button.clicked.connect(self.next)
+        self.list.verticalScrollBar().valueChanged.connect(lambda _: self._emit_visible())
         state.datasetChanged.connect(self._dataset_changed)
         state.predictionsChanged.connect(self._predictions_changed)
         state.sampleChanged.connect(self._sample_changed)
@@ -160,6 +163,20 @@ class SampleBrowser(QWidget):
 
     def visible_indices(self) -> np.ndarray:
         return self.model.rows.copy()
+
+    def on_screen(self) -> np.ndarray:
+        """Dataset indices of the rows the list shows now (plus a screenful below, for scrolling on)."""
+        rows = self.model.rows
+        if not len(rows):
+            return np.zeros(0, np.int64)
+        top = self.list.indexAt(self.list.viewport().rect().topLeft())
+        first = top.row() if top.isValid() else 0
+        height = max(self.list.sizeHintForRow(0), 1)
+        count = max(self.list.viewport().height() // height + 1, 20)
+        return rows[first: first + 2 * count].copy()
+
+    def _emit_visible(self) -> None:
+        self.visibleRowsChanged.emit(self.on_screen())
 
     def next(self) -> None:
         self._step(+1)
@@ -225,8 +242,8 @@ class SampleBrowser(QWidget):
         choice = self.filter_combo.currentData()
         if choice == MISCLASSIFIED:
             predictions = self.state.predictions
-            rows = np.flatnonzero(predictions != dataset.y) if predictions is not None and len(predictions) == len(dataset) \
-                else np.zeros(0, np.int64)
+            rows = np.flatnonzero((predictions != dataset.y) & (predictions >= 0)) \
+                if predictions is not None and len(predictions) == len(dataset) else np.zeros(0, np.int64)
         elif isinstance(choice, int):
             rows = np.flatnonzero(dataset.y == choice)
         else:
@@ -234,12 +251,16 @@ class SampleBrowser(QWidget):
         self.model.set_rows(rows)
         self._update_count()
         self._sample_changed(self.state.index)
+        self._emit_visible()
 
     def _update_count(self) -> None:
         dataset = self.state.dataset
         text = f"{len(self.model.rows)} of {len(dataset)} samples"
         predictions = self.state.predictions
-        if predictions is not None and len(predictions) == len(dataset):
+        pending = int(np.count_nonzero(predictions < 0)) if predictions is not None else 0
+        if pending and len(predictions) == len(dataset):
+            text += f" \u2014 predicting\u2026 {len(dataset) - pending:,} of {len(dataset):,} done"
+        elif predictions is not None and len(predictions) == len(dataset):
             accuracy = float(np.mean(predictions == dataset.y)) * 100.0
             text += f" \u2014 model accuracy {percent(accuracy)}"
             if dataset.name == "mnist" and len(dataset) == 5000:  # the bundled subset: 4,000 are training data

@@ -19,12 +19,13 @@ from lrp_studio.lrp.outputs import check_targets, resolve_targets
 from lrp_studio.lrp.propagate import one_hot_start, propagate
 from lrp_studio.lrp.rules import RULES, Rule, make_rule
 from lrp_studio.lrp.start import Start, parse_start, start_relevance, start_targets
+from lrp_studio.nn.budget import CHUNK_BUDGET, FORWARD_BUDGET, chunk_size, forward_chunk  # noqa: F401 - re-exported
 from lrp_studio.nn.network import Network, Trace
 from lrp_studio.nn.preprocessing import normalize_values
 
 Array = Any
 
-__all__ = ["Explanation", "LayerRecord", "LRP_METHODS", "METHODS", "NonFiniteError", "check_finite", "chunk_size", "explain",
+__all__ = ["Explanation", "LayerRecord", "LRP_METHODS", "METHODS", "NonFiniteError", "check_finite", "chunk_size", "explain", "forward_chunk",
            "explain_neuron",
            "resolve_rules", "resolve_targets"]
 
@@ -339,23 +340,6 @@ def _sent_arrays(net: Network, sent: dict[int, list[Array]] | None, n: int
         if layer.is_merge and index not in merges:
             merges[index] = np.full((len(net.node_inputs[index]), n), np.nan)
     return totals, merges
-
-
-CHUNK_BUDGET = 4_000_000  # float32 values of activations and im2col columns kept per chunk (~16 MB)
-
-
-def chunk_size(net: Network) -> int:
-    """Samples per chunk so that one chunk's traced activations and conv columns fit the budget.
-
-    Large batches are explained chunk by chunk: the working set then stays in cache and the
-    peak memory stays bounded (CNN at batch 1024: about 4x less memory and faster).
-    """
-    per_sample = sum(int(np.prod(shape)) for shape in net.shapes)
-    for index in net.linear_indices:
-        layer = net.layers[index]
-        if layer.type_name == "conv2d":
-            per_sample += layer.fan_in * int(np.prod(net.shapes[index + 1][1:]))
-    return max(1, CHUNK_BUDGET // per_sample)
 
 
 def _explain_in_chunks(net: Network, xb: Array, target: Any, rules: Mapping[int, Rule], chunk: int, bias: bool,

@@ -41,6 +41,7 @@ from lrp_studio.lrp.explain import explain
 from lrp_studio.lrp.methods import METHODS
 from lrp_studio.lrp.outputs import check_output, check_targets, target_outputs
 from lrp_studio.lrp.perturbation import region_cells
+from lrp_studio.nn.budget import forward_chunk
 from lrp_studio.nn.network import Network
 
 Array = Any
@@ -203,7 +204,7 @@ def resolve_per_step(n_regions: int, steps: int, per_step: int | None) -> int:
 def perturbation_curve(net: Network, x: Any, relevance: Any | None, targets: Any, region: int = DEFAULT_REGION,
                        steps: int = DEFAULT_STEPS, per_step: int | None = DEFAULT_PER_STEP, baseline: str = "mean",
                        order: str = "morf", seed: int | None = 0, output: str = "logit",
-                       blur_sigma: float = DEFAULT_BLUR_SIGMA, chunk: int = 1024) -> np.ndarray:
+                       blur_sigma: float = DEFAULT_BLUR_SIGMA, chunk: int | None = None) -> np.ndarray:
     """Region-perturbation curves f(x^0), ..., f(x^L) of every sample.
 
     Parameters
@@ -239,8 +240,9 @@ def perturbation_curve(net: Network, x: Any, relevance: Any | None, targets: Any
         The recorded f: the target's logit or its softmax probability (sigmoid for 1 output).
     blur_sigma : float
         Gaussian sigma of the blur baseline, in pixels.
-    chunk : int
-        Perturbed copies per forward pass.
+    chunk : int, optional
+        Perturbed copies per forward pass; default :func:`lrp_studio.nn.budget.forward_chunk` (a
+        memory budget, at most 1024).
 
     Returns
     -------
@@ -276,7 +278,7 @@ def perturbation_curve(net: Network, x: Any, relevance: Any | None, targets: Any
     flat_fill = fill.reshape(n, channels, spatial)
     ks = np.arange(steps + 1)
     curves = np.empty((n, steps + 1))
-    per_chunk = max(1, int(chunk) // (steps + 1))
+    per_chunk = max(1, (int(chunk) if chunk is not None else forward_chunk(net, 1024)) // (steps + 1))
     for start in range(0, n, per_chunk):
         stop = min(n, start + per_chunk)
         removed = pixel_step[start:stop, None, :] <= ks[None, :, None]  # (n, L+1, positions)

@@ -26,6 +26,7 @@ import numpy as np
 from lrp_studio.backend import get_xp, to_numpy
 from lrp_studio.errors import ParameterError
 from lrp_studio.lrp.outputs import check_output, resolve_targets, target_outputs
+from lrp_studio.nn.budget import forward_chunk
 from lrp_studio.nn.network import Network, Trace
 
 Array = Any
@@ -99,7 +100,8 @@ def _stage_means(activation: np.ndarray, mean: str) -> np.ndarray:
 
 
 def neuron_perturbation(net: Network, x: Any, stage: int, target: Any = None, region: int = 1, mean: str = "layer",
-                        output: str = "logit", chunk: int = 2048, across_channels: bool | None = None) -> np.ndarray:
+                        output: str = "logit", chunk: int | None = None,
+                        across_channels: bool | None = None) -> np.ndarray:
     """Change of the target output when each unit (or patch) of ``stage`` is set to the stage mean.
 
     Parameters
@@ -116,8 +118,9 @@ def neuron_perturbation(net: Network, x: Any, stage: int, target: Any = None, re
     mean : {"layer", "channel"}
         Replace by the mean over the whole stage (the notes) or over the unit's feature map.
     output : {"logit", "probability"}
-    chunk : int
-        Perturbed copies per forward pass.
+    chunk : int, optional
+        Perturbed copies per forward pass; default :func:`lrp_studio.nn.budget.forward_chunk` (a
+        memory budget, at most 2048).
     across_channels : bool, optional
         Whether a patch spans all channels; default True for the input, False for hidden maps.
 
@@ -143,7 +146,7 @@ def neuron_perturbation(net: Network, x: Any, stage: int, target: Any = None, re
     fill = _stage_means(act, mean).reshape(n, -1)
     flat = act.reshape(n, -1)
     drops = np.empty((n, n_groups))
-    per_chunk = max(1, int(chunk))
+    per_chunk = max(1, int(chunk)) if chunk is not None else forward_chunk(net)
     # copies ordered sample-major, then group; one forward per chunk of (sample, group) pairs
     pairs = n * n_groups
     for start in range(0, pairs, per_chunk):
@@ -166,7 +169,7 @@ def _rows(trace: Trace, stages: Sequence[int], samples: Array) -> Trace:
 
 
 def perturbation_heatmap(net: Network, x: Any, target: Any = None, region: int = 1, output: str = "logit",
-                         chunk: int = 2048) -> np.ndarray:
+                         chunk: int | None = None) -> np.ndarray:
     """Input heatmap of the notes: each input patch set to the input's mean, change of the target output.
 
     Same shape as the prepared input (N, *input_shape); see :func:`neuron_perturbation` (stage 0).

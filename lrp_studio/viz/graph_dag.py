@@ -34,6 +34,7 @@ __all__ = [
     "input_stages",
     "links",
     "parents",
+    "residual_blocks",
     "skip_lanes",
     "source_stage",
 ]
@@ -200,6 +201,31 @@ def parents(net, drawn: list[DrawnStage]) -> dict[int, list[int]]:
                 found.append(source)
         result[node.stage] = found
     return result
+
+
+def residual_blocks(net, drawn: list[DrawnStage]) -> dict[str, list[int]]:
+    """Residual blocks: drawn stages grouped by the name prefix of their layer, where a group has a merge.
+
+    The builders name a block's layers ``block{k}.conv1``, ``block{k}.add``, ... (``res:C`` tokens of
+    :mod:`lrp_studio.nn.builders`); imported graphs named ``layer1.0.conv1`` etc. group the same way
+    (the prefix is everything before the last dot). A group counts when it has at least two drawn
+    stages and its last one is a merge (the block output).
+
+    Returns
+    -------
+    dict block name -> list of int
+        The drawn stages of each block in stage order, the merge's last; blocks in network order.
+    """
+    names = getattr(net, "names", None)
+    if not names:
+        return {}
+    groups: dict[str, list[DrawnStage]] = {}
+    for node in drawn:
+        if node.layer_index is None or "." not in str(names[node.layer_index]):
+            continue
+        groups.setdefault(str(names[node.layer_index]).rsplit(".", 1)[0], []).append(node)
+    return {name: [d.stage for d in nodes] for name, nodes in groups.items()
+            if len(nodes) >= 2 and _is_merge(net.layers[nodes[-1].layer_index])}
 
 
 def depths(drawn: list[DrawnStage], parent_map: dict[int, list[int]]) -> dict[int, int]:

@@ -34,6 +34,7 @@ __all__ = [
     "merge_messages",
     "overlay_segments",
     "select_edges",
+    "shown_nodes",
 ]
 
 #: Strongest edges drawn per pair of columns (of the top-k per target): painting cost grows with
@@ -152,12 +153,24 @@ def connection_messages(layout: GraphLayout, messages: Mapping[int, np.ndarray],
         if conn.merge is not None:
             merged = merge_messages(conn, activations, relevances) if messages else None
             if merged is not None:
-                result[index] = merged
+                result[index] = shown_nodes(layout, conn, merged)
             continue
         layer_messages = messages.get(conn.layer_index)
         if layer_messages is not None:
-            result[index] = aggregate_messages(np.asarray(layer_messages, dtype=np.float32), conn.group)
+            aggregated = aggregate_messages(np.asarray(layer_messages, dtype=np.float32), conn.group)
+            result[index] = shown_nodes(layout, conn, aggregated)
     return result
+
+
+def shown_nodes(layout: GraphLayout, conn: Connection, matrix: np.ndarray) -> np.ndarray:
+    """(all source units, all target units) messages -> (source nodes, target nodes): the rows and
+    columns of the units the two columns show (unchanged where a column shows all of them)."""
+    source, target = layout.columns[conn.source], layout.columns[conn.target]
+    if source.units is not None and source.kind != "image":
+        matrix = matrix[source.units]
+    if target.units is not None:
+        matrix = matrix[:, target.units]
+    return matrix
 
 
 def cap_strongest(src: np.ndarray, dst: np.ndarray, values: np.ndarray,
@@ -271,7 +284,7 @@ def _pixel_fan_in(layout: GraphLayout, column: Column, node: int, messages: Mapp
     if source is None or layer_messages is None or np.ndim(layer_messages) != 2 \
             or layer_messages.shape[0] != source.n_units:
         return
-    values = np.asarray(layer_messages[:, node])
+    values = np.asarray(layer_messages[:, column.node_unit(node)])
     order = strongest(values, count)
     if len(order) == 0:
         return

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from lrp_studio.viz.graph_dag import depths, drawn_stages, input_stages, links, parents, skip_lanes
+from lrp_studio.viz.graph_dag import depths, drawn_stages, input_stages, links, parents, residual_blocks, skip_lanes
 
 __all__ = [
     "COLUMN_KINDS",
@@ -49,6 +49,7 @@ __all__ = [
     "Connection",
     "GraphLayout",
     "Marker",
+    "Shown",
     "box_segments",
     "build_layout",
     "edge_polylines",
@@ -66,6 +67,9 @@ DIRECTIONS = ("up", "down", "left", "right")
 FLAT_INPUT_DOTS = 64
 #: Height of the drawing area in scene units (grows for very wide conv layers).
 SCENE_HEIGHT = 1000.0
+#: ... and at least this much per horizontal slot when no slot stacks parallel branches (long
+#: sequential networks grow taller).
+SLOT_HEIGHT = 200.0
 #: Horizontal free space between two columns, in scene units (GRAPH_COLUMN_GAP for graph networks,
 #: whose extra columns would otherwise shrink everything).
 COLUMN_GAP, GRAPH_COLUMN_GAP = 300.0, 220.0
@@ -89,6 +93,8 @@ BAND_GAP = 240.0
 SKIP_MARGIN, LANE_GAP, LANE_SPREAD = 60.0, 70.0, 40.0
 #: Horizontal run of a skip edge's slanted ends, as a fraction of the gap between columns.
 SKIP_BEND = 0.4
+#: A column's "+ k more" marker stands this far below its lowest node.
+MARKER_GAP = 8.0
 
 
 def box_segments(x0: float, y0: float, x1: float, y1: float) -> np.ndarray:
@@ -134,6 +140,13 @@ class Column:
         Position in its slot from the top (0 unless parallel branches share the slot).
     name : str
         The producing node's name (``net.names``), "" for the input.
+    units : ndarray (n_nodes,) int64 or None
+        The units the nodes show, ascending, when the column shows only some of its ``n_units``
+        (the most relevant, :mod:`lrp_studio.viz.graph_focus`); None: node k shows unit k.
+    more : int
+        Units not shown (the "+ k more" marker below the column); 0 when all are.
+    block : str
+        The residual block this column stands for when the block is collapsed into it, else "".
     """
 
     index: int
@@ -152,6 +165,9 @@ class Column:
     depth: int = 0
     band: int = 0
     name: str = ""
+    units: np.ndarray | None = None
+    more: int = 0
+    block: str = ""
 
     @property
     def x(self) -> float:
@@ -200,13 +216,37 @@ class Column:
         return anchors
 
     @property
+    def source_units(self) -> int:
+        """Rows of a layer's messages this column sends from: channels of an image, else all its units."""
+        return self.shape[0] if self.kind == "image" else self.n_units
+
+    @property
     def n_sources(self) -> int:
         """Edge sources the column offers: channels of an image or of maps, else its nodes."""
         return self.shape[0] if self.kind == "image" else self.n_nodes
 
     def unit_to_node(self, unit: int) -> int:
-        """The drawn node holding ``unit`` (an image is one node)."""
-        return 0 if self.kind == "image" else int(unit)
+        """The drawn node holding ``unit`` (an image is one node; a unit not shown: the nearest node)."""
+        if self.kind == "image":
+            return 0
+        if self.units is None:
+            return int(unit)
+        return int(np.clip(np.searchsorted(self.units, unit), 0, len(self.units) - 1))
+
+    def node_unit(self, node: int) -> int:
+        """The unit node ``node`` shows (the node itself unless only some units are shown)."""
+        return int(node) if self.units is None else int(self.units[node])
+
+    def shows(self, unit: int) -> bool:
+        """Whether ``unit`` has a node of its own (always, unless only some units are shown)."""
+        return self.units is None or self.kind == "image" or bool(np.any(self.units == unit))
+
+    def node_values(self, values: np.ndarray | None) -> np.ndarray | None:
+        """One sample's values of this stage, per node: (n_nodes, ...) rows of the shown units."""
+        if values is None or self.units is None:
+            return values
+        array = np.asarray(values)
+        return array[self.units] if array.ndim > 1 else array.reshape(-1)[self.units]
 
     def image_rect(self) -> tuple[float, float, float, float]:
         """(x0, y0, width, height) of an image column's picture."""
@@ -246,7 +286,8 @@ class Column:
         """Centre of a unit: its pixel in an image, else its node."""
         if self.kind == "image":
             return self.pixel_centre(unit)
-        return float(self.centres[unit, 0]), float(self.centres[unit, 1])
+        node = self.unit_to_node(unit)
+        return float(self.centres[node, 0]), float(self.centres[node, 1])
 
     def relative_height(self, unit: int) -> float:
         """Vertical position of a unit in 0 (top) .. 1 (bottom), for moving between columns."""
@@ -371,6 +412,10 @@ class GraphLayout:
         """Upper edge of the headers of stacked columns: below every node and skip lane."""
         return max(self.height, self.lanes_bottom) + FOOTER_GAP
 
+    def marker_position(self, column: Column) -> tuple[float, float]:
+        """Where a column's "+ k more" / "expand" marker stands: centred under its lowest node."""
+        return column.x, column.bottom + MARKER_GAP
+
     def class_label_positions(self) -> np.ndarray:
         """(n, 2) anchor points of the class-name labels (empty unless the last column is few dots)."""
         last = self.columns[-1]
@@ -427,10 +472,59 @@ def _node_name(net, layer_index: int | None) -> str:
     return str(names[layer_index])
 
 
-def _make_columns(net) -> tuple[list[Column], dict[int, list[int]]]:
+@dataclass(frozen=True)
+class Shown:
+    """How much of a large network the layout draws (the defaults draw everything).
+
+    Attributes
+    ----------
+    channels : int or None
+        Most feature maps drawn per conv column (the most relevant ones, chosen per explanation by
+        :mod:`lrp_studio.viz.graph_focus`); None: all.
+    neurons : int or None
+        Most neurons drawn per hidden dense column; None: all. The output column is always whole.
+    expanded : frozenset of int
+        Stages drawn whole whatever the limits (the user clicked their "+ k more").
+    collapsed : frozenset of str
+        Residual blocks (:func:`lrp_studio.viz.graph_dag.residual_blocks`) drawn as one column.
+    whole_up_to : int
+        Columns with at most this many units are drawn whole whatever the limits (the app's
+        default keeps the bundled models' 16-32 channels; a limit the user chooses sets 0).
+    """
+
+    channels: int | None = None
+    neurons: int | None = None
+    expanded: frozenset = frozenset()
+    collapsed: frozenset = frozenset()
+    whole_up_to: int = 0
+
+    def limit(self, kind: str, stage: int, last: bool) -> int | None:
+        """Most nodes of a column of ``kind`` at ``stage`` (None: no limit)."""
+        if last or stage in self.expanded or kind == "image":
+            return None
+        return self.channels if kind == "maps" else self.neurons
+
+
+def _collapse(net, drawn: list, parent_stages: dict[int, list[int]], collapsed: frozenset
+              ) -> tuple[list, dict[int, list[int]], dict[int, str]]:
+    """Drop the columns of collapsed residual blocks but their last (the merge); it reads what the block read."""
+    if not collapsed:
+        return drawn, parent_stages, {}
+    blocks = {name: stages for name, stages in residual_blocks(net, drawn).items() if name in collapsed}
+    removed = {stage for stages in blocks.values() for stage in stages[:-1]}
+    kept_as = {stages[-1]: name for name, stages in blocks.items()}
+    result = {stage: list(found) for stage, found in parent_stages.items() if stage not in removed}
+    for name, stages in blocks.items():
+        inside = set(stages)
+        sources = [p for stage in stages for p in parent_stages.get(stage, []) if p not in inside]
+        result[stages[-1]] = list(dict.fromkeys(sources))
+    return [d for d in drawn if d.stage not in removed], result, kept_as
+
+
+def _make_columns(net, shown: Shown = Shown()) -> tuple[list[Column], dict[int, list[int]]]:
     """Columns sorted by (depth, stage), and per column index the indices of its parents."""
     drawn = drawn_stages(net)
-    parent_stages = parents(net, drawn)
+    drawn, parent_stages, blocks = _collapse(net, drawn, parents(net, drawn), shown.collapsed)
     depth = depths(drawn, parent_stages)
     order = sorted(drawn, key=lambda d: (depth[d.stage], d.stage))
     columns: list[Column] = []
@@ -450,10 +544,18 @@ def _make_columns(net) -> tuple[list[Column], dict[int, list[int]]]:
             n_nodes = n_units = shape[0]
         else:
             n_nodes = n_units = size
+        limit = shown.limit(kind, stage, stage == len(net.layers))
+        units, more = None, 0
+        if limit is not None and n_units > max(limit, shown.whole_up_to):
+            n_nodes, units, more = int(limit), np.arange(int(limit), dtype=np.int64), n_units - int(limit)
         band = bands.get(depth[stage], 0)
         bands[depth[stage]] = band + 1
+        block = blocks.get(stage, "")
+        if block:
+            title = f"{block} (collapsed) · " + title
         columns.append(Column(position, stage, kind, title, subtitle, node.layer_index, shape, n_nodes, n_units,
-                              depth=depth[stage], band=band, name=_node_name(net, node.layer_index)))
+                              depth=depth[stage], band=band, name=_node_name(net, node.layer_index), units=units,
+                              more=more, block=block))
     index_of = {c.stage: c.index for c in columns}
     parent_map = {index_of[stage]: [index_of[p] for p in found] for stage, found in parent_stages.items()}
     return columns, parent_map
@@ -468,12 +570,15 @@ def _slots(columns: list[Column]) -> list[list[Column]]:
 
 
 def _scene_height(columns: list[Column]) -> float:
-    """SCENE_HEIGHT, or more for slots whose feature maps need more (40 units per channel)."""
+    """SCENE_HEIGHT, or more for slots whose feature maps need more (40 units per channel), or for
+    many slots (SLOT_HEIGHT each: a wide drawing fitted to the view would shrink every node)."""
     need = 0.0
-    for slot in _slots(columns):
+    slots = _slots(columns)
+    for slot in slots:
         maps = sum(c.n_nodes * 40.0 for c in slot if c.kind == "maps")
         need = max(need, maps + (len(slot) - 1) * BAND_GAP if maps else 0.0)
-    return max(SCENE_HEIGHT, need)
+    stacked = any(len(slot) > 1 for slot in slots)  # graphs with parallel branches keep their proportions
+    return max(SCENE_HEIGHT, need, 0.0 if stacked else SLOT_HEIGHT * len(slots))
 
 
 def _size_column(column: Column, height: float) -> None:
@@ -518,7 +623,7 @@ def _linear_group(net, link, source: Column) -> int | None:
     rows = int(np.prod(in_shape)) if layer.type_name == "dense" else in_shape[0]
     if source.kind == "image" and layer.type_name == "dense":
         return None  # hundreds of lines into one picture: the inspector's heatmap shows this
-    if rows == source.n_sources:
+    if rows == source.source_units:
         return 1
     if source.kind in ("image", "maps") and rows == int(np.prod(source.shape)):
         return rows // source.shape[0]
@@ -531,7 +636,7 @@ def _merge_drawable(net, link, source: Column) -> bool:
     rows = read_shape[0] if len(read_shape) == 3 else int(np.prod(read_shape))
     if source.kind == "image" and len(source.shape) != 3:
         return False
-    return rows == source.n_sources
+    return rows == source.source_units
 
 
 def _connections(net, columns: list[Column]) -> list[Connection]:
@@ -539,6 +644,8 @@ def _connections(net, columns: list[Column]) -> list[Connection]:
     inputs = input_stages(net)
     connections = []
     for link in links(net, drawn_stages(net)):
+        if link.source not in by_stage or link.target not in by_stage:
+            continue  # inside a collapsed residual block
         source, target = by_stage[link.source], by_stage[link.target]
         layer = net.layers[link.layer_index]
         if layer.is_linear:
@@ -576,7 +683,7 @@ def _set_lane_tops(skips: list[Connection], spans: list[tuple[int, int]], column
             skips[i].lane_top = top
 
 
-def build_layout(net) -> GraphLayout:
+def build_layout(net, shown: Shown = Shown()) -> GraphLayout:
     """Columns, node positions and edge connections of ``net`` (see the module docstring).
 
     Parameters
@@ -584,12 +691,14 @@ def build_layout(net) -> GraphLayout:
     net : lrp_studio.nn.Network
         Read for its layers, ``node_inputs`` (sequential without it), stage shapes, node names,
         classes and input range; never run.
+    shown : Shown
+        Limits on the nodes per column and the collapsed residual blocks (default: everything).
 
     Returns
     -------
     GraphLayout
     """
-    columns, parent_map = _make_columns(net)
+    columns, parent_map = _make_columns(net, shown)
     height = _scene_height(columns)
     sequential = all(stages == (j,) for j, stages in enumerate(input_stages(net)))
     gap = COLUMN_GAP if sequential else GRAPH_COLUMN_GAP
@@ -721,7 +830,7 @@ def node_at(layout: GraphLayout, x: float, y: float, pixel_size: tuple[float, fl
         else:
             node = _hit_dots(column, x, y, px, py)
         if node is not None:
-            return column.stage, node
+            return column.stage, node if column.kind == "image" else column.node_unit(node)
     return None
 
 
@@ -773,14 +882,14 @@ def _moved_vertically(layout: GraphLayout, column: Column, unit: int, step: int)
     if column.kind == "image":
         new = unit + step * column.image_hw[1]
         return (column.stage, new) if 0 <= new < column.n_units else None
-    new = unit + step
-    if not 0 <= new < column.n_units:
+    new = column.unit_to_node(unit) + step  # nodes: with only some units shown, to the next shown one
+    if not 0 <= new < column.n_nodes:
         band = column.band + step
         stacked = [c for c in layout.columns if c.depth == column.depth and c.band == band]
         if stacked and stacked[0].kind != "image":
             neighbour = stacked[0]
-            return neighbour.stage, (0 if step > 0 else neighbour.n_units - 1)
-    return column.stage, int(np.clip(new, 0, column.n_units - 1))
+            return neighbour.stage, neighbour.node_unit(0 if step > 0 else neighbour.n_nodes - 1)
+    return column.stage, column.node_unit(int(np.clip(new, 0, column.n_nodes - 1)))
 
 
 def _neighbour(layout: GraphLayout, column: Column, unit: int, direction: str) -> Column | None:
@@ -834,4 +943,5 @@ def moved(layout: GraphLayout, selection: tuple[int, int], direction: str) -> tu
     if target.kind == "image":
         h, w = target.image_hw
         return target.stage, int(round(relative * (h - 1))) * w + w // 2
-    return target.stage, int(round(relative * (target.n_units - 1)))
+    unit = int(round(relative * (target.n_units - 1)))
+    return target.stage, target.node_unit(target.unit_to_node(unit))  # a unit with a node of its own

@@ -125,3 +125,24 @@ def make_window(qtbot, error_dialogs):
 def window(make_window):
     """The default window: bundled MNIST subset and bundled MLP."""
     return make_window()
+
+
+@pytest.fixture
+def network_view(qtbot):
+    """Factory for a shown NetworkView of ``net`` (optionally explained), ``size`` pixels."""
+    from PySide6 import QtWidgets
+
+    from lrp_studio.gui.graph_view import NetworkView
+
+    def factory(net, explanation=None, size=(1000, 620)):
+        view = NetworkView()
+        qtbot.addWidget(view)
+        view.resize(*size)
+        view.show()
+        qtbot.waitExposed(view)
+        view.set_network(net)
+        if explanation is not None:
+            view.set_explanation(explanation)
+        QtWidgets.QApplication.processEvents()
+        return view
+    return factory

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from lrp_studio.gui.compare_methods import DEFAULT_COMPARED
 from lrp_studio.lrp import METHODS
 
 
@@ -29,7 +30,7 @@ def test_hidden_compare_view_computes_nothing(window, qtbot):
 def test_one_cell_per_method_for_the_current_sample(window, qtbot):
     view = show_compare(qtbot, window)
     cells = view.cells()
-    assert set(cells) == set(METHODS) | {"perturbation"}
+    assert set(cells) == (set(DEFAULT_COMPARED) | {window.state.method, "perturbation"}) and set(cells) < set(METHODS) | {"perturbation"}
     from lrp_studio.lrp import explain
 
     x = window.state.sample()[None]
@@ -147,3 +148,21 @@ def test_view_menu_toggles_and_colour_map(window, qtbot):
     from lrp_studio.viz import get_colormap
 
     assert np.array_equal(view.cells()["lrp0"].image.lut, get_colormap("gray"))
+
+
+def test_the_methods_menu_chooses_the_compared_methods(window, qtbot):
+    view = show_compare(qtbot, window)
+    actions = {action.text(): action for action in view.methods_button.menu().actions()}
+    assert set(actions) == set(METHODS)
+    runs = view.n_runs
+    actions["taylor"].setChecked(True)  # a method off by default
+    actions["smoothgrad"].setChecked(False)
+    qtbot.waitUntil(lambda: view.n_runs > runs and not view.is_busy(), timeout=30000)
+    assert "taylor" in view.cells() and "smoothgrad" not in view.cells()
+    from lrp_studio.lrp import explain
+
+    exp = explain(window.state.net, window.state.sample()[None], method="taylor")
+    assert np.allclose(view.cells()["taylor"].result.relevance, exp.relevance[0], atol=1e-5)
+    # the active method is always compared, chosen or not
+    window.state.set_method("wsquare")
+    qtbot.waitUntil(lambda: "wsquare" in view.cells() and not view.is_busy(), timeout=30000)

@@ -41,19 +41,8 @@ def exp(resnet, sample):
 
 
 @pytest.fixture
-def make_view(qtbot):
-    def factory(net, explanation=None, size=(1000, 620)):
-        view = NetworkView()
-        qtbot.addWidget(view)
-        view.resize(*size)
-        view.show()
-        qtbot.waitExposed(view)
-        view.set_network(net)
-        if explanation is not None:
-            view.set_explanation(explanation)
-        QtWidgets.QApplication.processEvents()
-        return view
-    return factory
+def make_view(network_view):
+    return network_view  # tests/gui/conftest.py
 
 
 def _column(view, stage):
@@ -131,6 +120,7 @@ def test_zooming_in_brings_staggered_headers_back_to_one_line(make_view, resnet,
 
 def test_arrow_keys_and_clicks_follow_the_graph(qtbot, make_view, resnet, exp) -> None:
     view = make_view(resnet, exp)
+    view.markers.set_limits(None, None)  # every channel drawn (the limits: tests/gui/test_graph_limits.py)
     cols = view.columns()
     add2 = [c for c in cols if c.title == "add · relu"][1]
     projection = next(c for c in cols if c.band == 1)

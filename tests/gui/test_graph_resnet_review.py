@@ -14,7 +14,6 @@ import pytest
 import PySide6  # noqa: F401 - a hard dependency: fail, never skip
 from PySide6 import QtCore, QtWidgets  # noqa: E402
 
-from lrp_studio.gui.graph_view import NetworkView  # noqa: E402
 from lrp_studio.lrp.explain import explain  # noqa: E402
 from lrp_studio.nn import lenet  # noqa: E402
 from lrp_studio.zoo import load_model  # noqa: E402
@@ -26,18 +25,8 @@ VIEW_SIZES = [(690, 500), (960, 680)]
 
 
 @pytest.fixture
-def make_view(qtbot):
-    def factory(net, explanation, size):
-        view = NetworkView()
-        qtbot.addWidget(view)
-        view.resize(*size)
-        view.show()
-        qtbot.waitExposed(view)
-        view.set_network(net)
-        view.set_explanation(explanation)
-        QtWidgets.QApplication.processEvents()
-        return view
-    return factory
+def make_view(network_view):
+    return network_view  # tests/gui/conftest.py
 
 
 def _device_point(view, x: float, y: float) -> QtCore.QPointF:

@@ -14,11 +14,10 @@ pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
 import pyqtgraph as pg  # noqa: E402
-from PySide6 import QtGui, QtWidgets  # noqa: E402
+from PySide6 import QtGui  # noqa: E402
 from PySide6.QtCore import QPoint, Qt  # noqa: E402
 
 from lrp_studio.errors import ParameterError  # noqa: E402
-from lrp_studio.gui.graph_view import NetworkView  # noqa: E402
 from lrp_studio.lrp.explain import explain  # noqa: E402
 from lrp_studio.nn import lenet, mlp  # noqa: E402
 
@@ -46,20 +45,8 @@ def _explain(net, x):
 
 
 @pytest.fixture
-def make_view(qtbot):
-    def factory(net, exp=None):
-        view = NetworkView()
-        qtbot.addWidget(view)
-        view.resize(1000, 620)
-        view.show()
-        qtbot.waitExposed(view)
-        view.set_network(net)
-        if exp is not None:
-            view.set_explanation(exp)
-        QtWidgets.QApplication.processEvents()
-        return view
-
-    return factory
+def make_view(network_view):
+    return network_view  # tests/gui/conftest.py
 
 
 def _click(qtbot, view, stage, unit, double=False):

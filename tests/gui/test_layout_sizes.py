@@ -15,10 +15,11 @@ from lrp_studio.data import resource_path
 SIZES = [(1280, 800), (1536, 940), (1600, 1000)]
 #: Smallest compare heatmap side (px) with the graph keeping half the height: one-line titles give
 #: 47 px at 1536x940 and 1600x1000 (40 with two-line titles, 30 before); at 1280x800, 31 px.
-# Smallest compare-grid heatmap side per window width. Measured 31 / 47 / 47 px with 19 methods; with the 22
-# methods of today (taylor, taylor-segment, deep-taylor-unbounded added) the grid needs another row and the
-# cells are 12 / 26 / 38 px: a known regression (closing note), pinned here so it cannot get worse.
-MIN_COMPARE_PX = {1280: 12, 1536: 26, 1600: 37}
+# Smallest compare-grid heatmap side per window width. 31 / 47 / 47 px with 19 methods; 12 / 26 / 38 px with all 22
+# cells (issue 19's regression). Now the grid compares a default subset (15 methods + perturbation,
+# gui/compare_methods.py) with elided one-line titles and 2 px grid spacing: 34-37 / 72 / 80 px measured
+# (all 22 cells chosen: 23 / 60 / 60 px).
+MIN_COMPARE_PX = {1280: 33, 1536: 70, 1600: 78}
 
 
 def settle(window, rounds: int = 6) -> None:
