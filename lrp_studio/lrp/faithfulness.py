@@ -103,7 +103,8 @@ def region_scores(relevance: np.ndarray, region: int) -> np.ndarray:
     return flat @ membership
 
 
-def region_order(scores: np.ndarray, order: str = "morf", seed: int | None = 0) -> np.ndarray:
+def region_order(scores: np.ndarray, order: str = "morf", seed: int | None = 0,
+                 keys: np.ndarray | None = None) -> np.ndarray:
     """Regions in removal order, shape (N, n_regions).
 
     Parameters
@@ -117,6 +118,10 @@ def region_order(scores: np.ndarray, order: str = "morf", seed: int | None = 0) 
         Protocol seed (:func:`protocol_rng`). For ``morf``/``lerf``, equal scores are ordered
         by the keys ``protocol_rng(seed, "ties").random((N, n_regions))`` (smallest key first),
         the same keys for every method on the same batch; not by region index.
+    keys : ndarray (N, n_regions), optional
+        The random keys to use instead of drawing them from ``seed`` (the ``order`` keys for
+        ``random``, the ``ties`` keys otherwise): the rows of a whole run's draws, so that a chunk of
+        the run orders its samples as the whole run does (:mod:`lrp_studio.app.distributed_evaluation`).
 
     Returns
     -------
@@ -131,9 +136,12 @@ def region_order(scores: np.ndarray, order: str = "morf", seed: int | None = 0) 
     if order not in ORDERS:
         raise ParameterError(f"unknown order {order!r}; choose one of {', '.join(ORDERS)}")
     scores = np.asarray(scores, dtype=np.float64)
+    if keys is not None and np.shape(keys) != scores.shape:
+        raise ParameterError(f"random keys of shape {np.shape(keys)} for scores of shape {scores.shape}")
     if order == RANDOM:
-        return np.argsort(protocol_rng(seed, "order").random(scores.shape), axis=1, kind="stable")
-    ties = protocol_rng(seed, "ties").random(scores.shape)
+        draws = protocol_rng(seed, "order").random(scores.shape) if keys is None else keys
+        return np.argsort(draws, axis=1, kind="stable")
+    ties = protocol_rng(seed, "ties").random(scores.shape) if keys is None else keys
     primary = -scores if order == "morf" else scores
     return np.lexsort((ties, primary), axis=1)  # the last key sorts first: score, then the tie key
 
@@ -204,7 +212,8 @@ def resolve_per_step(n_regions: int, steps: int, per_step: int | None) -> int:
 def perturbation_curve(net: Network, x: Any, relevance: Any | None, targets: Any, region: int = DEFAULT_REGION,
                        steps: int = DEFAULT_STEPS, per_step: int | None = DEFAULT_PER_STEP, baseline: str = "mean",
                        order: str = "morf", seed: int | None = 0, output: str = "logit",
-                       blur_sigma: float = DEFAULT_BLUR_SIGMA, chunk: int | None = None) -> np.ndarray:
+                       blur_sigma: float = DEFAULT_BLUR_SIGMA, chunk: int | None = None,
+                       keys: np.ndarray | None = None, fill: np.ndarray | None = None) -> np.ndarray:
     """Region-perturbation curves f(x^0), ..., f(x^L) of every sample.
 
     Parameters
@@ -243,6 +252,10 @@ def perturbation_curve(net: Network, x: Any, relevance: Any | None, targets: Any
     chunk : int, optional
         Perturbed copies per forward pass; default :func:`lrp_studio.nn.budget.forward_chunk` (a
         memory budget, at most 1024).
+    keys : ndarray (N, n_regions), optional
+        Random keys instead of the seed's draws (:func:`region_order`).
+    fill : array like ``x``, optional
+        The baseline values instead of :func:`baseline_values` (a whole run's uniform noise, sliced).
 
     Returns
     -------
@@ -265,12 +278,14 @@ def perturbation_curve(net: Network, x: Any, relevance: Any | None, targets: Any
             raise ParameterError(f"order {order!r} needs a relevance map")
         rel = np.asarray(to_numpy(relevance), dtype=np.float64).reshape(xb.shape)
         scores = region_scores(rel, region)
-    ranking = region_order(scores, order, seed)
+    ranking = region_order(scores, order, seed, keys)
     position = np.empty_like(ranking)
     position[np.arange(n)[:, None], ranking] = np.arange(n_regions)[None, :]
     removal_step = position // per_step + 1  # (N, regions): the step at which a region goes
     pixel_step = removal_step[:, cells.reshape(-1)]  # (N, positions)
-    fill = baseline_values(xb, baseline, blur_sigma, net.input_range, seed)
+    if fill is None:
+        fill = baseline_values(xb, baseline, blur_sigma, net.input_range, seed)
+    fill = np.asarray(fill, dtype=np.float32).reshape(xb.shape)
 
     spatial = int(cells.size)
     channels = xb.shape[1] if xb.ndim == 4 else 1
@@ -456,10 +471,14 @@ def iter_evaluation(net: Network, x: Any, targets: Any = None, methods: Sequence
             relevance = explain_in_batches(net, xb, targets, method, settings.batch_size,
                                            **settings.method_params.get(name, {}))
             curves = perturbation_curve(net, xb, relevance, targets, order="morf", **protocol)
-        per_sample = aopc_per_sample(curves)
-        sem = float(per_sample.std(ddof=1) / math.sqrt(per_sample.size)) if per_sample.size > 1 else 0.0
-        yield MethodScore(name, float(per_sample.mean()), sem, area_under_curve(curves), curves,
-                          time.perf_counter() - started)
+        yield method_score(name, curves, time.perf_counter() - started)
+
+
+def method_score(name: str, curves: np.ndarray, seconds: float = 0.0) -> MethodScore:
+    """AOPC, its standard error and the AUC of one method's curves (N, L+1): its :class:`MethodScore`."""
+    per_sample = aopc_per_sample(curves)
+    sem = float(per_sample.std(ddof=1) / math.sqrt(per_sample.size)) if per_sample.size > 1 else 0.0
+    return MethodScore(name, float(per_sample.mean()), sem, area_under_curve(curves), curves, seconds)
 
 
 def evaluate_methods(net: Network, x: Any, targets: Any = None, methods: Sequence[Any] | None = None,
