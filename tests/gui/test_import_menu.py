@@ -40,16 +40,16 @@ def mlp_onnx(tmp_path):
     return _save(tmp_path, nodes, {"w1": w1, "b1": b1, "w2": w2, "b2": b2}, [1, 28, 28]), (w1, b1, w2, b2)
 
 
-def dynamic_cnn_onnx(tmp_path):
-    """Conv(1 -> 3, 5x5) - Relu - GlobalAveragePool - Flatten - Gemm(3 -> 10), input (1, H, W)."""
-    weights = {"cw": RNG.normal(0, 0.3, (3, 1, 5, 5)), "cb": RNG.normal(0, 0.1, 3),
+def dynamic_cnn_onnx(tmp_path, dims=(1, "H", "W"), kernel=5, name="dynamic.onnx"):
+    """Conv(C -> 3, k x k) - Relu - GlobalAveragePool - Flatten - Gemm(3 -> 10), input (C, H, W) = ``dims``."""
+    weights = {"cw": RNG.normal(0, 0.3, (3, dims[0], kernel, kernel)), "cb": RNG.normal(0, 0.1, 3),
                "fw": RNG.normal(0, 0.5, (10, 3)), "fb": RNG.normal(0, 0.1, 10)}
-    nodes = [helper.make_node("Conv", ["x", "cw", "cb"], ["c"], kernel_shape=[5, 5]),
+    nodes = [helper.make_node("Conv", ["x", "cw", "cb"], ["c"], kernel_shape=[kernel, kernel]),
              helper.make_node("Relu", ["c"], ["r"]),
              helper.make_node("GlobalAveragePool", ["r"], ["g"]),
              helper.make_node("Flatten", ["g"], ["f"], axis=1),
              helper.make_node("Gemm", ["f", "fw", "fb"], ["y"], transB=1)]
-    return _save(tmp_path, nodes, weights, [1, "H", "W"], "dynamic.onnx")
+    return _save(tmp_path, nodes, weights, list(dims), name)
 
 
 @pytest.fixture
@@ -127,15 +127,8 @@ def test_bad_files_show_one_line(tmp_path, window, answers, error_dialogs):
 
 
 def rgb_cnn_onnx(tmp_path):
-    """Conv(3 -> 2, 3x3) - Relu - GlobalAveragePool - Flatten - Gemm(2 -> 10), input (3, 8, 8)."""
-    weights = {"cw": RNG.normal(0, 0.3, (2, 3, 3, 3)), "cb": RNG.normal(0, 0.1, 2),
-               "fw": RNG.normal(0, 0.5, (10, 2)), "fb": RNG.normal(0, 0.1, 10)}
-    nodes = [helper.make_node("Conv", ["x", "cw", "cb"], ["c"], kernel_shape=[3, 3]),
-             helper.make_node("Relu", ["c"], ["r"]),
-             helper.make_node("GlobalAveragePool", ["r"], ["g"]),
-             helper.make_node("Flatten", ["g"], ["f"], axis=1),
-             helper.make_node("Gemm", ["f", "fw", "fb"], ["y"], transB=1)]
-    return _save(tmp_path, nodes, weights, [3, 8, 8], "rgb.onnx")
+    """The :func:`dynamic_cnn_onnx` network with 3 input channels and a fixed (3, 8, 8) input."""
+    return dynamic_cnn_onnx(tmp_path, (3, 8, 8), kernel=3, name="rgb.onnx")
 
 
 @pytest.fixture
