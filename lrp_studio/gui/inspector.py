@@ -22,7 +22,7 @@ from lrp_studio.lrp.explain import explain_neuron
 from lrp_studio.nn.layers import Flatten
 from lrp_studio.viz.colormaps import get_colormap
 from lrp_studio.viz.graph_values import merge_unit_split
-from lrp_studio.viz.heatmap import relevance_to_2d
+from lrp_studio.viz.heatmap import input_rgb, relevance_to_2d
 
 __all__ = ["ConditionalHeatmap", "NeuronInspector", "TOP_CONTRIBUTIONS", "conditional_heatmap"]
 
@@ -63,6 +63,14 @@ class _ImagePanel:
         h, w = self.values.shape
         self.box.setRange(xRange=(0, w), yRange=(0, h), padding=0.02)
         return vmax
+
+    def show_picture(self, image: np.ndarray, input_range: tuple[float, float] | None, title: str) -> None:
+        """Draw an input image (C, H, W) as it looks: in colour for 3 channels, grey for 1 (:func:`input_rgb`)."""
+        self.title.setText(title)
+        self.values = input_rgb(image, input_range)
+        self.image.setImage(self.values, autoLevels=False, levels=(0.0, 1.0), lut=None)
+        h, w = self.values.shape[:2]
+        self.box.setRange(xRange=(0, w), yRange=(0, h), padding=0.02)
 
     def set_visible(self, visible: bool) -> None:
         self.title.setVisible(visible)
@@ -213,8 +221,13 @@ class NeuronInspector(QtWidgets.QWidget):
             self._show_contributions(net, exp, stage, unit, is_map)
         else:
             self._show_merge(net, exp, merge, unit)
-        self._arrange(is_map)
-        if is_map:
+        picture = stage == 0 and len(shape) == 3 and shape[0] in (1, 3) and activation is not None
+        self._arrange(is_map or picture)
+        if picture:  # the input image itself (in colour), its relevance as the channel sum
+            self._feature.show_picture(activation, net.input_range, "input")
+            self._relevance_map.show(None if relevance is None else relevance_to_2d(relevance), self._lut,
+                                     "relevance (channel sum)")
+        elif is_map:
             self._feature.show(None if activation is None else activation[unit], self._lut, f"activation, channel {unit}")
             self._relevance_map.show(None if relevance is None else relevance[unit], self._lut, f"relevance, channel {unit}")
         self.show_pending_conditional(stage)
@@ -241,6 +254,10 @@ class NeuronInspector(QtWidgets.QWidget):
 
     def heatmap_item(self) -> pg.ImageItem:
         return self._heatmap.image
+
+    def map_items(self) -> tuple[pg.ImageItem, pg.ImageItem]:
+        """The two images under the conditional heatmap: feature map (or the input picture) and relevance."""
+        return self._feature.image, self._relevance_map.image
 
     # ------------------------------------------------------------------ parts
     def _set_colorbar_map(self) -> None:

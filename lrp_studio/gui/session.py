@@ -5,7 +5,8 @@
 last 8 model, session and dataset files and built-in datasets (``mnist:test``, ``toy:moons``; kept in
 QSettings; missing files are greyed out).
 ``Import model…`` reads ONNX graphs and state dicts with :func:`lrp_studio.io.import_model` and asks
-for what the file does not say (input shape, architecture, input value range).
+for what the file does not say (input shape, architecture, input value range), and for the input
+normalisation (per-channel mean/std, :mod:`lrp_studio.gui.import_normalization`).
 
 Everything is checked before the state changes: a bad file ends in a one-line error dialog and the
 window keeps what it showed.
@@ -340,9 +341,14 @@ class SessionActionsMixin:
         if not path:
             return False
         from lrp_studio.io import import_model
+        from lrp_studio.gui import import_normalization
         from lrp_studio.io.importing import MissingModelInfo, parse_input_range
 
-        answers: dict[str, str] = {}
+        normalization = import_normalization.ask_import_normalization(self)  # mean/std as import --mean/--std
+        if normalization is None:
+            self.show_status("Import cancelled")
+            return False
+        answers: dict[str, str] = dict(normalization)
         try:
             for _ in range(4):
                 try:

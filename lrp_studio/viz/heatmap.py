@@ -22,6 +22,7 @@ __all__ = [
     "as_numpy",
     "heatmap_png",
     "heatmap_rgba",
+    "input_rgb",
     "normalize_symmetric",
     "overlay",
     "relevance_to_2d",
@@ -138,8 +139,27 @@ def heatmap_rgba(
     return rgba
 
 
-def _gray_image(image2d: np.ndarray, input_range: tuple[float, float] | None) -> np.ndarray:
-    """Convert an input image (H, W), (1, H, W) or (3, H, W) to (H, W, 3) float32 in [0, 1]."""
+def input_rgb(image2d: np.ndarray, input_range: tuple[float, float] | None) -> np.ndarray:
+    """An input image as the picture drawn: grey for one channel, in colour for three.
+
+    Parameters
+    ----------
+    image2d : numpy.ndarray, shape (H, W), (1, H, W) or (3, H, W)
+        One input sample (channels first, as the networks take it).
+    input_range : tuple of float or None
+        ``(low, high)`` of the input values, mapped to 0 and 1; None: [0, 1] widened to the
+        image's own min/max.
+
+    Returns
+    -------
+    numpy.ndarray, shape (H, W, 3), float32 in [0, 1]
+        R, G, B (equal for a one-channel image).
+
+    Raises
+    ------
+    ParameterError
+        Another shape, or ``low >= high``.
+    """
     image = as_numpy(image2d).astype(np.float32)
     if image.ndim == 3 and image.shape[0] in (1, 3):
         image = np.moveaxis(image, 0, -1)
@@ -189,7 +209,7 @@ def overlay(
         raise ParameterError(f"heatmap must be (H, W, 3) or (H, W, 4), got shape {heat.shape}")
     if not 0.0 <= alpha <= 1.0:
         raise ParameterError(f"overlay alpha must lie in [0, 1], got {alpha}")
-    gray = _gray_image(image2d, input_range)
+    gray = input_rgb(image2d, input_range)
     if gray.shape[:2] != heat.shape[:2]:
         raise ParameterError(f"heatmap {heat.shape[:2]} and image {gray.shape[:2]} differ in size")
     blended = alpha * heat[..., :3].astype(np.float32) + (1.0 - alpha) * 255.0 * gray

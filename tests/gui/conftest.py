@@ -45,6 +45,19 @@ def unsaved_answers(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.Te
     return asked
 
 
+@pytest.fixture(autouse=True)
+def no_import_normalization(monkeypatch: pytest.MonkeyPatch):
+    """File > Import model's mean/std dialog answers "none", so no import blocks on a modal dialog.
+
+    Returns the real ``ask_import_normalization`` for tests that drive the dialog.
+    """
+    from lrp_studio.gui import import_normalization
+
+    real = import_normalization.ask_import_normalization
+    monkeypatch.setattr(import_normalization, "ask_import_normalization", lambda parent: {})
+    return real
+
+
 @pytest.fixture
 def real_unsaved_dialogs(unsaved_answers, monkeypatch: pytest.MonkeyPatch) -> None:
     """The real QMessageBox questions of :mod:`lrp_studio.gui.unsaved` (drive them with a timer)."""
