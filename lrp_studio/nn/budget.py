@@ -21,7 +21,7 @@ CHUNK_BUDGET = 4_000_000  # float32 values of activations and im2col columns kep
 FORWARD_BUDGET = 64_000_000
 
 
-def chunk_size(net: Network, budget: int = CHUNK_BUDGET) -> int:
+def chunk_size(net: Network, budget: int | None = None) -> int:
     """Samples per chunk so that one chunk's traced activations and conv columns fit ``budget``.
 
     Large batches are explained chunk by chunk: the working set then stays in cache and the
@@ -30,8 +30,9 @@ def chunk_size(net: Network, budget: int = CHUNK_BUDGET) -> int:
     Parameters
     ----------
     net : Network
-    budget : int, default CHUNK_BUDGET
-        float32 values (activations of every stage plus each conv layer's im2col columns) per chunk.
+    budget : int, optional
+        float32 values (activations of every stage plus each conv layer's im2col columns) per chunk;
+        default :data:`CHUNK_BUDGET`, read at call time (so a changed module value applies).
 
     Returns
     -------
@@ -43,7 +44,7 @@ def chunk_size(net: Network, budget: int = CHUNK_BUDGET) -> int:
         layer = net.layers[index]
         if layer.type_name == "conv2d":
             per_sample += layer.fan_in * int(np.prod(net.shapes[index + 1][1:]))
-    return max(1, int(budget) // per_sample)
+    return max(1, int(CHUNK_BUDGET if budget is None else budget) // per_sample)
 
 
 def forward_chunk(net: Network, limit: int = 2048) -> int:

@@ -8,7 +8,8 @@ import pytest
 from lrp_studio.errors import ParameterError
 from lrp_studio.lrp import explain
 
-explain_module = importlib.import_module("lrp_studio.lrp.explain")  # the module, not the function
+explain_module = importlib.import_module("lrp_studio.lrp.explain")
+budget_module = importlib.import_module("lrp_studio.nn.budget")  # the module, not the function
 from lrp_studio.nn import lenet
 
 
@@ -19,7 +20,7 @@ def test_chunked_equals_whole(backend, monkeypatch, method):
     x = rng.random((10, 1, 28, 28), dtype=np.float32)
     targets = rng.integers(0, 10, size=10)
     whole = explain(net, x, target=targets, method=method, messages=True)
-    monkeypatch.setattr(explain_module, "CHUNK_BUDGET", 3 * 6000)
+    monkeypatch.setattr(budget_module, "CHUNK_BUDGET", 3 * 6000)
     assert explain_module.chunk_size(net) < 10  # really chunked
     chunked = explain(net, x, target=targets, method=method, messages=True)
     np.testing.assert_allclose(chunked.relevance, whole.relevance, rtol=1e-4, atol=1e-6)
@@ -37,7 +38,7 @@ def test_chunked_equals_whole(backend, monkeypatch, method):
 
 def test_chunked_checks_target_length(backend, monkeypatch):
     net = lenet(channels=(4, 6), hidden=12)
-    monkeypatch.setattr(explain_module, "CHUNK_BUDGET", 3 * 6000)
+    monkeypatch.setattr(budget_module, "CHUNK_BUDGET", 3 * 6000)
     with pytest.raises(ParameterError):
         explain(net, np.zeros((10, 1, 28, 28), np.float32), target=[1, 2, 3], method="lrp0")
 

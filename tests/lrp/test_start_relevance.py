@@ -19,6 +19,7 @@ from lrp_studio.lrp import explain
 from lrp_studio.lrp.start import Start, parse_start
 
 explain_module = importlib.import_module("lrp_studio.lrp.explain")
+budget_module = importlib.import_module("lrp_studio.nn.budget")
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +80,8 @@ def test_per_sample_vector_through_chunks(setup, monkeypatch):
     rng = np.random.default_rng(0)
     v = rng.normal(size=(4, 10))
     whole = run(net, x, v)
-    monkeypatch.setattr(explain_module, "CHUNK_BUDGET", 1)   # one sample per chunk
+    monkeypatch.setattr(budget_module, "CHUNK_BUDGET", 1)   # one sample per chunk
+    assert explain_module.chunk_size(net) == 1
     chunked = run(net, x, v)
     np.testing.assert_allclose(chunked.relevance, whole.relevance, rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(chunked.conservation().explained, v.sum(axis=1), rtol=1e-5, atol=1e-6)
