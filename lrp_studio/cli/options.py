@@ -119,8 +119,8 @@ def add_backend(parser: argparse.ArgumentParser) -> None:
 
 
 #: What ``--model`` accepts (every sub-command that takes a model).
-MODEL_HELP = ("a bundled model: mlp (784-300-100-10 MLP), cnn (conv5x5(16)-pool-conv5x5(32)-pool-100-10) or resnet "
-              "(residual CNN with BatchNorm); a "
+MODEL_HELP = ("a bundled model: mlp (784-300-100-10 MLP), cnn (conv5x5(16)-pool-conv5x5(32)-pool-100-10), resnet "
+              "(residual CNN with BatchNorm) or shapes (RGB CNN for toy:shapes, normalised input); a "
               "model file (.npz); an ONNX graph (.onnx); or a PyTorch state dict (.safetensors or .npz) whose "
               "architecture is in its metadata or a weights.json beside it (else convert it once with "
               "'lrp-studio import')")

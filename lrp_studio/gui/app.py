@@ -112,12 +112,17 @@ def _application() -> Any:
 
 
 def _load_inputs(model: Any, dataset: Any) -> tuple[Any, Any, str]:
-    """Network and Dataset objects from specs (None keeps the defaults).
+    """Network and Dataset objects from specs (None keeps the defaults; a bundled model made for other data
+    than MNIST, ``shapes``, opens with its dataset, :data:`lrp_studio.zoo.BUNDLED_DATASETS`).
 
     A dataset spec is loaded here only to report a bad one as one line; the window opens it with
     :func:`open_dataset_spec`, the code path of its dataset box.
     """
     name = "model"
+    if dataset is None and isinstance(model, str):  # a bundled model made for other data opens with it
+        from lrp_studio.zoo import BUNDLED_DATASETS
+
+        dataset = BUNDLED_DATASETS.get(model)
     if isinstance(model, (str, os.PathLike)):
         name = Path(str(model)).name
         try:

@@ -28,7 +28,7 @@ __all__ = ["AUTO_COLLAPSE_BLOCKS", "DEFAULT_CHANNELS", "DEFAULT_NEURONS", "LIMIT
            "default_shown"]
 
 #: Feature maps and neurons drawn per column by default, for columns of more than DEFAULT_WHOLE_UP_TO units
-#: (the bundled models' columns of 16-32 channels stay whole until the user picks a limit).
+#: (the bundled MNIST models' columns of 16-32 channels stay whole until the user picks a limit).
 DEFAULT_CHANNELS, DEFAULT_NEURONS, DEFAULT_WHOLE_UP_TO = 16, 512, 32
 #: The View menu's choices (channels, neurons); None: all.
 LIMIT_CHOICES = ((8, 128), (16, 512), (32, 512), (64, 1024), (None, None))

@@ -333,3 +333,12 @@ def test_real_window_under_xvfb(tmp_path):
                             text=True, timeout=120, env=env, cwd=str(tmp_path))
     assert "REAL-WINDOW xcb True" in result.stdout, result.stderr[-2000:]
     assert result.returncode == 0
+
+
+def test_a_bundled_model_for_other_data_opens_with_its_dataset():
+    from lrp_studio.gui.app import _load_inputs
+
+    net, dataset, name = _load_inputs("shapes", None)
+    assert dataset == "toy:shapes:test" and net.input_shape == (3, 32, 32)
+    assert _load_inputs("cnn", None)[1] is None  # MNIST models keep the default dataset
+    assert _load_inputs("shapes", "toy:shapes")[1] == "toy:shapes"  # a given dataset wins
