@@ -31,9 +31,9 @@ def parse_grid(text: str) -> dict[str, list[float]]:
         try:
             grid[name.strip()] = [float(v) for v in values.split(",") if v.strip()]
         except ValueError:
-            raise argparse.ArgumentTypeError(f"--grid: {part!r} is not NAME=V1,V2,... with numbers") from None
+            raise argparse.ArgumentTypeError(f"{part!r} is not NAME=V1,V2,... with numbers") from None
         if not grid[name.strip()]:
-            raise argparse.ArgumentTypeError(f"--grid: no values for {name.strip()!r}")
+            raise argparse.ArgumentTypeError(f"no values for {name.strip()!r}")
     return grid
 
 

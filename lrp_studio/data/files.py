@@ -344,6 +344,9 @@ def load_dataset(spec: str) -> Dataset:
     folder = Path(split_size_spec(spec)[0])
     if folder.is_dir() and folder.suffix.lower() not in (".npz", ".csv", ".txt", ".tsv", ".idx", ".gz"):
         return load_image_folder(spec)  # a folder named like a data file is refused as "not a regular file"
+    root, _, size = spec.rpartition("@")
+    if root and Path(root).is_dir():  # "photos@abc": the folder exists, the size does not parse
+        raise DataError(f"{spec}: {size!r} is not a size; write {root}@WIDTHxHEIGHT, e.g. {root}@32x32")
     return _load_path(Path(spec))
 
 

@@ -91,3 +91,12 @@ def test_toy_shapes_specs():
     assert test.name == "toy:shapes:test" and len(test) == 500 and test.masks is not None
     with pytest.raises(DataError, match="unknown split"):
         load_dataset("toy:shapes:val")
+
+
+def test_a_size_that_does_not_parse_is_named(tmp_path):
+    from lrp_studio.data import load_dataset
+    from lrp_studio.errors import DataError
+
+    (tmp_path / "photos").mkdir()
+    with pytest.raises(DataError, match=r"'abc' is not a size; write .*photos@WIDTHxHEIGHT"):
+        load_dataset(str(tmp_path / "photos@abc"))
