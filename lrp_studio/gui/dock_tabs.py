@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import QEvent, QObject, Qt
-from PySide6.QtWidgets import QDockWidget, QMainWindow
+from PySide6.QtWidgets import QDockWidget, QMainWindow, QTabBar
 
 from lrp_studio.gui.settings import STATE_VERSION
 
@@ -41,6 +41,7 @@ class _ShowHook(QObject):
             window.tabifyDockWidget(front, dock)
             front.raise_()
             changed = True
+        readable_tabs(window)
         if changed and hasattr(window, "_default_state"):
             window._default_state = window.saveState(STATE_VERSION)
             if hasattr(window, "apply_default_dock_sizes"):
@@ -52,11 +53,19 @@ def tabify_when_shown(window: QMainWindow, front: QDockWidget, dock: QDockWidget
     if window.isVisible():
         window.tabifyDockWidget(front, dock)
         front.raise_()
+        readable_tabs(window)
         return
     hook = getattr(window, "_tabify_hook", None)
     if hook is None:
         hook = window._tabify_hook = _ShowHook(window)
     hook.pending.append((front, dock))
+
+
+def readable_tabs(window: QMainWindow) -> None:
+    """Dock tab bars keep their titles whole ("Conservation", not "Conserva..."): scroll arrows instead."""
+    for bar in window.findChildren(QTabBar):
+        bar.setElideMode(Qt.TextElideMode.ElideNone)
+        bar.setUsesScrollButtons(True)
 
 
 #: Share of the window's height a bottom dock gets when it comes to the front: the network graph
@@ -81,4 +90,4 @@ def give_room(window: QMainWindow, dock: QDockWidget) -> None:
         window.resizeDocks([output, dock], [int(both * 0.3), int(both * 0.7)], Qt.Orientation.Horizontal)
 
 
-__all__ = ["BOTTOM_SHARE", "give_room", "tabify_when_shown"]
+__all__ = ["BOTTOM_SHARE", "give_room", "readable_tabs", "tabify_when_shown"]

@@ -133,3 +133,13 @@ def test_one_tab_bar_per_dock_group(window):
     assert not window.docks["samples"].visibleRegion().isEmpty()  # the samples in front
     assert window.docks["canvas"].visibleRegion().isEmpty()
     assert window.tabifiedDockWidgets(window.docks["canvas"]) == [window.docks["samples"]]
+
+
+def test_dock_tab_titles_are_whole(window):
+    """Five bottom docks in ~420 px: scroll arrows, not "Conserva..." / "Trai..." (elided titles)."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QTabBar
+
+    bars = [bar for bar in window.findChildren(QTabBar) if bar.isVisible()]
+    assert any("Conservation" in [bar.tabText(i) for i in range(bar.count())] for bar in bars)
+    assert all(bar.elideMode() == Qt.TextElideMode.ElideNone and bar.usesScrollButtons() for bar in bars)
