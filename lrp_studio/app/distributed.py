@@ -94,7 +94,7 @@ def dask_client(workers: int = 1, scheduler: str | None = None) -> Iterator[Any]
     ----------
     workers : int
         >= 1. More than 1 (and no scheduler): a ``LocalCluster`` of that many worker processes with one
-        thread each on 127.0.0.1, no dashboard, quiet logs; closed on exit (Ctrl-C included).
+        thread each on 127.0.0.1, no dashboard, worker logs below CRITICAL silenced (a heartbeat racing the close printed a traceback; task errors still reach the client); closed on exit (Ctrl-C included).
     scheduler : str, optional
         Address of a running scheduler (``tcp://host:8786``); ``workers`` is then ignored.
 
@@ -119,7 +119,7 @@ def dask_client(workers: int = 1, scheduler: str | None = None) -> Iterator[Any]
             else:
                 cluster = stack.enter_context(LocalCluster(  # no dashboard; its HTTP port is any free one
                     n_workers=workers, processes=True, threads_per_worker=1, host="127.0.0.1",
-                    dashboard_address=":0", scheduler_kwargs={"dashboard": False}, silence_logs=logging.ERROR))
+                    dashboard_address=":0", scheduler_kwargs={"dashboard": False}, silence_logs=logging.CRITICAL))
                 client = stack.enter_context(Client(cluster))
         except (OSError, TimeoutError) as error:
             where = f"scheduler {scheduler}" if scheduler else f"a local cluster of {workers} workers"
