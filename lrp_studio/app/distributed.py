@@ -94,7 +94,8 @@ def dask_client(workers: int = 1, scheduler: str | None = None) -> Iterator[Any]
     ----------
     workers : int
         >= 1. More than 1 (and no scheduler): a ``LocalCluster`` of that many worker processes with one
-        thread each on 127.0.0.1, no dashboard, worker logs below CRITICAL silenced (a heartbeat racing the close printed a traceback; task errors still reach the client); closed on exit (Ctrl-C included).
+        thread each on 127.0.0.1, no dashboard, worker logs below CRITICAL silenced (a heartbeat racing
+        the close printed a traceback; task errors still reach the client); closed on exit (Ctrl-C included).
     scheduler : str, optional
         Address of a running scheduler (``tcp://host:8786``); ``workers`` is then ignored.
 
