@@ -72,7 +72,7 @@ def install_formula_numbers(inspector: Any, state: AppState) -> FormulaNumbers:
     table.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
     table.itemSelectionChanged.connect(
         lambda: view.show_row(min((i.row() for i in table.selectedIndexes()), default=-1)))
-    inspector.layout().addWidget(view)
+    inspector.add_detail_widget(view)  # hidden with the table while no neuron is selected
     inspector.formula_numbers = view
     return view
 

@@ -95,6 +95,8 @@ class NeuronInspector(QtWidgets.QWidget):
         self._contributions: list[tuple[int, str, float]] = []
         self._merge_split: list[tuple[int, str, float]] = []
         self._values: dict[str, float | None] = {}
+        self.detail_widgets: list[QtWidgets.QWidget] = []  # more per-neuron widgets (the formula line)
+        self._details_visible = False
 
         self._title = QtWidgets.QLabel()
         self._title.setObjectName("inspectorTitle")
@@ -150,6 +152,7 @@ class NeuronInspector(QtWidgets.QWidget):
         box.addWidget(self._caption)
         box.addWidget(self._table_caption)
         box.addWidget(self._table, 0)
+        box.addStretch(0)  # takes the room of the hidden images and table in the empty state
         self.clear()
 
     def _arrange(self, maps: bool) -> None:
@@ -188,6 +191,19 @@ class NeuronInspector(QtWidgets.QWidget):
             panel.show(None, self._lut, panel.title.text)
         self._arrange(False)
         self._caption.setText("")
+        self._set_details_visible(False)
+
+    def _set_details_visible(self, visible: bool) -> None:
+        """Images and contributions table: hidden while no neuron is selected (no empty plot frames)."""
+        self._details_visible = visible
+        for widget in (self._graphics, self._table_caption, self._table, *self.detail_widgets):
+            widget.setVisible(visible)
+
+    def add_detail_widget(self, widget: QtWidgets.QWidget) -> None:
+        """Append ``widget`` below the table, shown and hidden with the images and table."""
+        self.detail_widgets.append(widget)
+        self.layout().addWidget(widget)
+        widget.setVisible(self._details_visible)
 
     def set_colormap(self, name: str) -> None:
         """Diverging colour map of the images (applies from the next :meth:`show_neuron`)."""
@@ -208,6 +224,7 @@ class NeuronInspector(QtWidgets.QWidget):
         stage, unit : the selected unit (see :class:`~lrp_studio.gui.graph_view.NetworkView`)
         """
         stage, unit = int(stage), int(unit)
+        self._set_details_visible(True)
         shape = tuple(net.shapes[stage])
         record = next((r for r in exp.layers if r.stage == stage), None)
         activation = None if record is None else np.asarray(record.activation[0], dtype=np.float32)

@@ -66,6 +66,28 @@ def test_empty_state(inspector):
     assert inspector.objectName() == "neuronInspector"
     assert inspector.conditional_relevance() is None
     assert "No neuron selected" in inspector.summary_text()
+    details = (inspector._graphics, inspector._table)
+    assert not any(widget.isVisible() for widget in details)  # no empty plot frames before a pick
+
+
+def test_details_shown_on_pick_and_hidden_on_clear(inspector, small_mlp, sample):
+    exp = explain(small_mlp, sample[None], method=METHOD, messages=True)
+    inspector.show_neuron(small_mlp, exp, 3, 0)
+    assert inspector._graphics.isVisible() and inspector._table.isVisible()
+    inspector.clear()
+    assert not inspector._graphics.isVisible() and not inspector._table.isVisible()
+
+
+def test_detail_widgets_follow_the_selection(inspector, small_mlp, sample):
+    from PySide6.QtWidgets import QLabel
+
+    extra = QLabel("formula line")
+    inspector.add_detail_widget(extra)
+    assert not extra.isVisible()
+    inspector.show_neuron(small_mlp, explain(small_mlp, sample[None], method=METHOD, messages=True), 3, 0)
+    assert extra.isVisible()
+    inspector.clear()
+    assert not extra.isVisible()
 
 
 def test_dense_neuron(inspector, small_mlp, sample):
