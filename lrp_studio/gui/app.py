@@ -130,11 +130,34 @@ def _load_inputs(model: Any, dataset: Any) -> tuple[Any, Any, str]:
         except ImportError:
             from lrp_studio.io import load_model as load_any_model
         model = load_any_model(model)
-    if isinstance(dataset, (str, os.PathLike)):
+    if isinstance(dataset, (str, os.PathLike)) or (model is not None and dataset is None):
         from lrp_studio.data import load_dataset
 
-        load_dataset(str(dataset))  # a bad spec fails here, before any window exists
+        loaded = load_dataset("mnist" if dataset is None else str(dataset))  # a bad spec fails here, before any window
+        if model is not None:
+            _check_model_fits(model, loaded, name)
     return model, dataset, name
+
+
+def _check_model_fits(net: Any, data: Any, name: str) -> None:
+    """A model named on the command line must fit the dataset: the window would otherwise replace it.
+
+    Raises
+    ------
+    DataError
+        When a sample's size differs from the model's input, or the outputs from the classes.
+    """
+    from lrp_studio.app.fitting import check_fits
+    from lrp_studio.errors import DataError
+
+    try:
+        check_fits(data, net)
+    except DataError as error:
+        raise DataError(f"{name} does not fit the dataset ({error}); give a --dataset the model was made for") from None
+    outputs, classes = int(net.n_classes), int(data.n_classes)
+    if outputs != classes and not (outputs == 1 and classes == 2):
+        raise DataError(f"{name} has {outputs} outputs but {data.name} has {classes} classes; "
+                        "give a --dataset the model was made for")
 
 
 def open_dataset_spec(window: Any, dataset: Any) -> None:

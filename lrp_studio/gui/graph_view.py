@@ -371,8 +371,18 @@ class NetworkView(QtWidgets.QWidget):
         if column is None or not 0 <= unit < column.n_units:
             raise ParameterError(f"no unit {unit} in a column of stage {stage}")
         self._selection = (int(stage), int(unit))
+        self._refocus()
         self._update_overlay()
         self._show_unit_status(self._selection)
+
+    def _refocus(self) -> None:
+        """Draw the selected unit in its capped column (in place of the weakest) if it is not drawn."""
+        if self._exp is None:
+            return
+        focus = focus_units(self._layout, self._relevances, self._activations, self._selection)
+        if apply_focus(self._layout, focus):
+            self._recolor()
+            self._update_edges()
 
     def status_text(self) -> str:
         """The line under the graph (the hint, or the values of the last hovered or selected unit)."""

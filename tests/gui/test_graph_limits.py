@@ -147,3 +147,18 @@ def test_the_view_menu_sets_the_limits_and_collapses_blocks(make_window):
     assert [c.block for c in window.graph.columns() if c.block] == ["block1", "block2"]
     next(a for a in view_menu.actions() if a.text() == "Expand residual blocks").trigger()
     assert not any(c.block for c in window.graph.columns())
+
+
+def test_selecting_a_unit_that_is_not_drawn_draws_it_in_its_column(make_view, sample):
+    net = build_architecture(WIDE, seed=1)
+    exp = explain(net, sample, messages=True)
+    view = make_view(net, exp)
+    column = next(c for c in view.columns() if c.more)
+    hidden = next(u for u in range(column.n_units) if u not in column.units)
+    view.select(column.stage, hidden)  # what --select, the atlas and a restored session do
+    drawn = view._column(column.stage)  # noqa: SLF001
+    assert hidden in drawn.units and len(drawn.units) == drawn.n_nodes
+    rel = exp.layers[[r.stage for r in exp.layers].index(column.stage)].relevance[0]
+    expected = maps_rgba(drawn, rel[drawn.units], float(np.abs(rel).max()), view._lut)  # noqa: SLF001
+    np.testing.assert_array_equal(view.node_colors(column.stage), expected)  # thumbnails redrawn for it
+    assert f"channel {hidden}" in view.status_text()

@@ -57,3 +57,27 @@ def test_bad_toy_name_is_one_line(qapp, tmp_path, capsys):
     assert gui_app.run_gui(["--dataset", "toy:nope", "--screenshot", str(tmp_path / "x.png")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("lrp-studio: error:") and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("dataset", [None, "toy:moons"])
+def test_a_named_model_that_does_not_fit_the_dataset_is_one_line_not_replaced(qapp, tmp_path, capsys, spy, dataset):
+    """``--model`` names the model to show: one that does not fit is an error, never silently swapped."""
+    from lrp_studio.io.model import save_model
+    from lrp_studio.zoo import build_architecture
+
+    model = save_model(build_architecture("conv:4:3,relu,flatten,dense:10", input_shape=(3, 16, 16), seed=0),
+                       tmp_path / "rgb16.npz")
+    argv = ["--model", str(model), "--screenshot", str(tmp_path / "x.png")] + (["--dataset", dataset] if dataset else [])
+    assert gui_app.run_gui(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("lrp-studio: error: rgb16.npz does not fit the dataset") and "(3, 16, 16)" in err
+    assert len(err.strip().splitlines()) == 1 and spy == {} and not (tmp_path / "x.png").exists()
+
+
+def test_a_named_model_with_other_classes_than_the_dataset_is_one_line(qapp, tmp_path, capsys):
+    from lrp_studio.io.model import save_model
+    from lrp_studio.zoo import build_architecture
+
+    model = save_model(build_architecture("dense:3", input_shape=(2,), seed=0), tmp_path / "three.npz")
+    assert gui_app.run_gui(["--model", str(model), "--dataset", "toy:moons", "--screenshot", str(tmp_path / "x.png")]) == 2
+    assert "has 3 outputs but toy:moons has 2 classes" in capsys.readouterr().err
