@@ -226,6 +226,8 @@ def screenshot(path: str | os.PathLike, sample: int = 0, method: str | None = No
         if select:
             stage, unit = parse_select(select, [column.stage for column in window.graph.columns()])
             window.select_neuron(stage, unit)
+            if not window.wait_idle(60.0):  # the unit's conditional heatmap and perturbation, not "computing..."
+                raise LRPStudioError("the selected unit's details did not finish within 60 s")
         for _ in range(3):
             app.processEvents()
         image = window.grab()

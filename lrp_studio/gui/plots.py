@@ -5,11 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QSignalBlocker, Qt
+from PySide6.QtGui import QFontMetricsF
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from lrp_studio.gui.formatting import percent
 from lrp_studio.gui.heatmap_widget import style_plot
 from lrp_studio.gui.state import AppState
+from lrp_studio.gui.tick_labels import fitted_labels
 from lrp_studio.lrp.outputs import output_classes
 from lrp_studio.nn import Conv2d, Dense
 from lrp_studio.nn.layers import AvgPool2d, MaxPool2d
@@ -197,11 +199,85 @@ class ConservationPlot(pg.PlotWidget):
                                     symbolBrush="#1f77b4", name=SEQUENTIAL_LEGEND)
         self.logit_curve = item.plot([], [], pen=pg.mkPen(TARGET_COLOR, width=2, style=Qt.PenStyle.DashLine),
                                      name="explained logit f(x)")
-        self.text = pg.TextItem("", color="#222", anchor=(0, 1))
-        item.addItem(self.text)
         self.setToolTip(CONSERVATION_TIP)
         self.stage_values: np.ndarray | None = None
+        self.tick_names: list[str] = []
+        self._annotation = ""
+        self._tip = CONSERVATION_TIP
+        self._compact, self._title = "", None
+        self._spacing = 0.0
+        self._fitted: tuple[list[str], bool] | None = None
+        item.vb.sigResized.connect(self._fit_to_width)
         state.explanationSettled.connect(self.refresh)
+
+    def annotation(self) -> str:
+        """The line above the plot: the input's sum of relevance against the explained logit."""
+        return self._annotation
+
+    def tick_labels(self) -> list[str]:
+        """The bottom axis' texts as drawn (names or numbers, with their line breaks)."""
+        return [] if self._fitted is None else list(self._fitted[0])
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().resizeEvent(event)
+        if getattr(self, "tick_names", None):  # not during PlotWidget's own construction
+            self._fit_to_width()
+
+    def _plot_width(self) -> float:
+        """Pixels of the data area inside this widget (never more than the widget shows)."""
+        item = self.getPlotItem()
+        return min(float(item.vb.width()), float(self.width() - item.getAxis("left").width() - 16))
+
+    def _pads(self, first: float, last: float) -> tuple[float, float, float]:
+        """(left, right, spacing): x pads in tick spacings (at least 0.7) so the first and last labels,
+        ``first`` and ``last`` px wide, stay inside the axis (pyqtgraph hides a label that sticks out)."""
+        n, width = len(self.tick_names), self._plot_width()
+        left = right = 0.7
+        for _ in range(3):  # the pads change the spacing they are measured in
+            spacing = width / max(n - 1 + left + right, 1e-9)
+            left, right = max(0.7, (first / 2 + 3) / spacing), max(0.7, (last / 2 + 3) / spacing)
+        return left, right, width / max(n - 1 + left + right, 1e-9)
+
+    def tick_spacing(self) -> float:
+        """Pixels between neighbouring ticks as last laid out (0 before the first explanation)."""
+        return self._spacing
+
+    def _fit_to_width(self) -> None:
+        """Labels staggered (or numbered) to the plot's width; title and legend only as wide as it."""
+        item = self.getPlotItem()
+        axis = item.getAxis("bottom")
+        if not self.tick_names or self._plot_width() <= 0:
+            return
+        width = self._plot_width()
+        metrics = QFontMetricsF(axis.font())
+        n = len(self.tick_names)
+        widths = [metrics.horizontalAdvance(t) for t in self.tick_names]
+        numbers = [metrics.horizontalAdvance(str(i)) for i in range(n)]
+        left, right, spacing = self._pads(widths[0], widths[-1])
+        fitted = fitted_labels(self.tick_names, widths, numbers, spacing)
+        if fitted[1]:  # numbers: narrower end labels, the spacing only grows
+            left, right, spacing = self._pads(numbers[0], numbers[-1])
+        self._spacing = spacing
+        item.setXRange(-left, n - 1 + right, padding=0)
+        self.legend.setVisible(self.legend.boundingRect().width() + 16.0 <= width)
+        title = self._annotation if metrics.horizontalAdvance(self._annotation) * 1.1 <= width else self._compact
+        if title != self._title:
+            self._title = title
+            item.setTitle(title, size="9pt", color="#222")
+            item.titleLabel.setMinimumWidth(0)  # the text is chosen to fit; never widen the plot past the dock
+            item.setGeometry(self.range)  # the view clamped the plot to the old minimum: fit it to the view again
+        if fitted == self._fitted:
+            return
+        self._fitted = fitted
+        labels, numbered = fitted
+        axis.setTicks([list(enumerate(labels))])
+        item.setLabel("bottom", "layer number" if numbered else "layer (input \u2192 output)")
+        names = "".join(f"\n{i}: {name}" for i, name in enumerate(self.tick_names)) if numbered else ""
+        self.setToolTip(self._tip + names)
+        lines = max(label.count("\n") for label in labels) + 1  # pyqtgraph sizes the axis for about two
+        axis.setHeight(int(round((lines + 1) * metrics.height() + 6)))
+        names = "".join(f"\n{i}: {name}" for i, name in enumerate(self.tick_names)) if numbered else ""
+        self.setToolTip(self._tip + names)
 
     def stages(self) -> list[int]:
         """Stages worth plotting: the input and the outputs of dense, conv and pooling layers.
@@ -244,19 +320,20 @@ class ConservationPlot(pg.PlotWidget):
         names = [self._stage_label(report, s) for s in stages]
         graph = not self.state.net.is_sequential
         self.legend.getLabel(self.sums_curve).setText(GRAPH_LEGEND if graph else SEQUENTIAL_LEGEND)
-        self.setToolTip(CONSERVATION_TIP + (GRAPH_TIP if graph else ""))
-        if len(names) > 4:  # stagger the labels on two lines so they do not collide
-            names = [name if i % 2 == 0 else "\n" + name for i, name in enumerate(names)]
-        self.getPlotItem().getAxis("bottom").setTicks([list(enumerate(names))])
+        self._tip = CONSERVATION_TIP + (GRAPH_TIP if graph else "")
+        self.setToolTip(self._tip)
+        self.tick_names, self._fitted = names, None
+        self._fit_to_width()
         finite_values = values[finite]
         low = min([0.0, logit, *finite_values.tolist()])
         high = max([0.0, logit, *finite_values.tolist()])
         pad = 0.15 * (high - low or 1.0)
-        self.getPlotItem().setRange(xRange=(-0.7, len(stages) - 0.3), yRange=(low - pad, high + pad), padding=0)
+        self.getPlotItem().setRange(yRange=(low - pad, high + pad), padding=0)
         share = 100.0 * values[0] / logit if logit != 0 and np.isfinite(values[0]) else float("nan")
         start = "" if report.label == "explained logit" else "start "
-        self.text.setText(f"input: {values[0]:.3g} = {percent(share)} of {start}{logit:.3g}")
-        self.text.setPos(-0.35, low - pad * 0.2)
+        self._annotation = f"input: {values[0]:.3g} = {percent(share)} of {start}{logit:.3g}"
+        self._compact, self._title = f"input: {percent(share)}", None
+        self._fit_to_width()
 
     @staticmethod
     def _short(name: str) -> str:

@@ -157,7 +157,7 @@ def test_bias_checkbox_changes_conservation(window):
     without_bias = plot.stage_values
     assert not np.allclose(without_bias, with_bias)
     np.testing.assert_allclose(without_bias, logit, rtol=2e-5)  # conserved at every plotted stage
-    assert f"{without_bias[0]:.3g}" in plot.text.toPlainText()
+    assert f"{without_bias[0]:.3g}" in plot.annotation()
     box.setChecked(True)
     assert window.wait_idle(10)
     np.testing.assert_allclose(plot.stage_values, with_bias, rtol=1e-6)
