@@ -147,16 +147,15 @@ def _check_model_fits(net: Any, data: Any, name: str) -> None:
     DataError
         When a sample's size differs from the model's input, or the outputs from the classes.
     """
-    from lrp_studio.app.fitting import check_fits
+    from lrp_studio.app.fitting import check_fits, classes_fit
     from lrp_studio.errors import DataError
 
     try:
         check_fits(data, net)
     except DataError as error:
         raise DataError(f"{name} does not fit the dataset ({error}); give a --dataset the model was made for") from None
-    outputs, classes = int(net.n_classes), int(data.n_classes)
-    if outputs != classes and not (outputs == 1 and classes == 2):
-        raise DataError(f"{name} has {outputs} outputs but {data.name} has {classes} classes; "
+    if not classes_fit(data, net):
+        raise DataError(f"{name} has {net.n_classes} outputs but {data.name} has {data.n_classes} classes; "
                         "give a --dataset the model was made for")
 
 

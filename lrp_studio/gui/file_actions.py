@@ -20,6 +20,7 @@ from PySide6.QtWidgets import QProgressDialog
 from lrp_studio.data import load_dataset
 from lrp_studio.gui import dialogs
 from lrp_studio.app.batch_export import ImageOptions, export_batch
+from lrp_studio.app.fitting import classes_fit
 from lrp_studio.gui.export_actions import export_current_heatmap, export_relevance
 from lrp_studio.gui.training_panel import build_network
 from lrp_studio.lrp.input_check import range_warning
@@ -118,8 +119,7 @@ class FileActionsMixin:
             dialogs.show_error(self, "Cannot open dataset", dialogs.error_text(error))
             self.sample_browser._dataset_changed()
             return False
-        n_out = self.state.net.n_classes
-        fits = self.state.fits(dataset=dataset) and (n_out == dataset.n_classes or (n_out == 1 and dataset.n_classes == 2))
+        fits = self.state.fits(dataset=dataset) and classes_fit(dataset, self.state.net)
         if not fits and not self.state.may_replace_model(f"open '{dataset.name}' (the model does not fit it: "
                                                          "a new one replaces it)"):
             self.sample_browser._dataset_changed()  # the dataset box shows the dataset kept

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QSignalBlocker, Qt
-from PySide6.QtGui import QFontMetricsF
+from PySide6.QtGui import QFont, QFontMetricsF
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from lrp_studio.gui.formatting import percent
@@ -24,6 +24,8 @@ TARGET_COLOR = "#e8872b"
 PREDICTED_PEN = "#1f3b73"
 #: Layer types whose outputs the conservation plot shows for a graph network (where they are cuts).
 GRAPH_PLOTTED = frozenset({"dense", "conv2d", "maxpool2d", "avgpool2d", "globalavgpool", "add", "concat"})
+#: Point size of the conservation plot's title line.
+TITLE_PT = 9.0
 GRAPH_LEGEND = "\u03a3 R where every path passes"
 SEQUENTIAL_LEGEND = "\u03a3 R at this layer"
 CONSERVATION_TIP = ("If relevance is conserved every point lies on the dashed line; a gap shows relevance "
@@ -207,7 +209,6 @@ class ConservationPlot(pg.PlotWidget):
         self._compact, self._title = "", None
         self._spacing = 0.0
         self._fitted: tuple[list[str], bool] | None = None
-        item.vb.sigResized.connect(self._fit_to_width)
         state.explanationSettled.connect(self.refresh)
 
     def annotation(self) -> str:
@@ -228,10 +229,11 @@ class ConservationPlot(pg.PlotWidget):
         item = self.getPlotItem()
         return min(float(item.vb.width()), float(self.width() - item.getAxis("left").width() - 16))
 
-    def _pads(self, first: float, last: float) -> tuple[float, float, float]:
+    def _pads(self, first: float, last: float, width: float) -> tuple[float, float, float]:
         """(left, right, spacing): x pads in tick spacings (at least 0.7) so the first and last labels,
-        ``first`` and ``last`` px wide, stay inside the axis (pyqtgraph hides a label that sticks out)."""
-        n, width = len(self.tick_names), self._plot_width()
+        ``first`` and ``last`` px wide, stay inside a ``width`` px axis (pyqtgraph hides a label that
+        sticks out)."""
+        n = len(self.tick_names)
         left = right = 0.7
         for _ in range(3):  # the pads change the spacing they are measured in
             spacing = width / max(n - 1 + left + right, 1e-9)
@@ -246,24 +248,26 @@ class ConservationPlot(pg.PlotWidget):
         """Labels staggered (or numbered) to the plot's width; title and legend only as wide as it."""
         item = self.getPlotItem()
         axis = item.getAxis("bottom")
-        if not self.tick_names or self._plot_width() <= 0:
-            return
         width = self._plot_width()
+        if not self.tick_names or width <= 0:
+            return
         metrics = QFontMetricsF(axis.font())
         n = len(self.tick_names)
         widths = [metrics.horizontalAdvance(t) for t in self.tick_names]
         numbers = [metrics.horizontalAdvance(str(i)) for i in range(n)]
-        left, right, spacing = self._pads(widths[0], widths[-1])
+        left, right, spacing = self._pads(widths[0], widths[-1], width)
         fitted = fitted_labels(self.tick_names, widths, numbers, spacing)
         if fitted[1]:  # numbers: narrower end labels, the spacing only grows
-            left, right, spacing = self._pads(numbers[0], numbers[-1])
+            left, right, spacing = self._pads(numbers[0], numbers[-1], width)
         self._spacing = spacing
         item.setXRange(-left, n - 1 + right, padding=0)
         self.legend.setVisible(self.legend.boundingRect().width() + 16.0 <= width)
-        title = self._annotation if metrics.horizontalAdvance(self._annotation) * 1.1 <= width else self._compact
+        title_font = QFont(axis.font())
+        title_font.setPointSizeF(TITLE_PT)
+        title = self._annotation if QFontMetricsF(title_font).horizontalAdvance(self._annotation) <= width else self._compact
         if title != self._title:
             self._title = title
-            item.setTitle(title, size="9pt", color="#222")
+            item.setTitle(title, size=f"{TITLE_PT:g}pt", color="#222")
             item.titleLabel.setMinimumWidth(0)  # the text is chosen to fit; never widen the plot past the dock
             item.setGeometry(self.range)  # the view clamped the plot to the old minimum: fit it to the view again
         if fitted == self._fitted:
@@ -276,8 +280,6 @@ class ConservationPlot(pg.PlotWidget):
         self.setToolTip(self._tip + names)
         lines = max(label.count("\n") for label in labels) + 1  # pyqtgraph sizes the axis for about two
         axis.setHeight(int(round((lines + 1) * metrics.height() + 6)))
-        names = "".join(f"\n{i}: {name}" for i, name in enumerate(self.tick_names)) if numbered else ""
-        self.setToolTip(self._tip + names)
 
     def stages(self) -> list[int]:
         """Stages worth plotting: the input and the outputs of dense, conv and pooling layers.
@@ -323,7 +325,6 @@ class ConservationPlot(pg.PlotWidget):
         self._tip = CONSERVATION_TIP + (GRAPH_TIP if graph else "")
         self.setToolTip(self._tip)
         self.tick_names, self._fitted = names, None
-        self._fit_to_width()
         finite_values = values[finite]
         low = min([0.0, logit, *finite_values.tolist()])
         high = max([0.0, logit, *finite_values.tolist()])
@@ -332,7 +333,7 @@ class ConservationPlot(pg.PlotWidget):
         share = 100.0 * values[0] / logit if logit != 0 and np.isfinite(values[0]) else float("nan")
         start = "" if report.label == "explained logit" else "start "
         self._annotation = f"input: {values[0]:.3g} = {percent(share)} of {start}{logit:.3g}"
-        self._compact, self._title = f"input: {percent(share)}", None
+        self._compact = f"input: {percent(share)}"
         self._fit_to_width()
 
     @staticmethod
